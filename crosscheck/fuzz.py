@@ -1,0 +1,142 @@
+"""The fuzz runner: Hypothesis draws cases, every case is checked and recorded,
+and every distinct failure is shrunk to its minimal example.
+
+Distinct failures (a crash when in != hidden, wrong gradients when in ==
+hidden) are kept apart: each finding kind and set of failing tensors raises its
+own exception class, so Hypothesis shrinks and reports each separately.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .cases import Case
+from .check import CaseResult, check_case
+from .target import Target
+
+
+class FindingError(AssertionError):
+    """Raised inside the Hypothesis test for a disagreeing case; carries the result."""
+
+    def __init__(self, result: CaseResult):
+        super().__init__(result.message())
+        self.result = result
+
+
+_FINDING_CLASSES: dict[tuple, type] = {}
+
+
+def _finding_class(key: tuple) -> type:
+    """One exception class per (kind, tensors): Hypothesis tells failures apart by type."""
+    if key not in _FINDING_CLASSES:
+        name = "Finding_" + "_".join(str(k) for k in key)
+        _FINDING_CLASSES[key] = type(name, (FindingError,), {})
+    return _FINDING_CLASSES[key]
+
+
+def finding_key(result: CaseResult) -> tuple:
+    if result.kind == "crash":
+        return ("crash", result.crash["type"])
+    return (result.kind, *result.failing_parameters()) if result.failing_parameters() else (
+        result.kind, *(c.tensor for c in result.failing))
+
+
+@dataclass
+class Finding:
+    """A distinct failure with its shrunk minimal example."""
+
+    kind: str
+    tensors: list[str]
+    result: CaseResult  # of the minimal example
+    first_seen: int  # 1-based index of the first case that showed it
+    diagnosis: list[str] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def case(self) -> Case:
+        return self.result.case
+
+
+@dataclass
+class FuzzRun:
+    target: str
+    results: list[CaseResult] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    seconds: float = 0.0
+    stopped: str | None = None  # why the run ended early, if it did
+
+    @property
+    def agree(self) -> bool:
+        return not self.findings
+
+
+def fuzz(target: Target, *, examples: int = 100, seed: int = 0, strategy=None, settings: dict | None = None,
+         on_result: Callable[[CaseResult], None] | None = None, diagnose: bool = True) -> FuzzRun:
+    """Check ``examples`` Hypothesis-drawn cases of ``target`` against torch.
+
+    Every checked case (including those tried while shrinking) is kept in
+    ``FuzzRun.results`` and passed to ``on_result``; each distinct failure ends
+    up in ``FuzzRun.findings`` with its minimal example.
+    """
+    from hypothesis import HealthCheck, Phase, given
+    from hypothesis import seed as hseed
+    from hypothesis import settings as hsettings
+
+    from . import strategies
+
+    strategy = strategy if strategy is not None else strategies.for_target(target)
+    run = FuzzRun(target.name)
+    first_seen: dict[tuple, int] = {}
+
+    def test(case: Case) -> None:
+        result = check_case(target, case)
+        run.results.append(result)
+        if on_result is not None:
+            on_result(result)
+        if not result.agree:
+            key = finding_key(result)
+            first_seen.setdefault(key, len(run.results))
+            raise _finding_class(key)(result)
+
+    opts = dict(max_examples=examples, deadline=None, database=None, report_multiple_bugs=True,
+                suppress_health_check=list(HealthCheck), print_blob=False)
+    opts.update(settings or {})
+    wrapped = hseed(seed)(hsettings(**opts)(given(strategy)(test)))
+    start = time.perf_counter()
+    errors: list[BaseException] = []
+    try:
+        wrapped()
+    except FindingError as e:
+        errors = [e]
+    except BaseExceptionGroup as group:
+        errors = list(_leaves(group))
+    except Exception as e:  # Flaky and the like: keep every result, say why we stopped
+        run.stopped = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        errors = [x for x in _leaves(e) if isinstance(x, FindingError)]
+    run.seconds = time.perf_counter() - start
+    for e in errors:
+        if not isinstance(e, FindingError):
+            run.stopped = run.stopped or f"{type(e).__name__}: {e}"
+            continue
+        key = finding_key(e.result)
+        tensors = [key[1]] if key[0] == "crash" else list(key[1:])
+        run.findings.append(Finding(e.result.kind, [] if key[0] == "crash" else tensors, e.result,
+                                    first_seen.get(key, len(run.results))))
+    if diagnose:
+        from .diagnosis import diagnose_finding
+        for f in run.findings:
+            f.diagnosis, f.message = diagnose_finding(target, f)
+    run.findings.sort(key=lambda f: (("crash", "shape", "nonfinite", "mismatch").index(f.kind), f.tensors))
+    return run
+
+
+def _leaves(exc: BaseException):
+    if isinstance(exc, BaseExceptionGroup):
+        for sub in exc.exceptions:
+            yield from _leaves(sub)
+    else:
+        yield exc
+    cause = getattr(exc, "__cause__", None)
+    if isinstance(cause, FindingError):
+        yield cause

@@ -1,0 +1,122 @@
+"""The torch mirror of a case: same parameters, ``torch.nn.functional`` ops, autograd.
+
+It mirrors the network; it never re-derives a formula. Gradients come back as
+NumPy arrays under crosscheck's names: ``W1, b1, ..., dZ1, dA1, ..., dX``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .cases import Network
+from .vocabulary import LEAKY_SLOPE
+
+TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+_ACTIVATIONS = {
+    "identity": lambda z: z,
+    "sigmoid": torch.sigmoid,
+    "relu": F.relu,
+    "tanh": torch.tanh,
+    "leaky_relu": lambda z: F.leaky_relu(z, LEAKY_SLOPE),
+}
+_LOSSES = {
+    "mse": F.mse_loss,
+    "bce": F.binary_cross_entropy,
+    "bce_with_logits": F.binary_cross_entropy_with_logits,
+}
+
+
+@dataclass
+class Mirror:
+    """What autograd says about one case at one precision."""
+
+    loss: float
+    grads: dict[str, np.ndarray]
+    output: np.ndarray
+
+
+def _tensor(a, dtype, grad=False) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(a)).to(dtype)
+    return t.requires_grad_(grad)
+
+
+def torch_loss(network: Network, X: torch.Tensor, Y: torch.Tensor,
+               params: list[tuple[torch.Tensor, torch.Tensor]], keep: dict | None = None,
+               nudge=None) -> torch.Tensor:
+    """The scalar loss of the mirror network; intermediates go into ``keep`` with ``retain_grad``.
+
+    ``nudge``, if given, is applied to every pre-activation and activation: the
+    tolerance uses it to see how far rounding at each step can move a gradient.
+    """
+    A = X
+    for l, ((W, b), act) in enumerate(zip(params, network.activations), start=1):
+        Z = F.linear(A, W, b)
+        if nudge is not None:
+            Z = nudge(Z, kink=True)
+        A = _ACTIVATIONS[act](Z)
+        if nudge is not None:
+            A = nudge(A, probability=act == "sigmoid")
+        if keep is not None:
+            # identity returns Z itself: give dA its own node so both keep a grad
+            if A is Z:
+                A = Z.view_as(Z)
+            Z.retain_grad()
+            A.retain_grad()
+            keep[f"dZ{l}"], keep[f"dA{l}"] = Z, A
+    return _LOSSES[network.loss](A, Y, reduction=network.reduction)
+
+
+def mirror(network: Network, X, Y, params, dtype: str = "float64", *, intermediates: bool = True,
+           nudge_ulps: float = 0.0, seed: int = 0) -> Mirror:
+    """Run the torch mirror of ``network`` on (X, Y, params) at ``dtype`` and return every gradient.
+
+    With ``nudge_ulps``, every input, parameter, pre-activation and activation is
+    multiplied by 1 ± nudge_ulps·eps (random signs from ``seed``): a model of
+    rounding at each step, used to measure a case's float64 noise floor.
+    """
+    tdt = TORCH_DTYPES[dtype]
+    nudge = None
+    if nudge_ulps:
+        gen = torch.Generator().manual_seed(seed)
+        step = nudge_ulps * torch.finfo(tdt).eps
+
+        def nudge(t, probability=False, kink=False):
+            # The shift is detached: values move, the graph and its local derivatives stay the mirror's.
+            signs = torch.randint(0, 2, tuple(t.shape), generator=gen).to(tdt) * 2 - 1
+            moved = t.detach() * (1 + step * signs)
+            if kink and t.numel():
+                # A pre-activation that is 0 up to the rounding of its sum may land on either
+                # side of a ReLU kink in other code: push every one across zero (exact zeros
+                # to the positive side, which torch does not take).
+                away = torch.where(t.detach() > 0, -1.0, 1.0).to(tdt)
+                moved = moved + away * step * t.detach().abs().max()
+            if probability:  # a sigmoid output stays in [0, 1], where BCE is defined
+                moved = moved.clamp(0, 1)
+            return t + (moved - t.detach())
+
+    Xt, Yt = _tensor(X, tdt), _tensor(Y, tdt)
+    Pt = [(_tensor(W, tdt), _tensor(b, tdt)) for W, b in params]
+    if nudge is not None:
+        Xt, Pt = nudge(Xt), [(nudge(W), nudge(b)) for W, b in Pt]
+    Xt.requires_grad_(True)
+    for W, b in Pt:
+        W.requires_grad_(True)
+        b.requires_grad_(True)
+    keep: dict[str, torch.Tensor] | None = {} if intermediates else None
+    loss = torch_loss(network, Xt, Yt, Pt, keep, nudge)
+    loss.backward()
+    grads: dict[str, np.ndarray] = {}
+    for l, (W, b) in enumerate(Pt, start=1):
+        grads[f"W{l}"], grads[f"b{l}"] = W.grad.numpy(), b.grad.numpy()
+    if keep is not None:
+        for name, t in keep.items():
+            grads[name] = t.grad.numpy() if t.grad is not None else np.zeros(tuple(t.shape), t.detach().numpy().dtype)
+        grads["dX"] = Xt.grad.numpy()
+        output = keep[f"dA{network.depth}"].detach().numpy()
+    else:
+        output = np.array([])
+    return Mirror(float(loss.detach()), grads, output)

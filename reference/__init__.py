@@ -1,0 +1,17 @@
+"""Reference NumPy backpropagation for multilayer perceptrons.
+
+The correct version of what backprop tutorials teach: dense layers in torch's
+layout, activations, losses and optimizers, each with its forward and backward
+side by side.
+"""
+from .activations import ACTIVATIONS, Activation, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, activation
+from .layers import Dense
+from .losses import BCE, LOSSES, MSE, BCEWithLogits, Loss, loss
+from .network import MLP, Params
+from .optimizers import SGD
+from .training import train
+
+__all__ = [
+    "ACTIVATIONS", "Activation", "Identity", "LeakyReLU", "ReLU", "Sigmoid", "Tanh", "activation",
+    "Dense", "BCE", "LOSSES", "MSE", "BCEWithLogits", "Loss", "loss", "MLP", "Params", "SGD", "train",
+]

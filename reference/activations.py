@@ -1,0 +1,115 @@
+"""Element-wise activations, forward and backward side by side.
+
+Every class follows one shape contract: ``forward(z)`` takes the pre-activation
+``z`` of shape (batch, units) and returns ``a`` of the same shape; ``backward(dA)``
+takes the upstream gradient dL/da of that shape and returns dL/dz. Each instance
+caches only what its backward needs, named by role.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Activation:
+    """Base class: ``a = f(z)``, ``dZ = dA * f'(z)``."""
+
+    name = "activation"
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dA: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Identity(Activation):
+    """a = z;  da/dz = 1."""
+
+    name = "identity"
+
+    def forward(self, z):
+        return z
+
+    def backward(self, dA):
+        return dA
+
+
+class Sigmoid(Activation):
+    """a = 1 / (1 + exp(-z));  da/dz = a (1 - a).
+
+    NOTE: ``exp(-z)`` overflows for z << 0; the stable form evaluates
+    ``exp(-|z|)`` only and picks the branch by sign, so |z| > 700 is fine.
+    """
+
+    name = "sigmoid"
+
+    def forward(self, z):
+        e = np.exp(-np.abs(z))
+        self.a = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+        return self.a
+
+    def backward(self, dA):
+        return dA * self.a * (1 - self.a)
+
+
+class ReLU(Activation):
+    """a = max(z, 0);  da/dz = 1 if z > 0 else 0 (torch's choice at z = 0).
+
+    NOTE: the mask comes from this layer's pre-activation z, never from its input.
+    """
+
+    name = "relu"
+
+    def forward(self, z):
+        self.mask = z > 0
+        return np.where(self.mask, z, 0).astype(z.dtype, copy=False)
+
+    def backward(self, dA):
+        return dA * self.mask
+
+
+class LeakyReLU(Activation):
+    """a = z if z > 0 else slope z;  da/dz = 1 if z > 0 else slope (slope 0.01, torch's default)."""
+
+    name = "leaky_relu"
+
+    def __init__(self, slope: float = 0.01):
+        self.slope = slope
+
+    def forward(self, z):
+        self.mask = z > 0
+        return np.where(self.mask, z, self.slope * z).astype(z.dtype, copy=False)
+
+    def backward(self, dA):
+        return np.where(self.mask, dA, self.slope * dA).astype(dA.dtype, copy=False)
+
+
+class Tanh(Activation):
+    """a = tanh(z);  da/dz = 1 - a²."""
+
+    name = "tanh"
+
+    def forward(self, z):
+        self.a = np.tanh(z)
+        return self.a
+
+    def backward(self, dA):
+        return dA * (1 - self.a * self.a)
+
+
+ACTIVATIONS: dict[str, type[Activation]] = {
+    cls.name: cls for cls in (Identity, Sigmoid, ReLU, Tanh, LeakyReLU)
+}
+
+
+def activation(name: str) -> Activation:
+    """A fresh activation object by name (``identity``, ``sigmoid``, ``relu``, ``tanh``, ``leaky_relu``)."""
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(
+            f"unknown activation {name!r}: choose one of {', '.join(ACTIVATIONS)}"
+        ) from None

@@ -1,0 +1,44 @@
+"""The dense layer in torch's layout, forward and backward side by side."""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Dense:
+    """Fully connected layer, ``torch.nn.Linear`` layout.
+
+    Forward:  Z = X Wᵀ + b        X (batch, in), W (out, in), b (out,), Z (batch, out)
+    Backward: dW = dZᵀ X          (out, in)
+              db = Σ_batch dZ     (out,)
+              dX = dZ W           (batch, in)
+    """
+
+    def __init__(self, W: np.ndarray, b: np.ndarray):
+        if W.ndim != 2 or b.shape != (W.shape[0],):
+            raise ValueError(
+                f"Dense needs W of shape (out, in) and b of shape (out,); got W {W.shape}, b {b.shape}"
+            )
+        self.W, self.b = W, b
+
+    @classmethod
+    def init(cls, n_in: int, n_out: int, rng: np.random.Generator, dtype=np.float64) -> "Dense":
+        """torch.nn.Linear's default: W, b ~ U(-1/sqrt(in), 1/sqrt(in))."""
+        bound = 1.0 / np.sqrt(n_in)
+        W = rng.uniform(-bound, bound, (n_out, n_in)).astype(dtype)
+        b = rng.uniform(-bound, bound, (n_out,)).astype(dtype)
+        return cls(W, b)
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        self.X = X
+        return X @ self.W.T + self.b
+
+    def backward(self, dZ: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return (dW, db, dX) for the upstream gradient dZ = dL/dZ."""
+        dW = dZ.T @ self.X
+        db = dZ.sum(axis=0)
+        dX = dZ @ self.W
+        return dW, db, dX
+
+    def __repr__(self) -> str:
+        out, n_in = self.W.shape
+        return f"Dense({n_in} -> {out})"
