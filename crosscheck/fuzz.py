@@ -72,12 +72,15 @@ class FuzzRun:
 
 
 def fuzz(target: Target, *, examples: int = 100, seed: int = 0, strategy=None, settings: dict | None = None,
-         on_result: Callable[[CaseResult], None] | None = None, diagnose: bool = True) -> FuzzRun:
+         on_result: Callable[[CaseResult], None] | None = None, diagnose: bool = True,
+         check: Callable[[Target, object], CaseResult] | None = None) -> FuzzRun:
     """Check ``examples`` Hypothesis-drawn cases of ``target`` against torch.
 
     Every checked case (including those tried while shrinking) is kept in
     ``FuzzRun.results`` and passed to ``on_result``; each distinct failure ends
-    up in ``FuzzRun.findings`` with its minimal example.
+    up in ``FuzzRun.findings`` with its minimal example. ``check(target, drawn)``
+    replaces ``check_case`` for strategies that draw something other than a
+    ``Case`` (``trajectory`` draws training cases).
     """
     from hypothesis import HealthCheck, Phase, given
     from hypothesis import seed as hseed
@@ -90,7 +93,7 @@ def fuzz(target: Target, *, examples: int = 100, seed: int = 0, strategy=None, s
     first_seen: dict[tuple, int] = {}
 
     def test(case: Case) -> None:
-        result = check_case(target, case)
+        result = (check or check_case)(target, case)
         run.results.append(result)
         if on_result is not None:
             on_result(result)
