@@ -65,6 +65,7 @@ class FuzzRun:
     findings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
     stopped: str | None = None  # why the run ended early, if it did
+    replayed: int = 0  # saved failing examples replayed first from the example database
 
     @property
     def agree(self) -> bool:
@@ -73,7 +74,8 @@ class FuzzRun:
 
 def fuzz(target: Target, *, examples: int = 100, seed: int = 0, strategy=None, settings: dict | None = None,
          on_result: Callable[[CaseResult], None] | None = None, diagnose: bool = True,
-         check: Callable[[Target, object], CaseResult] | None = None) -> FuzzRun:
+         check: Callable[[Target, object], CaseResult] | None = None, profile: str | None = None,
+         database=None) -> FuzzRun:
     """Check ``examples`` Hypothesis-drawn cases of ``target`` against torch.
 
     Every checked case (including those tried while shrinking) is kept in
@@ -81,12 +83,17 @@ def fuzz(target: Target, *, examples: int = 100, seed: int = 0, strategy=None, s
     up in ``FuzzRun.findings`` with its minimal example. ``check(target, drawn)``
     replaces ``check_case`` for strategies that draw something other than a
     ``Case`` (``trajectory`` draws training cases).
+
+    ``profile`` (``ci``, ``dev``, ``thorough``; see ``profiles``) scales a
+    default example count and picks the example database; ``database`` (a
+    folder, ``"none"`` or an ``ExampleDatabase``) overrides the latter. Saved
+    failures of this target are replayed before new cases are drawn.
     """
     from hypothesis import HealthCheck, Phase, given
     from hypothesis import seed as hseed
     from hypothesis import settings as hsettings
 
-    from . import strategies
+    from . import profiles, strategies
 
     strategy = strategy if strategy is not None else strategies.for_target(target)
     run = FuzzRun(target.name)
@@ -102,10 +109,12 @@ def fuzz(target: Target, *, examples: int = 100, seed: int = 0, strategy=None, s
             first_seen.setdefault(key, len(run.results))
             raise _finding_class(key)(result)
 
-    opts = dict(max_examples=examples, deadline=None, database=None, report_multiple_bugs=True,
-                suppress_health_check=list(HealthCheck), print_blob=False)
+    db = profiles.database_for(target.name, database, profile)
+    opts = dict(max_examples=profiles.example_count(profile, examples), database=db,
+                **profiles.hypothesis_settings(profile))
     opts.update(settings or {})
-    wrapped = hseed(seed)(hsettings(**opts)(given(strategy)(test)))
+    # @settings goes on after @seed: @seed alone would switch the example database off.
+    wrapped = hsettings(**opts)(hseed(seed)(given(strategy)(test)))
     start = time.perf_counter()
     errors: list[BaseException] = []
     try:
@@ -118,6 +127,7 @@ def fuzz(target: Target, *, examples: int = 100, seed: int = 0, strategy=None, s
         run.stopped = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         errors = [x for x in _leaves(e) if isinstance(x, FindingError)]
     run.seconds = time.perf_counter() - start
+    run.replayed = getattr(db, "replayed", 0)
     for e in errors:
         if not isinstance(e, FindingError):
             run.stopped = run.stopped or f"{type(e).__name__}: {e}"

@@ -5,15 +5,36 @@ with argparse-compatible keyword arguments (pytest's ``addoption`` takes the sam
 """
 from __future__ import annotations
 
+from .profiles import DEFAULT_DATABASE, PROFILE_NAMES
+
 DEFAULT_REPORT_DIR = "reports"
 
 
+class DefaultCount(int):
+    """An example count the user did not give: a profile may scale it (``--profile thorough``).
+
+    It is an int like any other; ``profiles.example_count`` tells it apart from
+    an explicit ``--examples N``, which always wins.
+    """
+
+
 def add_run_options(add, prefix: str = "", examples: int = 100) -> None:
-    add(f"--{prefix}examples", type=int, default=examples, metavar="N",
-        help=f"cases to draw per target (default {examples})")
+    add(f"--{prefix}examples", type=int, default=DefaultCount(examples), metavar="N",
+        help=f"cases to draw per target (default {examples}; 10x under --{prefix}profile thorough)")
     add(f"--{prefix}seed", type=int, default=0, metavar="S", help="random seed; same seed, same cases (default 0)")
 
 
 def add_report_option(add, prefix: str = "", default: str | None = DEFAULT_REPORT_DIR) -> None:
     add(f"--{prefix}report", default=default, metavar="DIR",
         help=f"folder for the report files (default {default})" if default else "folder for the report files")
+
+
+def add_profile_options(add, prefix: str = "") -> None:
+    """``--profile`` and ``--database``: how Hypothesis runs and where failures are kept (see ``profiles``)."""
+    add(f"--{prefix}profile", choices=PROFILE_NAMES, default=None,
+        help="Hypothesis profile: ci (derandomized, no example database; the default when $CI is set), "
+             "dev (the default otherwise: failures kept and replayed first), thorough (10x the examples)")
+    add(f"--{prefix}database", default=None, metavar="DIR",
+        help=f"folder of Hypothesis's example database, where failures are kept and replayed first next "
+             f"time (default {DEFAULT_DATABASE} under the dev and thorough profiles, none under ci); "
+             f"'none' turns it off")

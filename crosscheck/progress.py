@@ -1,0 +1,102 @@
+"""A progress bar for long runs: cases done, findings so far and the rate.
+
+Shown on a terminal only: when stderr is piped or captured (CI logs, pytest,
+``2> file``) nothing is written, so logs stay clean. Any command can use it as
+the ``on_result`` callback of ``fuzz``::
+
+    with progress(total=args.examples, label="fuzz reference") as bar:
+        run = fuzz(target, examples=args.examples, on_result=bar)
+
+``Progress(result)`` counts one checked case; a result that disagrees counts
+towards "findings" once per distinct failure (kind and tensors, as ``fuzz``
+tells them apart). ``bar.advance(n, findings=k)`` serves runs whose results
+are not ``CaseResult`` records (training steps, mutants). The drawing is
+tqdm's (throttled redraws, terminal width, a smoothed rate and ETA), imported
+only when a terminal is there to draw on.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+
+def interactive(stream=None) -> bool:
+    """True when ``stream`` (stderr by default) is a terminal a person is watching."""
+    stream = sys.stderr if stream is None else stream
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):  # closed or replaced streams
+        return False
+    return bool(tty) and os.environ.get("TERM", "") != "dumb"
+
+
+class Progress:
+    """Counts cases and distinct findings; draws a bar only on a terminal.
+
+    ``total`` is the number of cases drawn; shrinking a failure checks more
+    cases than that, and the bar then says "shrinking" and keeps counting.
+    """
+
+    def __init__(self, total: int | None = None, label: str = "crosscheck", stream=None,
+                 enabled: bool | None = None, unit: str = "case"):
+        self.total, self.label, self.unit = total, label, unit
+        self.stream = sys.stderr if stream is None else stream
+        self.enabled = interactive(self.stream) if enabled is None else enabled
+        self.done = 0
+        self.findings = 0
+        self._keys: set = set()
+        self._bar = None
+        if self.enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=label, unit=unit, file=self.stream, dynamic_ncols=True,
+                             leave=False, mininterval=0.2)
+
+    # -- counting ----------------------------------------------------------------
+    def __call__(self, result) -> None:
+        """The ``on_result`` callback: one checked case."""
+        found = 0
+        if not getattr(result, "agree", True):
+            key = _finding_key(result)
+            if key not in self._keys:
+                self._keys.add(key)
+                found = 1
+        self.advance(1, findings=self.findings + found)
+
+    def advance(self, n: int = 1, *, findings: int | None = None) -> None:
+        self.done += n
+        if findings is not None:
+            self.findings = findings
+        if self._bar is None:
+            return
+        if self.total is not None and self.done > self._bar.total:
+            self._bar.total = self.done  # shrinking: more cases than drawn
+            self._bar.set_description(f"{self.label} (shrinking)", refresh=False)
+        self._bar.set_postfix_str(f"{self.findings} finding{'s' if self.findings != 1 else ''}", refresh=False)
+        self._bar.update(n)
+
+    # -- lifetime ----------------------------------------------------------------
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def progress(total: int | None = None, label: str = "crosscheck", **kwargs) -> Progress:
+    """A ``Progress`` for ``total`` cases; see the module docstring."""
+    return Progress(total, label, **kwargs)
+
+
+def _finding_key(result) -> tuple:
+    try:
+        from .fuzz import finding_key
+
+        return finding_key(result)
+    except Exception:  # results of other shapes (training steps): one key per kind
+        return (getattr(result, "kind", None),)
