@@ -35,9 +35,14 @@ def _finding_class(key: tuple) -> type:
     return _FINDING_CLASSES[key]
 
 
-def finding_key(result: CaseResult) -> tuple:
+def finding_key(result: CaseResult, by_tensor: bool = True) -> tuple:
+    """What makes two failures distinct: the kind, and for a target of fixed depth
+    the failing tensors. For free-depth targets the tensor names depend on the
+    drawn depth, so only the kind counts (else every depth is a "new" bug)."""
     if result.kind == "crash":
         return ("crash", result.crash["type"])
+    if not by_tensor:
+        return (result.kind,)
     return (result.kind, *result.failing_parameters()) if result.failing_parameters() else (
         result.kind, *(c.tensor for c in result.failing))
 
@@ -98,6 +103,7 @@ def fuzz(target: Target, *, examples: int = 100, seed: int = 0, strategy=None, s
     strategy = strategy if strategy is not None else strategies.for_target(target)
     run = FuzzRun(target.name)
     first_seen: dict[tuple, int] = {}
+    by_tensor = target.family.activations is not None or target.family.sizes is not None
 
     def test(case: Case) -> None:
         result = (check or check_case)(target, case)
@@ -105,7 +111,7 @@ def fuzz(target: Target, *, examples: int = 100, seed: int = 0, strategy=None, s
         if on_result is not None:
             on_result(result)
         if not result.agree:
-            key = finding_key(result)
+            key = finding_key(result, by_tensor)
             first_seen.setdefault(key, len(run.results))
             raise _finding_class(key)(result)
 
@@ -132,10 +138,9 @@ def fuzz(target: Target, *, examples: int = 100, seed: int = 0, strategy=None, s
         if not isinstance(e, FindingError):
             run.stopped = run.stopped or f"{type(e).__name__}: {e}"
             continue
-        key = finding_key(e.result)
-        tensors = [key[1]] if key[0] == "crash" else list(key[1:])
-        run.findings.append(Finding(e.result.kind, [] if key[0] == "crash" else tensors, e.result,
-                                    first_seen.get(key, len(run.results))))
+        key = finding_key(e.result, by_tensor)
+        tensors = [] if key[0] == "crash" else (e.result.failing_parameters() or [c.tensor for c in e.result.failing])
+        run.findings.append(Finding(e.result.kind, tensors, e.result, first_seen.get(key, len(run.results))))
     if diagnose:
         from .diagnosis import diagnose_finding
         for f in run.findings:
