@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import add_report_option, add_run_options
+from .options import add_profile_options, add_report_option, add_run_options
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -32,25 +32,39 @@ def _positive(name):
 
 
 def cmd_fuzz(args) -> int:
+    from . import profiles
     from .fuzz import fuzz
+    from .progress import progress
     from .reports import fuzz as fuzz_report
     from .target import reference_target
 
-    run = fuzz(reference_target(), examples=args.examples, seed=args.seed)
-    paths = fuzz_report.write(run, args.report)
+    target = reference_target()
+    profile = args.profile or profiles.default_profile()
+    try:
+        profiles.database_location(args.database, profile)
+    except ValueError as e:  # --database names a file
+        raise UsageError(str(e)) from None
+    with progress(profiles.example_count(profile, args.examples), f"fuzz {target.name}") as bar:
+        run = fuzz(target, examples=args.examples, seed=args.seed, profile=profile,
+                   database=args.database, on_result=bar)
+    paths = fuzz_report.write(run, args.report, target=target)
     n_bad = len(run.findings)
     print(f"crosscheck fuzz: {len(run.results)} cases, "
           f"{sum(len(r.comparisons) for r in run.results)} tensors compared, "
           f"{n_bad} finding{'s' if n_bad != 1 else ''}; report in {paths['md']}")
-    for f in run.findings:
-        print(f"  {f.kind}: {f.message}\n    minimal example: {f.case.describe()}")
+    for i, f in enumerate(run.findings, 1):
+        print(f"  {f.kind}: {f.message}\n    minimal example: {f.case.describe()}\n"
+              f"    replay: crosscheck replay {paths['json']} {i}")
+    if run.replayed:
+        print(f"  note: {run.replayed} failing example{'s' if run.replayed != 1 else ''} saved by an earlier run "
+              f"{'were' if run.replayed != 1 else 'was'} replayed first (example database; --database none skips it)")
     if run.stopped:
         print(f"  note: the run stopped early: {run.stopped}")
     return EXIT_FINDINGS if n_bad else EXIT_OK
 
 
 #: Modules that register further commands with ``@command`` when imported.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("crosscheck.replay",)
 
 #: name -> (help, function adding arguments, handler). Features register here.
 COMMANDS: dict[str, tuple] = {}
@@ -65,6 +79,7 @@ def command(name: str, help: str, add_arguments):
 
 def _fuzz_args(p):
     add_run_options(p.add_argument, examples=100)
+    add_profile_options(p.add_argument)
     add_report_option(p.add_argument)
 
 

@@ -9,10 +9,13 @@ from .tables import comparisons_frame, markdown, pivot, write_json
 
 
 def finding_dict(f: Finding) -> dict:
+    from ..replay import finding_id
+
     r = f.result
-    return {"kind": f.kind, "tensors": f.tensors, "diagnosis": f.diagnosis, "message": f.message,
-            "first_seen": f.first_seen, "example": r.case.to_dict(), "crash": r.crash,
-            "comparisons": [c.to_dict() for c in r.failing]}
+    d = {"kind": f.kind, "tensors": f.tensors, "diagnosis": f.diagnosis, "message": f.message,
+         "first_seen": f.first_seen, "example": r.case.to_dict(), "crash": r.crash,
+         "comparisons": [c.to_dict() for c in r.failing]}
+    return {"id": finding_id(r.target, d), **d}
 
 
 def summary(run: FuzzRun, frame) -> dict:
@@ -26,7 +29,8 @@ def summary(run: FuzzRun, frame) -> dict:
             "stopped": run.stopped, "finding_details": [finding_dict(f) for f in run.findings]}
 
 
-def write(run: FuzzRun, directory: str | Path) -> dict[str, Path]:
+def write(run: FuzzRun, directory: str | Path, target=None) -> dict[str, Path]:
+    """The report files; ``target`` (the Target object) lets fuzz.html draw each finding's heatmap."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     frame = comparisons_frame(run.results)
@@ -46,8 +50,11 @@ def write(run: FuzzRun, directory: str | Path) -> dict[str, Path]:
         lines += [f"### {i}. {f.kind}: {', '.join(f.tensors) or f.result.crash['type']}", "",
                   f"- diagnosis: {', '.join(f.diagnosis) or '-'}", f"- {f.message}",
                   f"- minimal example: `{f.case.describe()}` (first seen at case {f.first_seen})",
-                  f"- replay: `{f.case.to_dict()}`", ""]
+                  f"- replay: `crosscheck replay {paths['json']} {i}` (case `{f.case.to_dict()}`)", ""]
         if f.result.failing:
             lines += ["```", f.result.message(), "```", ""]
     paths["md"].write_text("\n".join(lines))
+    from . import html
+
+    paths["html"] = html.write_fuzz(run, out / "fuzz.html", target, report=paths["json"])
     return paths

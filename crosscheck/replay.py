@@ -1,0 +1,420 @@
+"""Replay a finding from a report: rebuild its case exactly and compare again.
+
+``crosscheck replay REPORT FINDING``. REPORT is a report file or the folder
+that holds it: ``summary.json`` (``crosscheck fuzz``), ``audit.json``
+(``crosscheck audit``) or ``pytest.json`` (``pytest --crosscheck-report``).
+FINDING is the finding's number as the report lists it (1, 2, ...; across
+targets in target order) or its id, ``TARGET:KIND:TENSORS`` (for example
+``reference:mismatch:W1+b1``). Without FINDING the findings are listed.
+
+Every finding records its minimal example as ``Case.to_dict()``; the arrays
+are a pure function of it (``Case.arrays``), so the case is rebuilt bit for
+bit. The target is the reference, or the decorated function named in the
+report, loaded again from the file the report records. The replayed
+comparison goes through ``check_case``, the path every front end takes, and is
+checked against the figures the report recorded: same numbers, bit for bit,
+unless the target's code changed since.
+
+Light at import time; torch is loaded when a case is checked.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Report files replay reads, in the order a folder is searched.
+REPORT_FILES = ("summary.json", "audit.json", "pytest.json")
+#: Fields of a recorded comparison that a replay must reproduce exactly.
+EXACT_FIELDS = ("status", "shape", "expected_shape", "mismatches", "max_abs_err", "max_rel_err", "worst_index",
+                "allowed_abs_err", "torch_err")
+
+
+class ReplayError(ValueError):
+    """A report or finding that cannot be replayed; the message says why and what to do."""
+
+
+def finding_id(target: str, finding: dict) -> str:
+    """``TARGET:KIND:TENSORS``, e.g. ``reference:mismatch:W1+b1`` or ``t.f:crash:ValueError``."""
+    what = "+".join(finding.get("tensors") or [])
+    if not what and finding.get("crash"):
+        what = finding["crash"].get("type", "")
+    return f"{target}:{finding.get('kind', '?')}:{what}"
+
+
+@dataclass
+class Entry:
+    """One finding of a report with what is needed to rebuild it."""
+
+    number: int  # 1-based, across targets in report order
+    target: str
+    finding: dict
+    target_record: dict = field(default_factory=dict)  # file, function, declaration, when the report has them
+
+    @property
+    def id(self) -> str:
+        return self.finding.get("id") or finding_id(self.target, self.finding)
+
+
+# -- reading reports -------------------------------------------------------------------
+
+def report_file(path: str | Path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        for name in REPORT_FILES:
+            if (path / name).is_file():
+                return path / name
+        raise ReplayError(f"{path}: no report here; expected one of {', '.join(REPORT_FILES)} "
+                          f"(written by crosscheck fuzz, crosscheck audit or pytest --crosscheck-report)")
+    if not path.is_file():
+        raise ReplayError(f"{path}: no such report file or folder")
+    if path.suffix != ".json":
+        sibling = path.with_name("summary.json") if path.name.startswith("fuzz.") else path.with_suffix(".json")
+        hint = f"; try {sibling}" if sibling.is_file() else ""
+        raise ReplayError(f"{path}: replay reads the JSON report ({', '.join(REPORT_FILES)}){hint}")
+    return path
+
+
+def entries(report: str | Path) -> tuple[Path, list[Entry]]:
+    """Every finding of a report, numbered as the report lists them."""
+    path = report_file(report)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ReplayError(f"{path}: not a readable JSON report ({e})") from None
+    found: list[Entry] = []
+    if isinstance(data, dict) and "finding_details" in data:  # crosscheck fuzz: one target
+        record = {k: data[k] for k in ("file", "function", "declaration") if k in data}
+        for f in data["finding_details"]:
+            found.append(Entry(len(found) + 1, str(data.get("target", "reference")), f, record))
+    elif isinstance(data, dict) and isinstance(data.get("targets"), list):  # audit, pytest: many targets
+        for t in data["targets"]:
+            for f in t.get("findings") or []:
+                found.append(Entry(len(found) + 1, str(t.get("name", "?")), f, t))
+    else:
+        raise ReplayError(f"{path}: not a crosscheck report (no 'finding_details' or 'targets' in it)")
+    return path, found
+
+
+def pick(found: list[Entry], which: str, path: Path) -> Entry:
+    if not found:
+        raise ReplayError(f"{path}: the report has no findings; every gradient agreed")
+    which = str(which).strip()
+    if which.isdigit():
+        n = int(which)
+        if not 1 <= n <= len(found):
+            raise ReplayError(f"{path} has {len(found)} finding{'s' if len(found) != 1 else ''}; "
+                              f"FINDING must be 1..{len(found)} or an id, got {which}")
+        return found[n - 1]
+    for e in found:
+        if e.id == which:
+            return e
+    raise ReplayError(f"{path}: no finding {which!r}; its findings are "
+                      + ", ".join(f"{e.number} ({e.id})" for e in found))
+
+
+# -- rebuilding -----------------------------------------------------------------------
+
+def rebuild_case(entry: Entry, target=None):
+    """The finding's minimal example as a ``Case``; fields the report leaves out come from the target's family."""
+    from .cases import Case
+
+    example = entry.finding.get("example")
+    if not isinstance(example, dict):
+        kind = entry.finding.get("kind", "?")
+        raise ReplayError(f"finding {entry.number} ({entry.id}) has no example to replay "
+                          f"(a {kind} finding records none)")
+    d = dict(example)
+    fam = getattr(target, "family", None)
+    for key in ("activations", "loss", "reduction"):
+        if key not in d and fam is not None and getattr(fam, key) is not None:
+            d[key] = list(getattr(fam, key)) if key == "activations" else getattr(fam, key)
+    try:
+        return Case.from_dict(d)
+    except (ValueError, TypeError) as e:
+        raise ReplayError(f"finding {entry.number} ({entry.id}): its example {example} is not a valid case: {e}") \
+            from None
+
+
+def rebuild_target(entry: Entry, report_path: Path):
+    """The reference, or the decorated function the report names, loaded from its file."""
+    from .target import reference_target
+
+    name = entry.target
+    record = entry.target_record
+    if name == "reference" and not record.get("file"):
+        return reference_target()
+    file = record.get("file")
+    function = record.get("function") or (name.rsplit(".", 1)[-1] if "." in name else None)
+    if not file or not function:
+        raise ReplayError(f"cannot rebuild target {name!r}: the report records no file and function for it; "
+                          f"replay works for the reference and for targets loaded from a file "
+                          f"(crosscheck audit, pytest --crosscheck-report)")
+    path = Path(file)
+    if not path.is_absolute() and not path.exists():
+        path = report_path.parent / file  # a path relative to the report
+    return target_from_file(path, function, name=name, declaration=record.get("declaration"))
+
+
+def target_from_file(path: str | Path, function: str, *, name: str | None = None, declaration: dict | None = None):
+    """Load ``function`` from the Python file ``path`` as a ``Target``.
+
+    It uses the function's ``@audit_target`` declaration, or ``declaration``
+    (the keyword arguments of ``audit_target``, as the pytest report records
+    them) when the function is not decorated.
+    """
+    from .target import Target, TargetError, audit_target
+
+    path = Path(path)
+    if not path.is_file():
+        raise ReplayError(f"{path}: the target file recorded in the report does not exist (moved or deleted?)")
+    module_name = f"_crosscheck_replay_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent.resolve()))  # a target file imports its tutorial beside it
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as e:
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        raise ReplayError(f"{path}: importing the target file failed: {type(e).__name__}: {e}") from None
+    finally:
+        sys.path.remove(str(path.parent.resolve()))
+    fn = getattr(module, function, None)
+    if not callable(fn):
+        raise ReplayError(f"{path}: no function {function!r} at module level (the report names "
+                          f"{name or function!r})")
+    decl = getattr(fn, "__crosscheck_target__", None)
+    if decl is None:
+        if not declaration:
+            raise ReplayError(f"{path}: {function} is not decorated with @audit_target and the report "
+                              f"records no declaration for it")
+        try:
+            decl = audit_target(**declaration)(lambda *a: None).__crosscheck_target__
+        except TargetError as e:
+            raise ReplayError(f"{path}: the declaration recorded for {function} is invalid: {e}") from None
+    return Target(name or f"{path.stem}.{function}", fn, decl["family"], decl["returns"], decl["lr"],
+                  file=str(path), options=decl.get("options", {}))
+
+
+# -- replaying --------------------------------------------------------------------------
+
+@dataclass
+class Replay:
+    entry: Entry
+    report: Path
+    target: object
+    case: object
+    result: object  # CaseResult
+    differences: list[str]  # recorded figures the replay did not reproduce exactly
+
+    @property
+    def identical(self) -> bool:
+        return not self.differences
+
+
+def replay(report: str | Path, which: str | int) -> Replay:
+    """Rebuild finding ``which`` of ``report`` and check its case again."""
+    from .check import check_case
+
+    path, found = entries(report)
+    entry = pick(found, str(which), path)
+    target = rebuild_target(entry, path)
+    case = rebuild_case(entry, target)
+    result = check_case(target, case)
+    return Replay(entry, path, target, case, result, differences(entry.finding, result))
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        fa, fb = _number(a), _number(b)
+        return fa == fb or (math.isnan(fa) and math.isnan(fb))
+    return a == b
+
+
+def _number(v) -> float:
+    return float(v) if not isinstance(v, str) else float(v.replace("Infinity", "inf"))
+
+
+def differences(finding: dict, result) -> list[str]:
+    """Recorded figures of ``finding`` that ``result`` does not reproduce exactly."""
+    from .reports.tables import json_safe
+
+    out = []
+    if finding.get("crash"):
+        if result.crash is None:
+            out.append(f"the report records a crash ({finding['crash'].get('type')}); the replay did not crash")
+        elif result.crash["type"] != finding["crash"].get("type"):
+            out.append(f"crash type {result.crash['type']} instead of {finding['crash'].get('type')}")
+        return out
+    replayed = {c.tensor: json.loads(json.dumps(json_safe(c.to_dict()))) for c in result.comparisons}
+    for rec in finding.get("comparisons") or []:
+        name = rec.get("tensor")
+        now = replayed.get(name)
+        if now is None:
+            out.append(f"{name}: not compared on replay")
+            continue
+        for key in EXACT_FIELDS:
+            if key in rec and not _same(rec[key], now.get(key)):
+                out.append(f"{name}.{key}: recorded {rec[key]!r}, replayed {now.get(key)!r}")
+    return out
+
+
+# -- elementwise view (replay output, HTML heatmaps) ------------------------------------
+
+@dataclass
+class Elementwise:
+    """One tensor of a replayed case, element by element (float64, the truth's shape)."""
+
+    tensor: str
+    candidate: object  # np.ndarray, or None when the target returned no usable array
+    truth: object
+    allowed: object  # the per-element budget of ``tolerance``
+    note: str = ""
+
+    @property
+    def difference(self):
+        import numpy as np
+
+        with np.errstate(invalid="ignore"):
+            return np.abs(self.candidate - self.truth)
+
+    @property
+    def over(self):
+        """Elements over budget, NaN/inf where torch is finite included."""
+        import numpy as np
+
+        d = self.difference
+        with np.errstate(invalid="ignore"):
+            return np.isfinite(self.truth) & ~(d <= self.allowed)
+
+
+def elementwise(target, case, tensors=None) -> dict[str, Elementwise]:
+    """Run ``target`` on ``case`` again and return candidate, truth and budget of each tensor.
+
+    ``tensors`` limits the names (default: every tensor the target returned).
+    The budget is computed as ``check_case`` computes it, from the same noise.
+    """
+    import numpy as np
+
+    from . import tolerance
+    from .check import layer_scales, truth_and_noise
+    from .compare import as_array
+    from .vocabulary import tensor_layer
+
+    X, Y, params = case.arrays()
+    got = target.run(case.network, X, Y, params)
+    truth, noise = truth_and_noise(case, X, Y, params, intermediates=any(k.startswith("d") for k in got))
+    scales = layer_scales(truth.grads)
+    out = {}
+    for name in tensors if tensors is not None else [n for n in truth.grads if n in got]:
+        if name not in truth.grads:
+            continue
+        t = np.asarray(truth.grads[name], dtype=np.float64)
+        arr, why = as_array(got.get(name), name)
+        if arr is not None and arr.shape != t.shape:
+            arr = arr.reshape(t.shape) if arr.size == t.size else None
+            why = why or "shape differs from torch's"
+        allowed = tolerance.budget(t, noise[name], case.dtype, scales[tensor_layer(name) or 1])
+        out[name] = Elementwise(name, arr, t, allowed, why if arr is None else "")
+    return out
+
+
+# -- the command -------------------------------------------------------------------------
+
+def format_replay(r: Replay, *, max_elements: int = 16) -> str:
+    e, res = r.entry, r.result
+    lines = [f"finding {e.number} of {r.report} ({e.id})",
+             f"target: {r.target.name}" + (f" ({r.target.file})" if getattr(r.target, "file", None) else ""),
+             f"case: {r.case.describe()}",
+             f"      {json.dumps(r.case.to_dict())}"]
+    if e.finding.get("diagnosis") or e.finding.get("message"):
+        lines.append(f"recorded diagnosis: {', '.join(e.finding.get('diagnosis') or []) or '-'}: "
+                     f"{e.finding.get('message', '')}")
+    if res.crash is not None:
+        lines.append(f"replayed: the target raised {res.crash['type']}: {res.crash['message']}")
+    else:
+        lines.append(f"replayed: {'every tensor agrees with torch' if res.agree else res.kind}"
+                     f" (loss {res.loss!r})")
+        for c in res.comparisons:
+            lines.append(f"  {'ok ' if c.agree else 'BAD'} {c.message if not c.agree else _agree_line(c)}")
+        small = [c.tensor for c in res.failing if c.size <= max_elements and c.status in ("mismatch", "nonfinite")]
+        if small:
+            lines += _element_lines(r, small)
+    if r.identical:
+        lines.append("same figures as the report, bit for bit")
+    else:
+        lines.append("differs from the report (did the target's code change?):")
+        lines += [f"  {d}" for d in r.differences]
+    return "\n".join(lines)
+
+
+def _agree_line(c) -> str:
+    return (f"{c.tensor}: agrees; worst absolute difference {c.max_abs_err:.3g} (allowed {c.allowed_abs_err:.3g}), "
+            f"relative {c.max_rel_err:.3g}" + (f"; {c.note}" if c.note else ""))
+
+
+def _element_lines(r: Replay, tensors: list[str]) -> list[str]:
+    import numpy as np
+
+    try:
+        views = elementwise(r.target, r.case, tensors)
+    except Exception as exc:  # the target failed on this second run
+        return [f"  (element view unavailable: {type(exc).__name__}: {exc})"]
+    lines = ["elements of the failing tensors (candidate, torch, |difference|, allowed):"]
+    for name, v in views.items():
+        if v.candidate is None:
+            continue
+        over = v.over
+        for idx in np.ndindex(v.truth.shape):
+            mark = "  <- over budget" if over[idx] else ""
+            lines.append(f"  {name}{list(idx)}: {v.candidate[idx]!r:>24} {v.truth[idx]!r:>24} "
+                         f"{v.difference[idx]:10.3g} {v.allowed[idx]:10.3g}{mark}")
+    return lines
+
+
+def _list_lines(path: Path, found: list[Entry]) -> str:
+    if not found:
+        return f"{path}: no findings; every gradient agreed"
+    lines = [f"{path}: {len(found)} finding{'s' if len(found) != 1 else ''}; replay one with "
+             f"`crosscheck replay {path} N`:"]
+    for e in found:
+        example = e.finding.get("example")
+        lines.append(f"  {e.number}. {e.id}" + (f"  {json.dumps(example)}" if example else ""))
+    return "\n".join(lines)
+
+
+def _add_arguments(p) -> None:
+    p.add_argument("report", metavar="REPORT",
+                   help=f"a report file ({', '.join(REPORT_FILES)}) or the folder holding it")
+    p.add_argument("finding", metavar="FINDING", nargs="?",
+                   help="the finding's number in the report (1, 2, ...) or its id TARGET:KIND:TENSORS; "
+                        "without it the findings are listed")
+
+
+def cmd_replay(args) -> int:
+    from .cli import EXIT_FINDINGS, EXIT_OK, UsageError
+
+    try:
+        if args.finding is None:
+            path, found = entries(args.report)
+            print(_list_lines(path, found))
+            return EXIT_OK
+        r = replay(args.report, args.finding)
+    except ReplayError as e:
+        raise UsageError(str(e)) from None
+    print(format_replay(r))
+    return EXIT_OK if r.result.agree else EXIT_FINDINGS
+
+
+def _register() -> None:
+    from .cli import command
+
+    command("replay", "rerun a finding of a report on its exact minimal example and print the comparison",
+            _add_arguments)(cmd_replay)
+
+
+_register()
