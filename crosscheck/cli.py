@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import add_profile_options, add_report_option, add_run_options
+from .options import add_profile_options, add_report_option, add_run_options, add_scale_options
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -33,9 +33,10 @@ def _positive(name):
 
 def cmd_fuzz(args) -> int:
     from . import profiles
-    from .fuzz import fuzz
+    from .campaign import CampaignError, fuzz_campaign
     from .progress import progress
     from .reports import fuzz as fuzz_report
+    from .stream import StreamError
     from .target import reference_target
 
     target = reference_target()
@@ -45,8 +46,12 @@ def cmd_fuzz(args) -> int:
     except ValueError as e:  # --database names a file
         raise UsageError(str(e)) from None
     with progress(profiles.example_count(profile, args.examples), f"fuzz {target.name}") as bar:
-        run = fuzz(target, examples=args.examples, seed=args.seed, profile=profile,
-                   database=args.database, on_result=bar)
+        try:
+            run = fuzz_campaign(target, examples=args.examples, seed=args.seed, profile=profile,
+                                database=args.database, on_result=bar, workers=args.workers,
+                                scheduler=args.scheduler, report=args.report, resume=args.resume)
+        except (CampaignError, StreamError) as e:
+            raise UsageError(str(e)) from None
     paths = fuzz_report.write(run, args.report, target=target)
     n_bad = len(run.findings)
     print(f"crosscheck fuzz: {len(run.results)} cases, "
@@ -64,7 +69,7 @@ def cmd_fuzz(args) -> int:
 
 
 #: Modules that register further commands with ``@command`` when imported.
-COMMAND_MODULES: tuple[str, ...] = ("crosscheck.replay",)
+COMMAND_MODULES: tuple[str, ...] = ("crosscheck.replay", "crosscheck.rebuild",)
 
 #: name -> (help, function adding arguments, handler). Features register here.
 COMMANDS: dict[str, tuple] = {}
@@ -81,6 +86,7 @@ def _fuzz_args(p):
     add_run_options(p.add_argument, examples=100)
     add_profile_options(p.add_argument)
     add_report_option(p.add_argument)
+    add_scale_options(p.add_argument)
 
 
 command("fuzz", "fuzz the reference implementation against torch.autograd", _fuzz_args)(cmd_fuzz)

@@ -38,3 +38,16 @@ def add_profile_options(add, prefix: str = "") -> None:
         help=f"folder of Hypothesis's example database, where failures are kept and replayed first next "
              f"time (default {DEFAULT_DATABASE} under the dev and thorough profiles, none under ci); "
              f"'none' turns it off")
+
+
+def add_scale_options(add, prefix: str = "") -> None:
+    """``--workers``, ``--scheduler`` and ``--resume``: where the checks run and how a stopped run goes on
+    (see ``campaign``)."""
+    add(f"--{prefix}workers", type=int, default=1, metavar="N",
+        help="processes to spread the cases over (default 1); reports are the same for any N")
+    add(f"--{prefix}scheduler", default=None, metavar="ADDRESS",
+        help="run the cases on a dask.distributed cluster, e.g. tcp://10.0.0.5:8786 "
+             "(needs pip install 'crosscheck[dask]')")
+    add(f"--{prefix}resume", action="store_true", default=False,
+        help="skip the cases already in the report folder's results stream from an earlier run with the "
+             "same arguments (one killed halfway, say)")

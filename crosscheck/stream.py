@@ -1,0 +1,257 @@
+"""Durable results: every checked case goes to disk as one JSON line the moment it is done.
+
+A run writes ``results.jsonl`` in its report folder::
+
+    {"type": "run", "command": "fuzz", "target": "reference", "seed": 0, "examples": 500, ...}
+    {"type": "result", "index": 0, "phase": "generate", "result": {...}}   # one per checked case
+    {"type": "result", "index": 500, "phase": "shrink", "result": {...}}
+    {"type": "finding", "kind": "mismatch", "tensors": [...], "first_seen": 3, "result": {...}, ...}
+    {"type": "end", "seconds": 12.5, "stopped": null}
+
+Each line is flushed as it is written, so a run killed halfway keeps every
+completed result; a last line cut short by the kill is ignored on reading.
+``crosscheck report DIR`` rebuilds the reports from this file alone, and a
+rerun with ``--resume`` skips the cases already in it.
+
+``result_to_dict`` / ``result_from_dict`` turn a ``CaseResult`` into plain
+JSON-able data and back (every dataclass field, so fields added later travel
+too); NaN and inf are written as JSON's ``NaN`` / ``Infinity`` extensions,
+which ``json`` reads back exactly.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import fields
+from pathlib import Path
+from typing import Iterator
+
+STREAM_FILE = "results.jsonl"
+FORMAT = 1
+# Our own lines start like this (compact separators, "type" first): reading an index needs no full parse.
+_TYPE = re.compile(rb'^\{"type":"(\w+)"')
+_RESULT = re.compile(rb'^\{"type":"result","index":(\d+),"phase":"(\w+)"')
+
+
+class StreamError(ValueError):
+    """A results stream that cannot be read or resumed (one line saying why and what to do)."""
+
+
+# -- CaseResult <-> dict ---------------------------------------------------------------
+
+def comparison_to_dict(c) -> dict:
+    d = dict(c.__dict__)
+    for k in ("shape", "expected_shape", "worst_index"):
+        if d.get(k) is not None:
+            d[k] = list(d[k])
+    return d
+
+
+def comparison_from_dict(d: dict):
+    from .compare import TensorComparison
+
+    names = {f.name for f in fields(TensorComparison)}
+    kw = {k: v for k, v in d.items() if k in names}
+    for k in ("shape", "expected_shape", "worst_index"):
+        if kw.get(k) is not None:
+            kw[k] = tuple(kw[k])
+    return TensorComparison(**kw)
+
+
+def result_to_dict(r) -> dict:
+    d = {f.name: getattr(r, f.name) for f in fields(r)}
+    d["case"] = r.case.to_dict()
+    d["comparisons"] = [comparison_to_dict(c) for c in r.comparisons]
+    return d
+
+
+def result_from_dict(d: dict):
+    from .cases import Case
+    from .check import CaseResult
+
+    names = {f.name for f in fields(CaseResult)}
+    kw = {k: v for k, v in d.items() if k in names}
+    kw["case"] = Case.from_dict(d["case"])
+    kw["comparisons"] = [comparison_from_dict(c) for c in d.get("comparisons", [])]
+    return CaseResult(**kw)
+
+
+def _dumps(obj) -> str:
+    return json.dumps(obj, separators=(",", ":"), default=_default)
+
+
+def _default(obj):
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (tuple, set)):
+        return list(obj)
+    return str(obj)
+
+
+# -- writing ----------------------------------------------------------------------------
+
+class StreamWriter:
+    """Appends result lines to ``DIR/results.jsonl``, flushing each one.
+
+    ``StreamWriter(dir, header)`` starts a new stream (replacing an old one);
+    ``StreamWriter.resume(dir, header)`` keeps the generated results of an
+    earlier run with the same header and drops the rest (its shrinking and
+    findings are redone), returning the writer and the indices already done.
+    """
+
+    def __init__(self, directory, header: dict, *, _append: bool = False):
+        self.path = Path(directory) / STREAM_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = open(self.path, "a" if _append else "w", encoding="utf-8")
+        if not _append:
+            self._line({"type": "run", "format": FORMAT, **header})
+
+    @classmethod
+    def resume(cls, directory, header: dict, keep_phases=("generate",)) -> tuple["StreamWriter", dict[int, dict]]:
+        """Reopen a stream for a rerun with the same ``header``; returns (writer, {index: result dict})."""
+        path = Path(directory) / STREAM_FILE
+        if not path.exists():
+            return cls(directory, header), {}
+        contents = read(directory)
+        old = {k: v for k, v in contents.header.items() if k not in ("type", "format")}
+        mismatched = sorted(k for k in set(old) | set(header) if old.get(k) != header.get(k)
+                            and k in RESUME_KEYS)
+        if mismatched:
+            diffs = ", ".join(f"{k} {old.get(k)!r} there, {header.get(k)!r} now" for k in mismatched)
+            raise StreamError(f"--resume: {path} belongs to a different run ({diffs}); rerun with the same "
+                              f"arguments, or without --resume to start afresh")
+        done: dict[int, dict] = {}
+        for rec in contents.records("result"):
+            if rec.get("phase") in keep_phases:
+                done[int(rec["index"])] = rec
+        tmp = path.with_suffix(".jsonl.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(_dumps({"type": "run", "format": FORMAT, **header}) + "\n")
+            for i in sorted(done):
+                fh.write(_dumps(done[i]) + "\n")
+        os.replace(tmp, path)
+        return cls(directory, header, _append=True), done
+
+    def _line(self, obj: dict) -> None:
+        self.fh.write(_dumps(obj) + "\n")
+        self.fh.flush()
+
+    def result(self, index: int, phase: str, result) -> None:
+        self._line({"type": "result", "index": index, "phase": phase, "result": result_to_dict(result)})
+
+    def record(self, type: str, data: dict | None = None, **fields) -> None:
+        """Any other line: ``type`` is ``finding``, ``end``, or a command's own kind of record."""
+        self._line({"type": type, **(data or {}), **fields})
+
+    def close(self) -> None:
+        if not self.fh.closed:
+            self.fh.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+#: Header fields that must match for ``--resume`` to continue a stream.
+RESUME_KEYS = ("command", "target", "seed", "examples", "family", "bounds")
+
+
+# -- reading ----------------------------------------------------------------------------
+
+class StreamContents:
+    """A stream read back: ``header`` (the run line) and its records by type, read lazily from disk."""
+
+    def __init__(self, path: Path, header: dict, offsets: dict[str, list[int]]):
+        self.path, self.header, self._offsets = path, header, offsets
+
+    def count(self, kind: str) -> int:
+        return len(self._offsets.get(kind, ()))
+
+    def records(self, kind: str) -> Iterator[dict]:
+        """Every record of ``kind`` in file order, one at a time (memory stays flat)."""
+        with open(self.path, "rb") as fh:
+            for off in self._offsets.get(kind, ()):
+                fh.seek(off)
+                yield json.loads(fh.readline())
+
+    def results(self, phases=None) -> "StreamResults":
+        return StreamResults(self, phases)
+
+
+class StreamResults:
+    """The ``CaseResult``s of a stream in index order, decoded on demand: a sequence that
+    ``len()``, iteration and indexing work on, holding only file offsets in memory."""
+
+    def __init__(self, contents: StreamContents, phases=None):
+        self.contents = contents
+        keyed: list[tuple[int, int]] = []
+        with open(contents.path, "rb") as fh:
+            for off in contents._offsets.get("result", ()):
+                fh.seek(off)
+                line = fh.readline()
+                m = _RESULT.match(line)
+                index, phase = (int(m.group(1)), m.group(2).decode()) if m else _index_phase(line)
+                if phases is None or phase in phases:
+                    keyed.append((index, off))
+        keyed.sort()
+        self._offsets = [off for _, off in keyed]
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def _load(self, fh, off):
+        fh.seek(off)
+        return result_from_dict(json.loads(fh.readline())["result"])
+
+    def __iter__(self):
+        with open(self.contents.path, "rb") as fh:
+            for off in self._offsets:
+                yield self._load(fh, off)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        with open(self.contents.path, "rb") as fh:
+            return self._load(fh, self._offsets[i])
+
+
+def _index_phase(line: bytes) -> tuple[int, str]:
+    rec = json.loads(line)
+    return int(rec["index"]), rec.get("phase", "")
+
+
+def read(directory) -> StreamContents:
+    """Index ``DIR/results.jsonl``: the header and the byte offset of every complete line."""
+    path = Path(directory) / STREAM_FILE
+    if not path.exists():
+        hint = " (it holds report files but no results stream: rerun the command with --report there)" \
+            if Path(directory).is_dir() else ""
+        raise StreamError(f"{path} not found{hint}")
+    header: dict | None = None
+    offsets: dict[str, list[int]] = {}
+    with open(path, "rb") as fh:
+        off = 0
+        for raw in fh:
+            start, off = off, off + len(raw)
+            if not raw.endswith(b"\n"):
+                break  # the last line of a killed run, cut short
+            try:
+                m = _TYPE.match(raw) if header is not None else None
+                kind = m.group(1).decode() if m else (json.loads(raw)["type"] if header is not None else None)
+                if header is None:
+                    header = json.loads(raw)
+                    if header.get("type") != "run":
+                        raise ValueError("first line is not a run header")
+                    continue
+            except (ValueError, KeyError, TypeError) as e:
+                raise StreamError(f"{path}: line at byte {start} is not a crosscheck record ({e}); "
+                                  f"was the file written by another program?") from None
+            offsets.setdefault(kind, []).append(start)
+    if header is None:
+        raise StreamError(f"{path} is empty: the run was stopped before its first result")
+    return StreamContents(path, header, offsets)
