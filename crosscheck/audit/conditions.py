@@ -1,0 +1,155 @@
+"""Under which conditions a finding shows, read off the cases checked.
+
+A finding's *failing* cases are those that show it (its tensors fail the same
+way, or the same exception is raised); its *clean* cases are those where the
+same tensors agree (or nothing is raised). A condition such as
+``in_features == hidden`` is reported as "only when in_features == hidden"
+when
+
+- every failing case satisfies it (it is necessary, as far as we have seen),
+- some clean case does not (it says something: it is not true of every case),
+- and chance is an unlikely explanation: with ``p`` the share of all cases
+  checked that satisfy it and ``k`` the number of failing cases, ``p ** k <=
+  ALPHA`` (a condition true of 97% of the cases says nothing about 3 failures).
+
+The rarest such condition is reported, and a second one if, among the cases
+checked, it is not implied by the first ("only when in_features != hidden and
+in_features > 1").
+"""
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+#: Largest chance that every failing case meets a condition by luck alone.
+ALPHA = 0.05
+#: Most conditions reported per finding.
+MAX_CONDITIONS = 2
+
+REGIME_WORDS = {
+    "normal": "plain normal data",
+    "relu-gap": "positive inputs and negative pre-activations (relu-gap data)",
+    "zeros": "exact zeros in inputs and weights (zeros data)",
+    "saturated": "saturated pre-activations, |z| > 40 (saturated data)",
+    "tiny": "tiny inputs and weights (tiny data)",
+    "large": "large inputs (large data)",
+    "clamp": "outputs pushed to 0 or 1 (clamp data)",
+}
+
+
+def size_names(depth: int) -> list[str]:
+    """Names of the widths of a network of ``depth`` layers: in_features, hidden (or hidden1, ...), out_features."""
+    hidden = ["hidden"] if depth == 2 else [f"hidden{l}" for l in range(1, depth)]
+    return ["in_features", *hidden, "out_features"]
+
+
+Predicate = tuple[str, Callable[[dict], bool]]
+
+
+def predicates(depth: int, regimes=tuple(REGIME_WORDS)) -> list[Predicate]:
+    """Candidate conditions on a case (a ``Case.to_dict()``), each with its wording."""
+    names = size_names(depth)
+    n = len(names)
+    out: list[Predicate] = []
+    for i in range(n):
+        for j in range(i + 1, n):
+            out.append((f"when {names[i]} == {names[j]}", lambda c, i=i, j=j: c["sizes"][i] == c["sizes"][j]))
+            out.append((f"when {names[i]} != {names[j]}", lambda c, i=i, j=j: c["sizes"][i] != c["sizes"][j]))
+    for i in range(n):
+        out.append((f"when {names[i]} == 1", lambda c, i=i: c["sizes"][i] == 1))
+        out.append((f"when {names[i]} > 1", lambda c, i=i: c["sizes"][i] > 1))
+    out.append(("when batch == 1", lambda c: c["batch"] == 1))
+    out.append(("when batch > 1", lambda c: c["batch"] > 1))
+    for i in range(n):
+        out.append((f"when batch == {names[i]}", lambda c, i=i: c["batch"] == c["sizes"][i]))
+        out.append((f"when batch != {names[i]}", lambda c, i=i: c["batch"] != c["sizes"][i]))
+    for r in regimes:
+        out.append((f"with {REGIME_WORDS[r]}", lambda c, r=r: c.get("regime") == r))
+    out.append(("with edge-case data (never with plain normal data)", lambda c: c.get("regime") != "normal"))
+    return out
+
+
+def shows(finding: dict, result: dict) -> bool | None:
+    """Does ``result`` show ``finding``? True, False (clean), or None (it failed in another way)."""
+    crash = result.get("crash")
+    if finding["kind"] == "crash":
+        if crash is None:
+            return False
+        return True if crash["type"] == (finding.get("crash") or {}).get("type") else None
+    if crash is not None:
+        return None
+    statuses = {"shape": ("shape", "missing"), "nonfinite": ("nonfinite",), "mismatch": ("mismatch",)}
+    wanted = statuses.get(finding["kind"], ())
+    mine = [c for c in result.get("comparisons", []) if c["tensor"] in finding["tensors"]]
+    if any(c["status"] in wanted for c in mine):
+        return True
+    if all(c["agree"] for c in mine):
+        return False
+    return None
+
+
+def case_id(case: dict) -> str:
+    return json.dumps(case, sort_keys=True)
+
+
+def split(finding: dict, results: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The distinct failing and clean cases of ``finding`` among ``results``."""
+    failing, clean = {}, {}
+    for r in results:
+        s = shows(finding, r)
+        if s is None:
+            continue
+        (failing if s else clean)[case_id(r["case"])] = r["case"]
+    return list(failing.values()), [c for k, c in clean.items() if k not in failing]
+
+
+NOTHING = {"when": [], "failing": 0, "clean": 0, "sample": 0, "other": 0, "sample_name": "cases checked"}
+
+
+def conditions(finding: dict, results: list[dict], depth: int) -> dict:
+    """``{"when": [wordings], "failing": k, "sample": n, ...}`` for ``finding`` over ``results``.
+
+    Every failing case seen must meet a condition; how likely that is by
+    chance is judged on the random sample (results of phase ``sweep``) when the
+    finding shows there, since cases tried while shrinking are all small and
+    alike; else on every case checked.
+    """
+    failing, clean = split(finding, results)
+    sweep = [r for r in results if r.get("phase") == "sweep"]
+    s_failing, s_clean = split(finding, sweep)
+    if s_failing:
+        sample, k, name, pool = s_failing + s_clean, len(s_failing), "random cases", sweep
+    else:
+        sample, k, name, pool = failing + clean, len(failing), "cases checked", results
+    total = len({case_id(r["case"]) for r in pool})
+    out = {"when": [], "failing": k, "clean": len(sample) - k, "sample": total, "other": total - len(sample),
+           "sample_name": name}
+    if not failing or not clean:
+        return out
+    every = failing + clean
+    candidates = []
+    for text, pred in predicates(depth):
+        if not all(pred(c) for c in failing) or all(pred(c) for c in clean):
+            continue
+        p = sum(1 for c in sample if pred(c)) / len(sample)
+        if p ** k <= ALPHA:
+            candidates.append((p, text, pred))
+    candidates.sort(key=lambda t: t[0])
+    chosen: list[tuple[str, Callable]] = []
+    for _, text, pred in candidates:
+        within = [c for c in every if all(q(c) for _, q in chosen)]
+        if chosen and all(pred(c) for c in within):
+            continue  # implied by what is already said
+        chosen.append((text, pred))
+        if len(chosen) == MAX_CONDITIONS:
+            break
+    out["when"] = [text for text, _ in chosen]
+    return out
+
+
+def phrase(cond: dict) -> str:
+    """" only when in_features == hidden and batch > 1", or "" when nothing narrows it down."""
+    if not cond["when"]:
+        return ""
+    words = [w if i == 0 or not w.startswith("when ") else w[5:] for i, w in enumerate(cond["when"])]
+    return " only " + " and ".join(words)

@@ -1,0 +1,290 @@
+"""The record of one audited target: an entry of ``audit.json``'s ``"targets"``.
+
+Plain dicts from end to end, so a record can be built in the child process
+that ran the target (``runner.audit_one``) or, when that child was killed or
+died, in the parent from the cases it streamed back; and so it can travel
+between processes and be written as JSON as it is::
+
+    {"name", "file", "function", "verdict", "examples", "tensors": [...], "findings": [...], ...}
+
+``verdict`` is ``agree`` exactly when there are no findings; ``disagree`` when
+any finding is a mismatch, nonfinite or shape finding; else ``timeout`` when
+the time limit hit; else ``crashed`` (only crashes); ``invalid`` when the file
+could not be imported or the decorator was misused.
+"""
+from __future__ import annotations
+
+import math
+
+from ..vocabulary import backward_order, param_names, tensor_layer
+from . import conditions
+from .isolation import user_frame
+
+VERDICTS = ("agree", "disagree", "crashed", "timeout", "invalid")
+KINDS = ("crash", "shape", "nonfinite", "mismatch", "timeout")
+#: Labels of findings the diagnosis never saw (built from streamed cases after the child died).
+KIND_LABELS = {"shape": ["shape"], "nonfinite": ["nonfinite"], "mismatch": ["other"], "crash": [], "timeout": []}
+
+
+# -- from the harness's objects to dicts (in the child) ----------------------------------
+
+def result_dict(result, phase: str = "fuzz") -> dict:
+    """A ``CaseResult`` as a dict: the case, its kind, the crash or every comparison.
+
+    ``phase`` is ``fuzz`` (drawn or tried while shrinking) or ``sweep`` (a
+    plain random draw: the sample conditions are judged on).
+    """
+    crash = None
+    if result.crash is not None:
+        crash = {"type": result.crash["type"], "message": str(result.crash["message"]).strip(),
+                 "location": user_frame(result.crash.get("traceback", ""))}
+    return {"case": result.case.to_dict(), "phase": phase, "kind": result.kind, "undefined": bool(result.undefined),
+            "loss": result.loss, "crash": crash, "comparisons": [c.to_dict() for c in result.comparisons]}
+
+
+def finding_dict(finding, *, shrunk: bool) -> dict:
+    """A ``fuzz.Finding`` as a dict; ``message`` is written later by ``assemble``."""
+    r = result_dict(finding.result)
+    return {"kind": finding.kind, "tensors": list(finding.tensors), "diagnosis": list(finding.diagnosis),
+            "diagnosis_message": finding.message, "example": r["case"], "first_seen": finding.first_seen,
+            "shrunk": shrunk, "crash": r["crash"], "comparisons": [c for c in r["comparisons"] if not c["agree"]]}
+
+
+def fatal(kind: str, message: str, case: dict | None, what: str, where: str | None = None) -> dict:
+    """A finding for a process that did not finish (timeout, signal, exit)."""
+    return {"kind": kind, "tensors": [], "diagnosis": [], "diagnosis_message": "", "example": case,
+            "first_seen": None, "shrunk": False, "fatal": True, "comparisons": [],
+            "crash": {"type": what, "message": message, "location": where}}
+
+
+def case_size(case: dict) -> tuple:
+    """How big a case is, to pick the smallest example of a failure that was not shrunk."""
+    from ..cases import REGIMES
+
+    regime = REGIMES.index(case["regime"]) if case.get("regime") in REGIMES else len(REGIMES)
+    return (len(case["sizes"]), sum(case["sizes"]), case["batch"], regime, case.get("seed", 0))
+
+
+def describe_case(case: dict | None) -> str:
+    if not case:
+        return "no case (before the first one started)"
+    return (f"{'-'.join(map(str, case['sizes']))} [{', '.join(case['activations'])}] "
+            f"{case['loss']}/{case['reduction']}, batch {case['batch']}, {case['dtype']}, "
+            f"{case['regime']} data, seed {case['seed']}")
+
+
+# -- records ---------------------------------------------------------------------------
+
+def invalid(error: dict, file: str, spec: dict | None = None) -> dict:
+    """The record of a file that could not be imported, or of a misused decorator."""
+    from pathlib import Path
+
+    stem = Path(file).stem
+    function = (spec or {}).get("function") or error.get("function")
+    return {"name": f"{stem}.{function}" if function else stem, "file": file, "function": function,
+            "verdict": "invalid", "reason": error["reason"], "error": error, "examples": 0,
+            "tensors": [], "findings": []}
+
+
+def assemble(spec: dict, results: list[dict], findings: list[dict] | None, *, examples_requested: int,
+             seconds: float, stopped: str | None = None, fatal: dict | None = None,
+             timeout: float | None = None) -> dict:
+    """The record of a target from its checked cases and its findings (or, if None, findings read off the cases)."""
+    decl = spec["declaration"]
+    depth = len(decl["activations"])
+    results = unique_results(results)
+    findings = [dict(f) for f in (findings if findings is not None else findings_from_results(results))]
+    if not findings and not results and fatal is None:  # nothing checked and nothing to say why: say so
+        findings.append(globals()["fatal"]("crash", f"no case could be checked ({stopped or 'no reason given'})",
+                                           None, "no cases"))
+    if fatal is not None:
+        findings.append(fatal)
+    findings = merge_subsets(findings)
+    for f in findings:
+        cond = conditions.conditions(f, results, depth) if not f.get("fatal") else conditions.NOTHING
+        f["conditions"] = cond["when"]
+        f["cases_failing"] = cond["failing"]
+        f["message"] = describe(f, results, cond)
+    findings.sort(key=lambda f: (KINDS.index(f["kind"]), f["tensors"]))
+    return {"name": spec["name"], "file": spec["file"], "function": spec["function"], "line": spec.get("line"),
+            "verdict": verdict(findings), "examples": distinct_cases(results), "examples_requested": examples_requested,
+            "seconds": round(seconds, 3), "declaration": decl, "tensors": tensor_table(results, depth),
+            "findings": findings, "stopped": stopped}
+
+
+def unique_results(results: list[dict]) -> list[dict]:
+    """One result per distinct case (shrinking may try a case twice); a failing one wins."""
+    by_case: dict[str, dict] = {}
+    for r in results:
+        key = conditions.case_id(r["case"])
+        if key not in by_case or (r.get("kind") and not by_case[key].get("kind")):
+            by_case[key] = r
+    return list(by_case.values())
+
+
+def distinct_cases(results: list[dict]) -> int:
+    """How many different cases were checked (shrinking may try one case more than once)."""
+    return len({conditions.case_id(r["case"]) for r in results})
+
+
+def merge_subsets(findings: list[dict]) -> list[dict]:
+    """Fold a finding into another of the same kind whose tensors include all of its own.
+
+    Hypothesis keeps failures with different sets of failing tensors apart;
+    when one set holds the other (W2, b2 and W1, b1, W2, b2) it is mostly one
+    bug seen in cases where some tensors happen to agree. The smaller one
+    stays on as a note (``also``) of the larger.
+    """
+    out = []
+    for f in findings:
+        if f["kind"] in ("mismatch", "nonfinite", "shape") and f["tensors"]:
+            wider = [g for g in findings if g is not f and g["kind"] == f["kind"]
+                     and set(f["tensors"]) < set(g["tensors"])]
+            if wider:
+                host = max(wider, key=lambda g: len(g["tensors"]))
+                host.setdefault("also", []).append({"tensors": f["tensors"], "example": f.get("example"),
+                                                    "shrunk": f.get("shrunk", False)})
+                continue
+        out.append(f)
+    return out
+
+
+def verdict(findings: list[dict]) -> str:
+    kinds = {f["kind"] for f in findings}
+    if not kinds:
+        return "agree"
+    if kinds & {"mismatch", "nonfinite", "shape"}:
+        return "disagree"
+    if "timeout" in kinds:
+        return "timeout"
+    return "crashed"
+
+
+def tensor_table(results: list[dict], depth: int) -> list[dict]:
+    """One row per tensor over every case checked: did it ever fail, and how badly at worst."""
+    names = param_names(depth)
+    extra = {c["tensor"] for r in results for c in r.get("comparisons", [])} - set(names)
+    names += list(reversed(backward_order(extra)))
+    rows = []
+    for name in names:
+        cmps = [c for r in results for c in r.get("comparisons", []) if c["tensor"] == name]
+        failing = [c for c in cmps if not c["agree"]]
+        statuses: dict[str, int] = {}
+        for c in failing:
+            statuses[c["status"]] = statuses.get(c["status"], 0) + 1
+        size = sum(c["size"] for c in cmps)
+        worst = max(cmps, key=lambda c: (not c["agree"], _num(c["max_rel_err"])), default=None)
+        rows.append({
+            "name": name,
+            "agree": (not failing) if cmps else None,  # None: never compared (every case crashed)
+            "max_abs_err": max((_num(c["max_abs_err"]) for c in cmps), default=0.0),
+            "max_rel_err": max((_num(c["max_rel_err"]) for c in cmps), default=0.0),
+            "mismatch_fraction": sum(c["mismatches"] for c in cmps) / size if size else 0.0,
+            "cases": len(cmps), "failing_cases": len(failing), "statuses": statuses,
+            "worst": worst["message"] if worst is not None and failing else "",
+        })
+    return rows
+
+
+def _num(x) -> float:
+    return float(x) if isinstance(x, (int, float)) else float("inf")
+
+
+def finding_key(result: dict) -> tuple:
+    """The same key as ``fuzz.finding_key``, on a result dict."""
+    if result.get("crash") is not None:
+        return ("crash", result["crash"]["type"])
+    failing = [c["tensor"] for c in result["comparisons"] if not c["agree"]]
+    params = [t for t in failing if t[0] in "Wb"]
+    return (result["kind"], *(params or failing))
+
+
+def findings_from_results(results: list[dict]) -> list[dict]:
+    """Findings read off streamed cases (no shrinking): one per distinct failure, its smallest case."""
+    groups: dict[tuple, list[tuple[int, dict]]] = {}
+    for i, r in enumerate(results, start=1):
+        if r.get("crash") is not None or any(not c["agree"] for c in r.get("comparisons", [])):
+            groups.setdefault(finding_key(r), []).append((i, r))
+    out = []
+    for key, group in groups.items():
+        if any(k != key and k[0] == key[0] and set(key[1:]) < set(k[1:]) for k in groups):
+            continue  # the same failure showing in fewer tensors
+        first = min(i for i, _ in group)
+        _, r = min(group, key=lambda t: case_size(t[1]["case"]))
+        kind = "crash" if key[0] == "crash" else r["kind"]
+        out.append({"kind": kind, "tensors": [] if kind == "crash" else list(key[1:]),
+                    "diagnosis": list(KIND_LABELS.get(kind, [])), "diagnosis_message": "", "example": r["case"],
+                    "first_seen": first, "shrunk": False, "crash": r.get("crash"),
+                    "comparisons": [c for c in r["comparisons"] if not c["agree"]]})
+    return out
+
+
+# -- messages --------------------------------------------------------------------------
+
+def _names(tensors: list[str]) -> str:
+    if len(tensors) <= 1:
+        return "".join(tensors)
+    return ", ".join(tensors[:-1]) + " and " + tensors[-1]
+
+
+def describe(f: dict, results: list[dict], cond: dict) -> str:
+    """The sentence a person reads: which tensors, under which conditions, the worst difference."""
+    when = conditions.phrase(cond)
+    k, n, other = cond["failing"], cond["sample"], cond["other"]
+    count = ""
+    if n and k:
+        count = (f" (in every one of the {n} {cond['sample_name']})" if k == n
+                 else f" (in {k} of {n} {cond['sample_name']}"
+                 + (f"; {other} others failed in another way)" if other else ")"))
+    crash = f.get("crash") or {}
+    at = f" at {crash['location']}" if crash.get("location") else ""
+    example = f" Minimal example: {describe_case(f['example'])}." if f.get("example") and not f.get("fatal") else ""
+    if not f.get("shrunk") and example:
+        example = example.replace("Minimal example", "Smallest failing case seen (not shrunk)")
+    if f.get("fatal"):
+        running = f" while running {describe_case(f['example'])}" if f.get("example") else ""
+        return f"{crash['message'][0].upper()}{crash['message'][1:]}{running}{at}."
+    if f["kind"] == "crash":
+        raised = (f"called sys.exit({crash['message']})" if crash["type"] == "SystemExit"
+                  else f"raised {crash['type']}: {crash['message']}")
+        head = f"The target {raised}{at}{when}{count}."
+    else:
+        tensors = sorted(f["tensors"], key=lambda t: (tensor_layer(t), t))  # W1, b1, W2, ...
+        plural = len(tensors) != 1
+        worst = _worst(f, results)
+        if f["kind"] == "shape":
+            head = (f"{_names(tensors)} {'have' if plural else 'has'} the wrong shape{when}{count}"
+                    + (f": {worst['message']}" if worst else "") + ".")
+        elif f["kind"] == "nonfinite":
+            head = (f"{_names(tensors)} {'contain' if plural else 'contains'} NaN or inf where torch is finite"
+                    f"{when}{count}" + (f": {worst['message']}" if worst else "") + ".")
+        else:
+            head = f"{_names(tensors)} {'disagree' if plural else 'disagrees'} with torch{when}{count}"
+            if worst:
+                head += (f"; worst difference {worst['max_abs_err']:.3g} in {worst['tensor']} (relative "
+                         f"{_fmt(worst['max_rel_err'])}, allowed {worst['allowed_abs_err']:.3g})")
+            head += "."
+    for also in f.get("also", []):
+        example += (f" Some cases show it in {_names(sorted(also['tensors'], key=lambda t: (tensor_layer(t), t)))}"
+                    f" only (for example {describe_case(also['example'])}).")
+    extra = f.get("diagnosis_message") or ""
+    if f["kind"] != "mismatch" and list(f.get("diagnosis") or []) == KIND_LABELS[f["kind"]]:
+        extra = ""  # a diagnosis that only restates the kind: the sentence above says more
+    tail = f" {extra[0].upper()}{extra[1:]}" if extra and extra.lower() not in head.lower() else ""
+    if tail and not tail.endswith("."):
+        tail += "."
+    return head + example + tail
+
+
+def _fmt(x) -> str:
+    return f"{x:.3g}" if isinstance(x, (int, float)) and math.isfinite(x) else str(x)
+
+
+def _worst(f: dict, results: list[dict]) -> dict | None:
+    """The worst comparison of the finding's tensors among the cases that show it."""
+    cmps = [c for r in results if conditions.shows(f, r)
+            for c in r.get("comparisons", []) if c["tensor"] in f["tensors"] and not c["agree"]]
+    cmps += [c for c in f.get("comparisons", []) if c["tensor"] in f["tensors"]]
+    if not cmps:
+        return None
+    return max(cmps, key=lambda c: (_num(c["max_rel_err"]), _num(c["max_abs_err"])))

@@ -1,0 +1,297 @@
+"""The audit: discover targets, run each in its own process, collect one record per target.
+
+``audit_one(spec, options, emit)`` is the work for one target, a plain function
+that returns a JSON-ready dict (the target's record) and streams one event per
+case through ``emit``; ``audit_isolated`` runs it in a child process within the
+limits and, when the child is killed or dies, builds the record from what was
+streamed. ``audit_paths`` is the whole command: files, discovery, targets.
+
+Inside ``audit_one`` the spine's ``fuzz`` draws and shrinks cases. After a first
+failure Hypothesis stops drawing new cases early and moves on to shrinking, so
+a failing target then gets a plain sweep of ``examples`` more cases (a second
+seed, no shrinking): the per-tensor table and the conditions of each finding
+rest on an unbiased sample, and a failure the first pass never drew still
+becomes a finding (with the smallest case that showed it).
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import loader, record
+from .isolation import Limits, Outcome, run_job
+
+#: Share of a target's time limit after which no new case is started, so that
+#: shrinking and reporting end in time and only a real hang meets the hard limit.
+SOFT_SHARE = 0.7
+#: Share of the soft budget Hypothesis may spend shrinking (the rest is for drawing, the sweep and the report).
+SHRINK_SHARE = 0.5
+
+
+def default_timeout(examples: int) -> float:
+    """Seconds allowed per target: a few for start-up, plus a fair share per example (shrinking included)."""
+    return 10.0 + 0.25 * examples
+
+
+@dataclass
+class AuditOptions:
+    examples: int = 100
+    seed: int = 0
+    timeout: float | None = None  # seconds per target; None: default_timeout(examples)
+    memory_mb: int | None = 2048  # address space per target process beyond its start
+
+    @property
+    def seconds(self) -> float:
+        return float(self.timeout) if self.timeout else default_timeout(self.examples)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "timeout": self.seconds}
+
+
+@dataclass
+class AuditRun:
+    """Every target's record, in file and source order, plus what went wrong around them."""
+
+    records: list[dict] = field(default_factory=list)
+    options: AuditOptions = field(default_factory=AuditOptions)
+    files: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    internal_errors: list[str] = field(default_factory=list)
+
+    @property
+    def invalid(self) -> list[dict]:
+        return [r for r in self.records if r["verdict"] == "invalid"]
+
+    @property
+    def agree(self) -> bool:
+        return all(r["verdict"] == "agree" for r in self.records)
+
+
+class NoTargets(ValueError):
+    """The paths hold no decorated function: a one-line reason."""
+
+
+# -- the whole command ---------------------------------------------------------------
+
+def audit_paths(paths, options: AuditOptions | None = None,
+                on_record: Callable[[dict], None] | None = None) -> AuditRun:
+    """Audit every ``@audit_target`` function in ``paths`` (files or folders).
+
+    Raises ``loader.PathError`` for a missing path and ``NoTargets`` when no
+    file declares a target. A file that cannot be imported becomes an
+    ``invalid`` record; every other target is still audited.
+    """
+    options = options or AuditOptions()
+    start = time.monotonic()
+    files = loader.collect_files(paths)
+    run = AuditRun(options=options, files=[str(f) for f in files])
+    candidates = [f for f in files if loader.mentions_targets(f)]
+    if not candidates:
+        where = ", ".join(str(p) for p in paths)
+        raise NoTargets(f"no targets found in {where}: no .py file there uses @audit_target; decorate a "
+                        f"function (X, Y, params) -> grads with @crosscheck.audit_target(activations=[...], loss=...)")
+    for f in candidates:
+        found = discover(f, options)
+        if found.get("internal"):
+            run.internal_errors.append(found["internal"])
+        if found["error"] is not None:
+            rec = record.invalid(found["error"], str(f))
+            run.records.append(rec)
+            if on_record:
+                on_record(rec)
+            continue
+        for spec in found["targets"]:
+            rec = audit_isolated(spec, options)
+            if rec.get("internal_error"):
+                run.internal_errors.append(f"{spec['name']}: {rec['internal_error']}")
+            run.records.append(rec)
+            if on_record:
+                on_record(rec)
+    if not run.records:
+        raise NoTargets(f"no targets found in {', '.join(str(f) for f in candidates)}: these files mention "
+                        f"audit_target but define no function decorated with @audit_target(...)")
+    run.seconds = time.monotonic() - start
+    return run
+
+
+def discover(path, options: AuditOptions) -> dict:
+    """The targets of one file, found by importing it in a child process."""
+    out = run_job({"kind": "discover", "file": str(path)}, Limits(options.seconds, options.memory_mb))
+    if out.ended == "done":
+        return out.value
+    how = _ending(out)
+    error = {"type": out.ended, "message": how, "line": None, "function": None, "declaration": False,
+             "reason": f"{path}: cannot import it: {how}"}
+    found = {"file": str(path), "targets": [], "error": error}
+    if out.ended == "error":
+        found["internal"] = f"{path}: {out.error['type']}: {out.error['message']}"
+    return found
+
+
+def audit_isolated(spec: dict, options: AuditOptions, on_event=None) -> dict:
+    """``audit_one`` in a child process: the record it returns, or one built from what it streamed."""
+    limit = options.seconds
+    job = {"kind": "audit", "spec": spec,
+           "options": {"examples": options.examples, "seed": options.seed, "budget": SOFT_SHARE * limit,
+                       "timeout": limit}}
+    out = run_job(job, Limits(limit, options.memory_mb), on_event)
+    if out.ended == "done":
+        return out.value
+    results = [e["result"] for e in out.events if e.get("event") == "result"]
+    rec = record.assemble(spec, results, None, examples_requested=options.examples, seconds=out.seconds,
+                          fatal=fatal_finding(out), timeout=limit)
+    if out.ended == "error":
+        rec["internal_error"] = f"{out.error['type']}: {out.error['message']}"
+    return rec
+
+
+def fatal_finding(out: Outcome) -> dict:
+    """The finding for a child that did not finish: timeout, signal, early exit or our own error."""
+    case = out.in_progress
+    where = out.location()
+    if out.ended == "error":
+        return record.fatal("crash", f"crosscheck itself failed while auditing this target (please report it): "
+                            f"{out.error['type']}: {out.error['message']}", case, out.error["type"],
+                            where=None)
+    kind = "timeout" if out.ended == "timeout" else "crash"
+    return record.fatal(kind, _ending(out), case, out.signal_name or out.ended, where=where)
+
+
+def _ending(out: Outcome) -> str:
+    n = sum(1 for e in out.events if e.get("event") == "result")
+    done = f"after {n} case{'s' if n != 1 else ''} checked"
+    if out.ended == "timeout":
+        return f"the target did not finish within the time limit of {out.timeout:g} s ({done}; raise --timeout if it is only slow)"
+    if out.ended == "signal":
+        name = out.signal_name
+        why = {"SIGSEGV": "a segmentation fault", "SIGBUS": "a bus error", "SIGABRT": "an abort",
+               "SIGKILL": "SIGKILL (out of memory?)", "SIGFPE": "a floating-point exception"}.get(name, name)
+        return f"the process running the target died of {why} {done}"
+    if out.ended == "exit":
+        return (f"the process running the target exited with status {out.exitcode} without finishing (os._exit or exit() in "
+                f"C code) {done}")
+    return f"crosscheck failed in the child: {out.error['type']}: {out.error['message']}"
+
+
+# -- one target, inside its process -------------------------------------------------
+
+def audit_one(spec: dict, options: dict, emit: Callable[[dict], None] | None = None) -> dict:
+    """Audit one target; returns its record (JSON-ready) and streams ``{"event": "case"|"result", ...}``.
+
+    ``options``: ``examples``, ``seed``, ``budget`` (seconds after which the
+    sweep starts no new case, and shrinking is cut to fit) and ``timeout``
+    (the hard limit, for messages).
+    """
+    from .. import strategies
+    from ..fuzz import fuzz
+
+    start = time.monotonic()
+    emit = emit or (lambda event: None)
+    examples, seed = int(options.get("examples", 100)), int(options.get("seed", 0))
+    budget = options.get("budget")
+    try:
+        target = loader.load_target(spec)
+    except BaseException as e:
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        return record.invalid(loader.import_error(Path(spec["file"]), e), spec["file"], spec=spec)
+
+    def announce(case):  # the parent learns which case was running if the process dies
+        emit({"event": "case", "case": case.to_dict()})
+        return case
+
+    results: list[dict] = []
+
+    def on_result(result, phase="fuzz"):
+        d = record.result_dict(result, phase)
+        results.append(d)
+        emit({"event": "result", "result": d})
+
+    strategy = strategies.for_target(target).map(announce)
+    with _shrinking_limited(SHRINK_SHARE * budget if budget else None):
+        run = fuzz(target, examples=examples, seed=seed, strategy=strategy, on_result=on_result,
+                   settings={"database": None})
+    findings = [record.finding_dict(f, shrunk=True) for f in run.findings]
+    stopped = run.stopped
+    if run.findings:
+        deadline = start + budget if budget else None
+        extra, skipped = _sweep(target, strategy, examples, seed + 1, on_result, known=run.findings,
+                                first_index=len(results), deadline=deadline)
+        findings += extra
+        if skipped:
+            stopped = stopped or (f"time limit: the sweep after shrinking stopped at {budget:.3g} s with {skipped} "
+                                  f"of {examples} cases left; raise --timeout to check them")
+    return record.assemble(spec, results, findings, examples_requested=examples,
+                           seconds=time.monotonic() - start, stopped=stopped, timeout=options.get("timeout"))
+
+
+@contextmanager
+def _shrinking_limited(seconds: float | None):
+    """Cap the time Hypothesis spends shrinking (its own cap is five minutes).
+
+    # NOTE: this sets a module constant of Hypothesis's engine, read when
+    # shrinking starts; it is done only in the child process that runs one
+    # target, and undone after. Without it a slow target's shrinking meets the
+    # hard time limit and its shrunk examples are lost.
+    """
+    try:
+        from hypothesis.internal.conjecture import engine
+    except ImportError:  # pragma: no cover - a Hypothesis without it: keep its own cap
+        engine = None
+    if seconds is None or engine is None or not hasattr(engine, "MAX_SHRINKING_SECONDS"):
+        yield
+        return
+    before = engine.MAX_SHRINKING_SECONDS
+    engine.MAX_SHRINKING_SECONDS = max(1.0, seconds)
+    try:
+        yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = before
+
+
+def _sweep(target, strategy, examples: int, seed: int, on_result, *, known, first_index: int,
+           deadline: float | None) -> tuple[list[dict], int]:
+    """Check ``examples`` more cases without shrinking; failures of a new kind become findings.
+
+    Returns the new findings and how many cases were skipped because ``deadline`` passed.
+    """
+    from hypothesis import HealthCheck, Phase, given
+    from hypothesis import seed as hseed
+    from hypothesis import settings as hsettings
+
+    from ..check import check_case
+    from ..diagnosis import diagnose_finding
+    from ..fuzz import Finding, finding_key
+
+    seen: list = []
+    skipped = [0]
+
+    def test(case):
+        if deadline is not None and time.monotonic() > deadline:
+            skipped[0] += 1  # out of time: pass quickly so Hypothesis ends the sweep
+            return
+        result = check_case(target, case)
+        on_result(result, "sweep")
+        seen.append(result)
+
+    opts = hsettings(max_examples=examples, phases=[Phase.generate], database=None, deadline=None,
+                     suppress_health_check=list(HealthCheck), print_blob=False)
+    hseed(seed)(opts(given(strategy)(test)))()
+    keys = [finding_key(f.result) for f in known]
+    new: dict[tuple, list[tuple[int, object]]] = {}
+    for i, r in enumerate(seen):
+        if not r.agree:
+            new.setdefault(finding_key(r), []).append((first_index + i + 1, r))
+    out = []
+    for key, group in new.items():
+        if any(key[0] == k[0] and set(key[1:]) <= set(k[1:]) for k in keys):
+            continue  # a known failure, or the same one showing in fewer tensors
+        _, smallest = min(group, key=lambda t: record.case_size(t[1].case.to_dict()))
+        tensors = [] if key[0] == "crash" else list(key[1:])
+        finding = Finding(smallest.kind, tensors, smallest, min(i for i, _ in group))
+        finding.diagnosis, finding.message = diagnose_finding(target, finding)
+        out.append(record.finding_dict(finding, shrunk=False))
+    return out, skipped[0]
