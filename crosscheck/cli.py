@@ -69,7 +69,7 @@ def cmd_fuzz(args) -> int:
 
 
 #: Modules that register further commands with ``@command`` when imported.
-COMMAND_MODULES: tuple[str, ...] = ("crosscheck.replay", "crosscheck.rebuild",)
+COMMAND_MODULES: tuple[str, ...] = ("crosscheck.replay", "crosscheck.rebuild", "crosscheck.audit.command")
 
 #: name -> (help, function adding arguments, handler). Features register here.
 COMMANDS: dict[str, tuple] = {}
