@@ -8,10 +8,11 @@ from .activations import ACTIVATIONS, Activation, Identity, LeakyReLU, ReLU, Sig
 from .layers import Dense
 from .losses import BCE, LOSSES, MSE, BCEWithLogits, Loss, loss
 from .network import MLP, Params
-from .optimizers import SGD
-from .training import train
+from .optimizers import SGD, Adam, AdamW
+from .training import train, train_step
 
 __all__ = [
     "ACTIVATIONS", "Activation", "Identity", "LeakyReLU", "ReLU", "Sigmoid", "Tanh", "activation",
-    "Dense", "BCE", "LOSSES", "MSE", "BCEWithLogits", "Loss", "loss", "MLP", "Params", "SGD", "train",
+    "Dense", "BCE", "LOSSES", "MSE", "BCEWithLogits", "Loss", "loss", "MLP", "Params", "SGD", "Adam", "AdamW", "train",
+    "train_step",
 ]
