@@ -118,22 +118,28 @@ def pick(found: list[Entry], which: str, path: Path) -> Entry:
 
 # -- rebuilding -----------------------------------------------------------------------
 
-def rebuild_case(entry: Entry, target=None):
-    """The finding's minimal example as a ``Case``; fields the report leaves out come from the target's family."""
+def case_from_example(example: dict, target=None):
+    """A ``Case`` from a recorded example (``Case.to_dict()``); fields it leaves out
+    (activations, loss, reduction) come from the target's family."""
     from .cases import Case
 
-    example = entry.finding.get("example")
-    if not isinstance(example, dict):
-        kind = entry.finding.get("kind", "?")
-        raise ReplayError(f"finding {entry.number} ({entry.id}) has no example to replay "
-                          f"(a {kind} finding records none)")
     d = dict(example)
     fam = getattr(target, "family", None)
     for key in ("activations", "loss", "reduction"):
         if key not in d and fam is not None and getattr(fam, key) is not None:
             d[key] = list(getattr(fam, key)) if key == "activations" else getattr(fam, key)
+    return Case.from_dict(d)
+
+
+def rebuild_case(entry: Entry, target=None):
+    """The finding's minimal example as a ``Case``."""
+    example = entry.finding.get("example")
+    if not isinstance(example, dict):
+        kind = entry.finding.get("kind", "?")
+        raise ReplayError(f"finding {entry.number} ({entry.id}) has no example to replay "
+                          f"(a {kind} finding records none)")
     try:
-        return Case.from_dict(d)
+        return case_from_example(example, target)
     except (ValueError, TypeError) as e:
         raise ReplayError(f"finding {entry.number} ({entry.id}): its example {example} is not a valid case: {e}") \
             from None
@@ -163,8 +169,8 @@ def target_from_file(path: str | Path, function: str, *, name: str | None = None
     """Load ``function`` from the Python file ``path`` as a ``Target``.
 
     It uses the function's ``@audit_target`` declaration, or ``declaration``
-    (the keyword arguments of ``audit_target``, as the pytest report records
-    them) when the function is not decorated.
+    (the keyword arguments of ``audit_target``, extra ones under ``options``,
+    as the reports record them) when the function is not decorated.
     """
     from .target import Target, TargetError, audit_target
 
@@ -192,8 +198,9 @@ def target_from_file(path: str | Path, function: str, *, name: str | None = None
         if not declaration:
             raise ReplayError(f"{path}: {function} is not decorated with @audit_target and the report "
                               f"records no declaration for it")
+        args = {k: v for k, v in declaration.items() if k != "options"}
         try:
-            decl = audit_target(**declaration)(lambda *a: None).__crosscheck_target__
+            decl = audit_target(**args, **(declaration.get("options") or {}))(lambda *a: None).__crosscheck_target__
         except TargetError as e:
             raise ReplayError(f"{path}: the declaration recorded for {function} is invalid: {e}") from None
     return Target(name or f"{path.stem}.{function}", fn, decl["family"], decl["returns"], decl["lr"],
@@ -371,7 +378,7 @@ def _element_lines(r: Replay, tensors: list[str]) -> list[str]:
         over = v.over
         for idx in np.ndindex(v.truth.shape):
             mark = "  <- over budget" if over[idx] else ""
-            lines.append(f"  {name}{list(idx)}: {v.candidate[idx]!r:>24} {v.truth[idx]!r:>24} "
+            lines.append(f"  {name}{list(idx)}: {float(v.candidate[idx])!r:>24} {float(v.truth[idx])!r:>24} "
                          f"{v.difference[idx]:10.3g} {v.allowed[idx]:10.3g}{mark}")
     return lines
 

@@ -16,7 +16,10 @@ A page has
   case (``replay.elementwise``), so it needs the target object.
 
 ``fuzz_page(run, target)`` and ``targets_page(title, entries)`` build pages;
-``write(path, page)`` writes one.
+``write(path, page)`` writes one. Findings are the JSON records the reports
+write (``kind``, ``tensors``, ``diagnosis``, ``message``, ``example``,
+``comparisons``, ``crash``), so a page can be built from records that came
+back from worker processes or from a report on disk as well as from a run.
 """
 from __future__ import annotations
 
@@ -62,22 +65,39 @@ img.figure { max-width: 100%; height: auto; display: block; margin: .6em 0 1.2em
 
 @dataclass
 class TargetEntry:
-    """One target of a multi-target page (audit, pytest): its run and, for heatmaps, the target object."""
+    """One target of a multi-target page (audit, pytest).
+
+    ``frame`` has one row per case and tensor (``tables.comparisons_frame``);
+    ``findings`` are finding records; ``target`` (the Target object) lets the
+    page replay each minimal example for its heatmap.
+    """
 
     name: str
-    run: object  # FuzzRun
-    target: object | None = None  # Target, to replay minimal examples for the heatmaps
-    verdict: str | None = None  # agree / disagree / crashed / timeout / invalid; from the run if None
+    frame: pd.DataFrame
+    findings: list[dict]
+    verdict: str
+    cases: int
+    target: object | None = None
     file: str | None = None
+    seconds: float = 0.0
     note: str = ""
-    findings_start: int = 1  # number of this target's first finding in the report (replay numbering)
-    extra: dict = field(default_factory=dict)  # more key/value rows for the target's table
+    extra: dict = field(default_factory=dict)  # more columns for the target's row
+
+    @classmethod
+    def from_run(cls, run, target=None, *, name: str | None = None, file: str | None = None, **kw) -> "TargetEntry":
+        from .fuzz import finding_dict
+
+        return cls(name or run.target, comparisons_frame(run.results), [finding_dict(f) for f in run.findings],
+                   kw.pop("verdict", None) or _verdict(run), len(run.results), target,
+                   file or getattr(target, "file", None), run.seconds, kw.pop("note", run.stopped or ""), **kw)
 
 
 # -- pages ----------------------------------------------------------------------------------
 
 def fuzz_page(run, target=None, *, report: str | Path | None = None, title: str | None = None) -> str:
     """The page of one fuzz run. ``report`` is the JSON report the replay commands point at."""
+    from .fuzz import finding_dict
+
     frame = comparisons_frame(run.results)
     title = title or f"crosscheck fuzz: {run.target}"
     verdict = _verdict_html(run)
@@ -86,24 +106,23 @@ def fuzz_page(run, target=None, *, report: str | Path | None = None, title: str 
             _table(overview, "The run", text_columns=("", "value")),
             *_common_sections(frame),
             "<h2>Findings</h2>"]
-    body += _findings_html([(target, f) for f in run.findings], report, start=1)
+    body += _findings_html([(target, finding_dict(f)) for f in run.findings], report, start=1)
     return _document(title, body)
 
 
 def targets_page(title: str, entries: list[TargetEntry], *, report: str | Path | None = None,
                  intro: str = "") -> str:
     """One page for several targets (``crosscheck audit``, ``pytest --crosscheck-report``)."""
-    results = [r for e in entries for r in e.run.results]
-    frame = comparisons_frame(results)
+    frames = [e.frame for e in entries if len(e.frame)]
+    frame = pd.concat(frames, ignore_index=True) if frames else comparisons_frame([])
     rows = []
     for e in entries:
-        f = comparisons_frame(e.run.results)
+        f = e.frame
         rel = _finite(f["max_rel_err"]) if len(f) else pd.Series(dtype=float)
-        rows.append({"target": e.name, "file": e.file or "", "verdict": e.verdict or _verdict(e.run),
-                     "cases": len(e.run.results), "tensors compared": int(len(f)),
-                     "findings": len(e.run.findings), "worst relative error": float(rel.max()) if len(rel) else 0.0,
-                     "seconds": round(getattr(e.run, "seconds", 0.0), 2), **e.extra,
-                     "note": e.note or (getattr(e.run, "stopped", None) or "")})
+        rows.append({"target": e.name, "file": e.file or "", "verdict": e.verdict, "cases": e.cases,
+                     "tensors compared": int(len(f)), "findings": len(e.findings),
+                     "worst relative error": float(rel.max()) if len(rel) else 0.0,
+                     "seconds": round(e.seconds, 2), **e.extra, "note": e.note})
     table = pd.DataFrame(rows)
     n_bad = sum(1 for r in rows if r["verdict"] != "agree")
     lead = (f"<span class='verdict-ok'>every target agrees with torch</span>" if not n_bad else
@@ -113,14 +132,14 @@ def targets_page(title: str, entries: list[TargetEntry], *, report: str | Path |
             _table(table, "Targets", text_columns=("target", "file", "verdict", "note"),
                    verdict_column="verdict"),
             *_common_sections(frame), "<h2>Findings</h2>"]
-    any_finding = False
+    any_finding, number = False, 1
     for e in entries:
-        if not e.run.findings:
+        if not e.findings:
             continue
         any_finding = True
         body.append(f"<h3>{_e(e.name)}</h3>")
-        body += _findings_html([(e.target, f) for f in e.run.findings], report, start=e.findings_start,
-                               heading_level=4)
+        body += _findings_html([(e.target, f) for f in e.findings], report, start=number, heading_level=4)
+        number += len(e.findings)
     if not any_finding:
         body.append("<p class='verdict-ok'>Every gradient agrees with torch.</p>")
     return _document(title, body)
@@ -288,10 +307,18 @@ def heatmap_figure(views: dict):
         over = np.atleast_2d(v.over)
         finite = np.isfinite(diff)
         shown = np.where(finite, np.log10(np.clip(diff, FLOOR, None)), np.nan)
-        lo = np.nanmin(shown) if np.isfinite(shown).any() else 0.0
-        hi = np.nanmax(shown) if np.isfinite(shown).any() else 1.0
-        im = ax.imshow(shown, cmap="viridis", vmin=lo, vmax=max(hi, lo + 1e-9), aspect="auto",
+        # Colors run from the smallest budget (or difference) up to the largest difference, at least
+        # one decade: a 1x1 minimal example still shows where it sits against its budget.
+        allowed = np.log10(np.clip(np.atleast_2d(v.allowed), FLOOR, None))
+        hi = float(np.nanmax(shown)) if np.isfinite(shown).any() else 0.0
+        lo = min(float(np.nanmin(shown)) if np.isfinite(shown).any() else hi, float(allowed.min()))
+        lo = min(lo, hi - 1.0)
+        small = max(diff.shape) <= 40
+        im = ax.imshow(shown, cmap="viridis", vmin=lo, vmax=hi, aspect="equal" if small else "auto",
                        interpolation="nearest")
+        if small:
+            ax.set_xticks(range(diff.shape[1]) if diff.shape[1] <= 12 else range(0, diff.shape[1], 5))
+            ax.set_yticks(range(diff.shape[0]) if diff.shape[0] <= 12 else range(0, diff.shape[0], 5))
         for (i, j) in zip(*np.nonzero(over)):
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.6))
         for (i, j) in zip(*np.nonzero(~finite)):
@@ -300,14 +327,16 @@ def heatmap_figure(views: dict):
         if diff.size <= ANNOTATE_UP_TO:
             for (i, j), d in np.ndenumerate(diff):
                 if np.isfinite(d):
-                    ax.text(j, i, f"{d:.2g}", ha="center", va="center", fontsize=6.5,
+                    ax.text(j, i, f"{d:.2g}", ha="center", va="center", fontsize=7.5,
                             color="white" if shown[i, j] < (lo + hi) / 2 else "black")
         shape = "x".join(map(str, v.truth.shape)) or "scalar"
         ax.set_title(f"{name} ({shape}): {int(over.sum())} / {over.size} over budget", fontsize=8.5)
         ax.set_xlabel("in" if tensor_kind(name) == "W" else "unit", fontsize=7)
         ax.set_ylabel("out" if tensor_kind(name) == "W" else ("sample" if v.truth.ndim == 2 else ""), fontsize=7)
         ax.tick_params(labelsize=6)
-        fig.colorbar(im, ax=ax, shrink=0.8).set_label("log10 |candidate - torch|", fontsize=7)
+        bar = fig.colorbar(im, ax=ax, shrink=0.8)
+        bar.set_label("log10 |candidate - torch|", fontsize=7)
+        bar.ax.tick_params(labelsize=6)
     return fig
 
 
@@ -322,42 +351,63 @@ def _findings_html(pairs, report, start: int, heading_level: int = 3) -> list[st
     return out
 
 
-def finding_html(number: int, finding, target=None, *, report=None, heading_level: int = 3) -> str:
-    """One finding: heading, diagnosis, minimal example, replay command, failing comparisons, heatmap."""
-    r = finding.result
-    what = ", ".join(finding.tensors) or (r.crash or {}).get("type", "")
+def finding_html(number: int, finding: dict, target=None, *, report=None, heading_level: int = 3) -> str:
+    """One finding record: heading, diagnosis, minimal example, replay command, failing comparisons, heatmap."""
+    crash = finding.get("crash")
+    what = ", ".join(finding.get("tensors") or []) or (crash or {}).get("type", "")
     h = f"h{heading_level}"
-    parts = [f"<div class='finding'><{h}>{number}. {_e(finding.kind)}: {_e(what)}</{h}>"]
-    parts.append(f"<p><b>Diagnosis:</b> {_e(', '.join(finding.diagnosis) or '-')}. {_e(finding.message)}</p>")
-    case = finding.case
-    parts.append(f"<p><b>Minimal example:</b> {_e(case.describe())} "
-                 f"(first seen at case {finding.first_seen})<br><code>{_e(json.dumps(case.to_dict()))}</code></p>")
-    if report is not None:
+    parts = [f"<div class='finding' id='finding-{number}'><{h}>{number}. {_e(finding.get('kind', '?'))}: "
+             f"{_e(what)}</{h}>"]
+    labels = ", ".join(finding.get("diagnosis") or [])
+    parts.append(f"<p><b>Diagnosis{' (' + _e(labels) + ')' if labels else ''}:</b> "
+                 f"{_e(finding.get('message', ''))}</p>")
+    example = finding.get("example")
+    case = _case(example, target)
+    if example:
+        seen = f" (first seen at case {finding['first_seen']})" if finding.get("first_seen") else ""
+        parts.append(f"<p><b>Minimal example:</b> {_e(case.describe() if case else '')}{seen}<br>"
+                     f"<code>{_e(json.dumps(example))}</code></p>")
+    if report is not None and example:
         parts.append(f"<p><b>Replay:</b> <code>crosscheck replay {_e(str(report))} {number}</code></p>")
-    if r.crash is not None:
-        parts.append(f"<pre>{_e(r.crash.get('traceback') or r.crash['type'] + ': ' + r.crash['message'])}</pre>")
+    if crash:
+        parts.append(f"<pre>{_e(crash.get('traceback') or crash.get('type', '') + ': ' + crash.get('message', ''))}"
+                     f"</pre>")
         return "".join(parts) + "</div>"
-    rows = [{"tensor": c.tensor, "status": c.status, "mismatching": f"{c.mismatches} / {c.size}",
-             "worst abs err": c.max_abs_err, "allowed": c.allowed_abs_err, "torch err": c.torch_err,
-             "rel err": c.max_rel_err, "at": "" if c.worst_index is None else str(tuple(c.worst_index)),
-             "message": c.message} for c in r.failing]
+    comparisons = finding.get("comparisons") or []
+    rows = [{"tensor": c.get("tensor"), "status": c.get("status"),
+             "mismatching": f"{c.get('mismatches')} / {c.get('size')}", "worst abs err": _num(c.get("max_abs_err")),
+             "allowed": _num(c.get("allowed_abs_err")), "torch err": _num(c.get("torch_err")),
+             "rel err": _num(c.get("max_rel_err")),
+             "at": "" if c.get("worst_index") is None else str(tuple(c["worst_index"])),
+             "message": c.get("message", "")} for c in comparisons]
     parts.append(_table(pd.DataFrame(rows), "Failing tensors",
                         text_columns=("tensor", "status", "mismatching", "at", "message")))
-    parts.append(_heatmap_html(target, finding))
+    drawable = [c["tensor"] for c in comparisons if c.get("status") in ("mismatch", "nonfinite")]
+    parts.append(_heatmap_html(target, case, drawable))
     return "".join(parts) + "</div>"
 
 
-def _heatmap_html(target, finding) -> str:
+def _case(example, target):
+    if not isinstance(example, dict):
+        return None
+    from ..replay import case_from_example
+
+    try:
+        return case_from_example(example, target)
+    except ValueError:
+        return None
+
+
+def _heatmap_html(target, case, drawable: list[str]) -> str:
     from ..replay import elementwise
 
-    if target is None:
+    if target is None or case is None:
         return "<p class='note'>No heatmap: the page was built without the target to replay.</p>"
-    drawable = [c.tensor for c in finding.result.failing if c.status in ("mismatch", "nonfinite")]
     if not drawable:
         return "<p class='note'>No heatmap: the failing tensors have the wrong shape or are missing.</p>"
     try:
         with np.errstate(all="ignore"):
-            views = elementwise(target, finding.case, drawable)
+            views = elementwise(target, case, drawable)
     except Exception as e:  # the target fails differently on a second run: say so, keep the page
         return f"<p class='note'>No heatmap: replaying the minimal example raised {_e(type(e).__name__)}: {_e(e)}</p>"
     fig = heatmap_figure(views)
@@ -365,6 +415,13 @@ def _heatmap_html(target, finding) -> str:
         return "<p class='note'>No heatmap: the replay returned no array for the failing tensors.</p>"
     return ("<p class='note'>Heatmap of the replayed minimal example: |candidate - torch| per element, "
             "elements over budget outlined in red.</p>" + _img(fig, f"heatmap of {', '.join(drawable)}"))
+
+
+def _num(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 # -- helpers ------------------------------------------------------------------------------------
