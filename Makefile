@@ -16,6 +16,12 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/crosscheck fuzz --examples 500 --report reports
+	@# The tutorials hold bugs on purpose, so findings (exit 1) are expected; usage errors (2),
+	@# internal errors (3) and a crash that leaves no fresh audit.json fail the job.
+	rm -f reports/audit.json
+	$(VENV)/bin/crosscheck audit examples/tutorials --report reports; status=$$?; \
+	  if [ $$status -gt 1 ] || [ ! -s reports/audit.json ]; then \
+	    echo "crosscheck audit failed (exit $$status)" >&2; exit 1; fi
 
 test: $(STAMP)
 	$(PY) -m pytest -q

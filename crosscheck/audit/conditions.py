@@ -8,17 +8,21 @@ when
 
 - every failing case satisfies it (it is necessary, as far as we have seen),
 - some clean case does not (it says something: it is not true of every case),
-- and chance is an unlikely explanation: with ``p`` the share of all cases
-  checked that satisfy it and ``k`` the number of failing cases, ``p ** k <=
-  ALPHA`` (a condition true of 97% of the cases says nothing about 3 failures).
+- and chance is an unlikely explanation: of the ``n`` cases of the sample,
+  ``m`` meet the condition and ``k`` fail; if failing had nothing to do with
+  the condition, the chance that all ``k`` failing cases fall among the ``m``
+  is ``C(m, k) / C(n, k)`` (Fisher's exact test, one-sided), and it must be at
+  most ``ALPHA``. A condition true of 97% of the cases says nothing about 3
+  failures; ``batch > 1`` says a lot when every clean case has batch 1.
 
-The rarest such condition is reported, and a second one if, among the cases
+The least likely by chance is reported, and a second one if, among the cases
 checked, it is not implied by the first ("only when in_features != hidden and
 in_features > 1").
 """
 from __future__ import annotations
 
 import json
+import math
 from typing import Callable
 
 #: Largest chance that every failing case meets a condition by luck alone.
@@ -131,9 +135,10 @@ def conditions(finding: dict, results: list[dict], depth: int) -> dict:
     for text, pred in predicates(depth):
         if not all(pred(c) for c in failing) or all(pred(c) for c in clean):
             continue
-        p = sum(1 for c in sample if pred(c)) / len(sample)
-        if p ** k <= ALPHA:
-            candidates.append((p, text, pred))
+        m = sum(1 for c in sample if pred(c))
+        chance = by_chance(len(sample), m, k)
+        if chance <= ALPHA:
+            candidates.append((chance, text, pred))
     candidates.sort(key=lambda t: t[0])
     chosen: list[tuple[str, Callable]] = []
     for _, text, pred in candidates:
@@ -145,6 +150,17 @@ def conditions(finding: dict, results: list[dict], depth: int) -> dict:
             break
     out["when"] = [text for text, _ in chosen]
     return out
+
+
+def by_chance(n: int, m: int, k: int) -> float:
+    """The chance that ``k`` cases drawn at random from ``n`` all fall among ``m`` given ones: C(m, k) / C(n, k)."""
+    if k > m:
+        return 0.0
+    return math.exp(_log_choose(m, k) - _log_choose(n, k))
+
+
+def _log_choose(a: int, b: int) -> float:
+    return math.lgamma(a + 1) - math.lgamma(b + 1) - math.lgamma(a - b + 1)
 
 
 def phrase(cond: dict) -> str:

@@ -1,0 +1,105 @@
+"""Audited code that raises, exits, segfaults, allocates without bound, hangs or returns junk:
+each becomes a finding in its own record, and the audit goes on."""
+import shutil
+from pathlib import Path
+
+import pytest
+
+from crosscheck.audit import AuditOptions, audit_paths
+
+TARGETS = Path(__file__).parent / "audit_targets"
+
+
+@pytest.fixture(scope="module")
+def misbehaving():
+    # 512 MB of address space: the 1 GiB allocation fails only because of the limit
+    run = audit_paths([TARGETS / "misbehaving.py"], AuditOptions(examples=5, seed=0, timeout=30, memory_mb=512))
+    return {r["function"]: r for r in run.records}
+
+
+def only_finding(record):
+    assert len(record["findings"]) == 1, record["findings"]
+    return record["findings"][0]
+
+
+def test_every_target_gets_a_record(misbehaving):
+    assert list(misbehaving) == ["raises", "calls_sys_exit", "calls_os_exit", "segfaults", "allocates_too_much",
+                                 "returns_nan", "returns_strings", "returns_wrong_shape", "returns_a_number"]
+
+
+def test_an_exception_is_a_crash_with_type_message_and_place(misbehaving):
+    r = misbehaving["raises"]
+    f = only_finding(r)
+    assert r["verdict"] == "crashed" and f["kind"] == "crash"
+    assert "RuntimeError: the tutorial gave up at misbehaving.py:" in f["message"]
+    assert f["example"]["sizes"] == [1, 1, 1] and f["example"]["batch"] == 1  # shrunk
+
+
+def test_sys_exit_is_caught_in_process(misbehaving):
+    r = misbehaving["calls_sys_exit"]
+    assert r["verdict"] == "crashed"
+    assert "called sys.exit(3)" in only_finding(r)["message"]
+
+
+def test_os_exit_ends_the_process_and_names_the_running_case(misbehaving):
+    r = misbehaving["calls_os_exit"]
+    f = only_finding(r)
+    assert r["verdict"] == "crashed" and f["kind"] == "crash"
+    assert "exited with status 7" in f["message"] and "while running" in f["message"]
+    assert f["example"] is not None
+
+
+def test_a_segfault_is_a_crash_with_the_faulting_line(misbehaving):
+    r = misbehaving["segfaults"]
+    f = only_finding(r)
+    assert r["verdict"] == "crashed"
+    assert "segmentation fault" in f["message"]
+    assert "misbehaving.py:" in f["message"] and "in segfaults" in f["message"]
+
+
+def test_the_memory_limit_turns_a_large_allocation_into_a_memory_error(misbehaving):
+    f = only_finding(misbehaving["allocates_too_much"])
+    assert f["kind"] == "crash" and "MemoryError" in f["message"]
+
+
+def test_nan_is_a_nonfinite_finding_in_that_tensor(misbehaving):
+    r = misbehaving["returns_nan"]
+    f = only_finding(r)
+    assert r["verdict"] == "disagree" and f["kind"] == "nonfinite" and f["tensors"] == ["W1"]
+    assert {t["name"] for t in r["tensors"] if t["agree"] is False} == {"W1"}
+
+
+def test_non_arrays_are_shape_findings_that_say_what_came_back(misbehaving):
+    f = only_finding(misbehaving["returns_strings"])
+    assert f["kind"] == "shape" and "str" in f["message"]
+    f = only_finding(misbehaving["returns_a_number"])
+    assert f["kind"] == "shape" and "float" in f["message"]
+
+
+def test_a_wrong_shape_names_the_tensor_and_both_shapes(misbehaving):
+    r = misbehaving["returns_wrong_shape"]
+    f = only_finding(r)
+    assert f["kind"] == "shape" and f["tensors"] == ["W2"]
+    out, inp = f["example"]["sizes"][2], f["example"]["sizes"][1]
+    assert f"shape ({out}, {inp + 1}) returned, shape ({out}, {inp}) expected" in f["message"]
+
+
+def test_a_hang_is_a_timeout_the_results_so_far_are_kept_and_the_audit_goes_on(tmp_path):
+    shutil.copy(TARGETS / "hangs.py", tmp_path / "hangs.py")
+    (tmp_path / "zz_after.py").write_text(
+        "from crosscheck import audit_target\n\n"
+        "@audit_target(activations=['identity'], loss='mse', reduction='sum')\n"
+        "def linear(X, Y, params):\n"
+        "    [(W, b)] = params\n"
+        "    dZ = 2 * (X @ W.T + b - Y)\n"
+        "    return [(dZ.T @ X, dZ.sum(axis=0))]\n")
+    run = audit_paths([tmp_path], AuditOptions(examples=20, timeout=4))
+    by_name = {r["function"]: r for r in run.records}
+    stuck = by_name["spins_forever"]
+    assert stuck["verdict"] == "timeout" and stuck["examples"] == 0
+    assert "did not finish within the time limit of 4 s" in only_finding(stuck)["message"]
+    late = by_name["spins_after_five_cases"]
+    assert late["verdict"] == "timeout"
+    assert late["examples"] == 5 and all(t["agree"] is True and t["cases"] == 5 for t in late["tensors"])
+    assert only_finding(late)["example"] is not None  # the sixth case, the one that hung
+    assert by_name["linear"]["verdict"] == "agree" and by_name["linear"]["examples"] == 20
