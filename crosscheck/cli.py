@@ -69,7 +69,8 @@ def cmd_fuzz(args) -> int:
 
 
 #: Modules that register further commands with ``@command`` when imported.
-COMMAND_MODULES: tuple[str, ...] = ("crosscheck.replay", "crosscheck.rebuild", "crosscheck.audit.command")
+COMMAND_MODULES: tuple[str, ...] = ("crosscheck.replay", "crosscheck.rebuild", "crosscheck.audit.command",
+                                   "crosscheck.train_command")
 
 #: name -> (help, function adding arguments, handler). Features register here.
 COMMANDS: dict[str, tuple] = {}
