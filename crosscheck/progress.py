@@ -38,7 +38,7 @@ class Progress:
     """
 
     def __init__(self, total: int | None = None, label: str = "crosscheck", stream=None,
-                 enabled: bool | None = None, unit: str = "case"):
+                 enabled: bool | None = None, unit: str = "case", redraw_every: float = 0.2):
         self.total, self.label, self.unit = total, label, unit
         self.stream = sys.stderr if stream is None else stream
         self.enabled = interactive(self.stream) if enabled is None else enabled
@@ -50,7 +50,7 @@ class Progress:
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, desc=label, unit=unit, file=self.stream, dynamic_ncols=True,
-                             leave=False, mininterval=0.2)
+                             leave=False, mininterval=redraw_every)
 
     # -- counting ----------------------------------------------------------------
     def __call__(self, result) -> None:

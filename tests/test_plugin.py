@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from crosscheck_test_targets import SOURCE, write_targets
+from crosscheck_test_targets import SOURCE
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "crosscheck_test_targets"]
 
 USER_TESTS = SOURCE + '''
 
@@ -29,24 +29,11 @@ def test_not_a_check():
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_copy_of_every_module(tmp_path_factory):
+def one_copy_of_every_module(failing_report):
     """pytester runs each user session in this process and then drops the modules it imported; a
     second session would import them again, and two copies of Hypothesis's classes or of torch's C
-    modules do not work together. One full check here, failure, shrinking and report included,
-    imports them all first, so every session shares them."""
-    from hypothesis import Phase
-
-    from crosscheck.fuzz import fuzz
-    from crosscheck.plugin import Check, Session
-    from crosscheck.replay import target_from_file
-
-    folder = tmp_path_factory.mktemp("warm")
-    target = target_from_file(write_targets(folder), "half_w1")
-    run = fuzz(target, examples=5, profile="ci", settings={"phases": [Phase.generate]})  # no shrinking
-    assert run.findings
-    session = Session(1, 0, "ci", "none", str(folder / "report"))
-    session.checks.append(Check("warm", target, run))
-    session.write_report()
+    modules do not work together. ``failing_report`` has made a full check, failure, shrinking and
+    report included, in this process already: every module is imported once, before any session."""
 
 
 @pytest.fixture

@@ -52,8 +52,8 @@ h3 { margin-top: 1.6em; }
 .lead { color: #555; margin-top: 0; }
 .verdict-ok { color: #17702f; font-weight: 600; } .verdict-bad { color: #b00020; font-weight: 600; }
 table { border-collapse: collapse; margin: .8em 0 1.2em; font-size: .9em; }
-th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: right; }
-th { background: #f4f4f4; } td.text, th.text { text-align: left; }
+th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: right; overflow-wrap: anywhere; }
+th { background: #f4f4f4; text-align: left; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .3em; }
 code, pre { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: .88em; background: #f6f6f6; }
 pre { padding: .6em .8em; overflow-x: auto; white-space: pre-wrap; }
@@ -119,7 +119,7 @@ def targets_page(title: str, entries: list[TargetEntry], *, report: str | Path |
     for e in entries:
         f = e.frame
         rel = _finite(f["max_rel_err"]) if len(f) else pd.Series(dtype=float)
-        rows.append({"target": e.name, "file": e.file or "", "verdict": e.verdict, "cases": e.cases,
+        rows.append({"target": e.name, "file": _short_path(e.file), "verdict": e.verdict, "cases": e.cases,
                      "tensors compared": int(len(f)), "findings": len(e.findings),
                      "worst relative error": float(rel.max()) if len(rel) else 0.0,
                      "seconds": round(e.seconds, 2), **e.extra, "note": e.note})
@@ -473,8 +473,20 @@ def _finite(s: pd.Series) -> pd.Series:
 
 def _fmt(v) -> str:
     if isinstance(v, (float, np.floating)):
+        if math.isnan(v):
+            return "-"  # not measured (torch's own error is measured only where a budget needs it)
         return f"{v:.3g}" if math.isfinite(v) else str(v)
     return str(v)
+
+
+def _short_path(path: str | None) -> str:
+    """A file path relative to the current folder when it is under it."""
+    if not path:
+        return ""
+    import os
+
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
 
 
 def _table(frame: pd.DataFrame, caption: str, *, text_columns=(), bad_columns=(), verdict_column=None) -> str:

@@ -1,0 +1,64 @@
+"""Hypothesis profiles (ci, dev, thorough) and the per-target example database that replays failures first."""
+import pytest
+
+from crosscheck import cli, profiles
+from crosscheck.fuzz import fuzz
+from crosscheck.options import DefaultCount
+from crosscheck.replay import target_from_file
+
+pytest_plugins = ["crosscheck_test_targets"]
+
+
+@pytest.mark.parametrize("value, profile", [("true", "ci"), ("1", "ci"), ("", "dev"), ("false", "dev"),
+                                            (None, "dev")])
+def test_ci_is_the_default_profile_where_the_ci_variable_is_set(value, profile):
+    env = {} if value is None else {"CI": value}
+    assert profiles.default_profile(env) == profile
+
+
+def test_a_profile_scales_only_a_count_the_user_did_not_give():
+    assert profiles.example_count("thorough", DefaultCount(100)) == 1000
+    assert profiles.example_count("ci", DefaultCount(100)) == profiles.example_count("dev", DefaultCount(100)) == 100
+    assert profiles.example_count("thorough", 30) == 30  # --examples 30 wins
+    assert profiles.example_count(None, DefaultCount(100)) == 100
+    with pytest.raises(ValueError, match="unknown profile 'nightly': choose from ci, dev, thorough"):
+        profiles.example_count("nightly", DefaultCount(1))
+
+
+def test_where_failures_are_kept(tmp_path):
+    assert profiles.database_location(None, "ci") is None
+    assert str(profiles.database_location(None, "dev")) == ".crosscheck/examples"
+    assert profiles.database_location("none", "dev") is None
+    assert profiles.database_location(tmp_path / "db", "ci") == tmp_path / "db"  # explicit wins
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="is a file; give a folder"):
+        profiles.database_location(tmp_path / "file", "dev")
+
+
+def test_saved_failures_are_replayed_first_and_only_for_their_own_target(failing_report, tmp_path):
+    folder, session = failing_report
+    half_w1 = session.checks[1].target
+    db = tmp_path / "db"
+    first = fuzz(half_w1, examples=6, profile="dev", database=db, diagnose=False)
+    assert first.findings and first.replayed == 0 and any(db.iterdir())
+    again = fuzz(half_w1, examples=6, profile="dev", database=db, diagnose=False)
+    assert again.replayed == 1 and len(again.results) < 5
+    assert again.findings[0].case == first.findings[0].case  # the saved minimal example, straight away
+    # another target never sees half_w1's entries: the database is keyed per target name
+    good = target_from_file(half_w1.file, "good")
+    other = fuzz(good, examples=3, profile="dev", database=db, diagnose=False)
+    assert other.replayed == 0 and other.agree
+    # the ci profile neither reads nor writes the database
+    before = sorted(p.name for p in db.rglob("*"))
+    ci = fuzz(half_w1, examples=6, profile="ci", diagnose=False)
+    assert ci.replayed == 0 and sorted(p.name for p in db.rglob("*")) == before
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fuzz", "--profile", "nightly"], "invalid choice: 'nightly'"),
+    (["fuzz", "--database", "{file}"], "is a file; give a folder for the example database"),
+])
+def test_bad_profile_options_exit_2(tmp_path, capsys, argv, message):
+    (tmp_path / "f").write_text("")
+    assert cli.main([a.format(file=tmp_path / "f") for a in argv]) == 2
+    assert message in capsys.readouterr().err
