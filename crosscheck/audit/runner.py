@@ -122,7 +122,13 @@ def discover(path, options: AuditOptions) -> dict:
     out = run_job({"kind": "discover", "file": str(path)}, Limits(options.seconds, options.memory_mb))
     if out.ended == "done":
         return out.value
-    how = _ending(out)
+    how = {"timeout": f"the import did not finish within the time limit of {out.timeout:g} s",
+           "signal": f"the process importing it died of {out.signal_name}",
+           "exit": f"the process importing it exited with status {out.exitcode} (os._exit or exit() in C code)",
+           }.get(out.ended) or f"crosscheck failed: {out.error['type']}: {out.error['message']}"
+    where = out.location()
+    if where and out.ended != "error":
+        how += f" at {where}"
     error = {"type": out.ended, "message": how, "line": None, "function": None, "declaration": False,
              "reason": f"{path}: cannot import it: {how}"}
     found = {"file": str(path), "targets": [], "error": error}
@@ -187,6 +193,7 @@ def audit_one(spec: dict, options: dict, emit: Callable[[dict], None] | None = N
     """
     from .. import strategies
     from ..fuzz import fuzz
+    from ..trajectory import check_target_case  # training targets: step by step against torch.optim
 
     start = time.monotonic()
     emit = emit or (lambda event: None)
@@ -213,7 +220,7 @@ def audit_one(spec: dict, options: dict, emit: Callable[[dict], None] | None = N
     strategy = strategies.for_target(target).map(announce)
     with _shrinking_limited(SHRINK_SHARE * budget if budget else None):
         run = fuzz(target, examples=examples, seed=seed, strategy=strategy, on_result=on_result,
-                   settings={"database": None})
+                   settings={"database": None}, check=check_target_case)
     findings = [record.finding_dict(f, shrunk=True) for f in run.findings]
     stopped = run.stopped
     if run.findings:
@@ -262,9 +269,9 @@ def _sweep(target, strategy, examples: int, seed: int, on_result, *, known, firs
     from hypothesis import seed as hseed
     from hypothesis import settings as hsettings
 
-    from ..check import check_case
     from ..diagnosis import diagnose_finding
     from ..fuzz import Finding, finding_key
+    from ..trajectory import check_target_case
 
     seen: list = []
     skipped = [0]
@@ -273,7 +280,7 @@ def _sweep(target, strategy, examples: int, seed: int, on_result, *, known, firs
         if deadline is not None and time.monotonic() > deadline:
             skipped[0] += 1  # out of time: pass quickly so Hypothesis ends the sweep
             return
-        result = check_case(target, case)
+        result = check_target_case(target, case)
         on_result(result, "sweep")
         seen.append(result)
 

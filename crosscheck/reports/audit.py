@@ -89,7 +89,8 @@ def declaration_text(target: dict) -> str:
     if d.get("batch"):
         parts.append(f"batch {d['batch']}")
     parts.append(d.get("dtype") or "float64")
-    parts.append("returns updated parameters (lr " + f"{d['lr']:g})" if d.get("returns") == "update"
+    parts.append(f"returns updated parameters (lr {d['lr']:g}; gradients recovered as (old - new) / lr, "
+                 f"as precise as the parameters' rounding allows)" if d.get("returns") == "update"
                  else "returns gradients")
     return "; ".join(parts)
 
