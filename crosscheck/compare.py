@@ -38,6 +38,11 @@ class TensorComparison:
     torch_err: float
     status: str
     note: str = ""
+    #: the finite-difference arbiter's verdict on a disagreement (``arbiter.VERDICTS``), "" if not run
+    arbiter: str = ""
+    arbiter_note: str = ""
+    #: elements accepted only as another valid convention (``conventions``)
+    conventions: int = 0
 
     @property
     def agree(self) -> bool:
@@ -72,7 +77,8 @@ def format_message(r: TensorComparison) -> str:
     tail = (f"; worst absolute difference {r.max_abs_err:.3g} at {_idx(r.worst_index)} "
             f"(allowed {r.allowed_abs_err:.3g}), relative {r.max_rel_err:.3g}")
     note = f"; {r.note}" if r.note else ""
-    return head + tail + note
+    verdict = f"; {r.arbiter_note}" if r.arbiter_note else ""
+    return head + tail + note + verdict
 
 
 def as_array(value, name: str) -> tuple[np.ndarray | None, str]:
@@ -91,33 +97,97 @@ def as_array(value, name: str) -> tuple[np.ndarray | None, str]:
 
 
 def compare(name: str, candidate, truth: np.ndarray, *, dtype: str = "float64",
-            noise: np.ndarray | None = None, scale: float = 0.0) -> TensorComparison:
+            noise: np.ndarray | None = None, scale: float = 0.0, allowed: np.ndarray | float | None = None,
+            envelope: tuple[np.ndarray, np.ndarray] | None = None,
+            undefined: np.ndarray | None = None) -> TensorComparison:
     """Compare one candidate tensor with the float64 truth.
 
     ``noise`` is the case's measured noise for this tensor and ``scale`` its
     layer's largest gradient (see ``tolerance``); ``dtype`` is the precision the
-    candidate is judged at.
+    candidate is judged at. ``allowed``, if given, is the per-element budget
+    itself (``noise`` and ``scale`` are then only reported). ``envelope = (lo, hi)``
+    widens the accepted values to other valid conventions (``conventions``): an
+    element is then judged by its distance to ``[min(lo, truth), max(hi, truth)]``.
+    ``undefined`` marks elements where torch at the candidate's precision is itself
+    NaN or inf: they are not judged.
     """
+    arr, early = convert(name, candidate, truth, dtype=dtype, noise=noise)
+    if early is not None:
+        return early
+    if allowed is None:
+        allowed = tolerance.budget(arr.truth, noise, dtype, scale)
+    return judge(arr, allowed, envelope=envelope, undefined=undefined)
+
+
+@dataclass
+class Converted:
+    """A candidate converted to the truth's shape, with what the record needs."""
+
+    name: str
+    values: np.ndarray
+    truth: np.ndarray
+    dtype: str
+    base: dict
+
+
+def convert(name: str, candidate, truth, *, dtype: str = "float64", noise=None):
+    """``(Converted, None)``, or ``(None, record)`` when the candidate is missing or misshapen."""
     truth = np.asarray(truth, dtype=np.float64)
     expected = tuple(truth.shape)
+    torch_err = float("nan")
+    if noise is not None and np.size(noise):
+        finite = np.asarray(noise, dtype=np.float64)
+        torch_err = float(np.max(np.where(np.isfinite(finite), finite, 0.0)))
     base = dict(tensor=name, expected_shape=expected, dtype=dtype, size=int(truth.size), mismatches=0,
                 mismatch_fraction=0.0, max_abs_err=0.0, max_rel_err=0.0, worst_index=None,
-                allowed_abs_err=0.0, torch_err=float(np.max(noise)) if noise is not None and noise.size else 0.0)
+                allowed_abs_err=0.0, torch_err=torch_err)
     arr, why = as_array(candidate, name)
     if arr is None:
         status = "missing" if candidate is None else "shape"
-        return TensorComparison(shape=(), status=status, note=why if candidate is not None else "",
-                                **{**base, "mismatches": base["size"], "mismatch_fraction": 1.0,
-                                   "max_abs_err": float("inf"), "max_rel_err": float("inf")})
+        return None, TensorComparison(shape=(), status=status, note=why if candidate is not None else "",
+                                      **{**base, "mismatches": base["size"], "mismatch_fraction": 1.0,
+                                         "max_abs_err": float("inf"), "max_rel_err": float("inf")})
     if arr.shape != expected:
         if arr.size == truth.size and arr.squeeze().shape == truth.squeeze().shape:
             arr = arr.reshape(expected)  # (out, 1) or (1, out) for (out,): a layout, not a bug
         else:
-            return TensorComparison(shape=tuple(arr.shape), status="shape",
-                                    **{**base, "mismatches": base["size"], "mismatch_fraction": 1.0,
-                                       "max_abs_err": float("inf"), "max_rel_err": float("inf")})
+            return None, TensorComparison(shape=tuple(arr.shape), status="shape",
+                                          **{**base, "mismatches": base["size"], "mismatch_fraction": 1.0,
+                                             "max_abs_err": float("inf"), "max_rel_err": float("inf")})
+    return Converted(name, arr, truth, dtype, base), None
+
+
+def with_noise(c: Converted, noise) -> Converted:
+    """The same candidate, with ``torch_err`` from a noise measured later."""
+    if noise is not None and np.size(noise):
+        n = np.asarray(noise, dtype=np.float64)
+        c.base["torch_err"] = float(np.max(np.where(np.isfinite(n), n, 0.0)))
+    return c
+
+
+def over_budget(c: Converted, allowed, envelope=None, undefined=None) -> tuple[np.ndarray, np.ndarray]:
+    """(distance of each element from the accepted values, bool mask of those over ``allowed``)."""
+    arr, truth = c.values, c.truth
+    defined = np.isfinite(truth)
+    if undefined is not None:
+        defined = defined & ~undefined
+    with np.errstate(invalid="ignore", over="ignore"):
+        if envelope is not None:
+            lo, hi = np.minimum(envelope[0], truth), np.maximum(envelope[1], truth)
+            dist = np.maximum(np.maximum(lo - arr, arr - hi), 0.0)
+        else:
+            dist = np.abs(arr - truth)
+        dist = np.where(defined, dist, 0.0)
+        return dist, dist > allowed
+
+
+def judge(c: Converted, allowed, *, envelope=None, undefined=None) -> TensorComparison:
+    """The record of a converted candidate against a per-element budget (and optional envelope)."""
+    arr, truth, base = c.values, c.truth, c.base
     shape = tuple(arr.shape)
     defined = np.isfinite(truth)
+    if undefined is not None:
+        defined = defined & ~undefined
     bad = ~np.isfinite(arr) & defined
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -125,24 +195,25 @@ def compare(name: str, candidate, truth: np.ndarray, *, dtype: str = "float64",
         return TensorComparison(shape=shape, status="nonfinite",
                                 **{**base, "mismatches": n, "mismatch_fraction": n / max(truth.size, 1),
                                    "max_abs_err": float("inf"), "max_rel_err": float("inf"), "worst_index": first})
-    diff = np.where(defined, np.abs(arr - np.where(defined, truth, 0.0)), 0.0)
-    allowed = tolerance.budget(truth, noise, dtype, scale)
-    over = diff > allowed
-    n = int(over.sum())
+    allowed = np.broadcast_to(np.asarray(allowed, dtype=np.float64), truth.shape)
+    dist, over = over_budget(c, allowed, envelope, undefined)
+    n = int(np.count_nonzero(over))
+    with np.errstate(invalid="ignore"):
+        diff = np.where(defined, np.abs(arr - np.where(defined, truth, 0.0)), 0.0)
     if diff.size:
-        flat = int(np.argmax(diff - allowed if n else diff))
+        if n:
+            flat = int(np.argmax(np.where(over, diff, -1.0)))
+        else:
+            flat = int(np.argmax(diff))
         worst = tuple(int(i) for i in np.unravel_index(flat, diff.shape))
         max_abs, at_allowed = float(diff[worst]), float(allowed[worst])
-        if n:
-            max_abs = float(diff.max())
-            worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape))
-            at_allowed = float(allowed[worst])
     else:
         worst, max_abs, at_allowed = None, 0.0, 0.0
-    scale = float(np.max(np.abs(truth[defined]))) if defined.any() else 0.0
-    rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))
-    status = "mismatch" if n else ("undefined" if not defined.all() else "agree")
-    note = "torch is NaN or inf here: the gradient is undefined" if not defined.all() else ""
+    top = tolerance.magnitude(np.where(defined, truth, 0.0)) if truth.size else 0.0
+    rel = max_abs / top if top > 0 else (0.0 if max_abs == 0 else float("inf"))
+    all_defined = bool(defined.all())
+    status = "mismatch" if n else ("agree" if all_defined else "undefined")
+    note = "" if all_defined else "torch is NaN or inf here: the gradient is undefined"
     return TensorComparison(shape=shape, status=status, note=note,
                             **{**base, "mismatches": n, "mismatch_fraction": n / max(truth.size, 1),
                                "max_abs_err": max_abs, "max_rel_err": rel, "worst_index": worst,

@@ -86,14 +86,9 @@ def mirror(network: Network, X, Y, params, dtype: str = "float64", *, intermedia
 
         def nudge(t, probability=False, kink=False):
             # The shift is detached: values move, the graph and its local derivatives stay the mirror's.
+            # (ReLU kinks are not pushed across: ``conventions`` accepts either side explicitly.)
             signs = torch.randint(0, 2, tuple(t.shape), generator=gen).to(tdt) * 2 - 1
             moved = t.detach() * (1 + step * signs)
-            if kink and t.numel():
-                # A pre-activation that is 0 up to the rounding of its sum may land on either
-                # side of a ReLU kink in other code: push every one across zero (exact zeros
-                # to the positive side, which torch does not take).
-                away = torch.where(t.detach() > 0, -1.0, 1.0).to(tdt)
-                moved = moved + away * step * t.detach().abs().max()
             if probability:  # a sigmoid output stays in [0, 1], where BCE is defined
                 moved = moved.clamp(0, 1)
             return t + (moved - t.detach())
