@@ -1,0 +1,131 @@
+"""Everything diagnosis looks at for one example: the target's raw gradients, the
+float64 truth with every intermediate (dA, dZ, dX), the noise floor, and the
+forward values (Z, A) of each layer.
+
+``gather(target, case)`` rebuilds it from a case; ``gather_arrays`` from explicit
+arrays (a slice of a case's batch, say). The target is rerun here, so
+diagnosis sees its values, not only the comparison records.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ..cases import Case
+from ..check import layer_scales, truth_and_noise
+from ..compare import TensorComparison, as_array, compare
+from ..vocabulary import backward_order, param_names, tensor_layer
+
+
+@dataclass
+class Evidence:
+    case: Case
+    X: np.ndarray  # float64 copies of the example's arrays
+    Y: np.ndarray
+    params: list[tuple[np.ndarray, np.ndarray]]
+    candidate: dict[str, np.ndarray | None]  # the target's values as float arrays (None: missing or not an array)
+    shapes: dict[str, tuple]  # shapes of what the target returned
+    crash: str | None  # exception type name if the target raised
+    crash_message: str
+    truth: dict[str, np.ndarray]
+    noise: dict[str, np.ndarray]
+    scales: dict[int, float]
+    Z: list[np.ndarray] = field(default_factory=list)  # Z[l] for l = 1..L (Z[0] unused)
+    A: list[np.ndarray] = field(default_factory=list)  # A[0] = X, A[l] = f_l(Z[l])
+    comparisons: dict[str, TensorComparison] = field(default_factory=dict)
+
+    @property
+    def network(self):
+        return self.case.network
+
+    @property
+    def dtype(self) -> str:
+        return self.case.dtype
+
+    @property
+    def batch(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def depth(self) -> int:
+        return self.network.depth
+
+    @property
+    def failing(self) -> list[str]:
+        """Names of tensors that disagree with torch, in backward order."""
+        return backward_order([n for n, c in self.comparisons.items() if not c.agree])
+
+    def wrong(self, name: str) -> bool:
+        c = self.comparisons.get(name)
+        return c is not None and not c.agree
+
+    def right(self, name: str) -> bool:
+        c = self.comparisons.get(name)
+        return c is not None and c.agree
+
+    def tolerance(self) -> float:
+        """Relative tolerance of the hypothesis tests of signature analysis at this dtype."""
+        return 1e-3 if self.dtype == "float32" else 1e-6
+
+
+def forward(network, X, params) -> tuple[list, list]:
+    """Float64 forward values: ``Z[l]`` and ``A[l]`` for l = 1..L, ``A[0] = X``."""
+    from reference.activations import activation
+
+    Z, A = [np.empty(0)], [X]
+    with np.errstate(all="ignore"):
+        for (W, b), name in zip(params, network.activations):
+            Z.append(A[-1] @ W.T + b)
+            A.append(activation(name).forward(Z[-1]))
+    return Z, A
+
+
+def gather(target, case: Case) -> Evidence:
+    X, Y, params = case.arrays()
+    return gather_arrays(target, case, X, Y, params)
+
+
+def gather_arrays(target, case: Case, X, Y, params) -> Evidence:
+    """Run ``target`` on these arrays (of ``case``'s network and dtype) and collect the evidence."""
+    case = replace(case, batch=int(X.shape[0]))
+    crash, crash_message, raw = None, "", {}
+    try:
+        raw = target.run(case.network, X, Y, params)
+    except Exception as e:  # the target's failure is evidence too
+        crash, crash_message = type(e).__name__, str(e).splitlines()[0][:200] if str(e) else ""
+    truth, noise = truth_and_noise(case, X, Y, params)
+    X64, Y64 = np.asarray(X, np.float64), np.asarray(Y, np.float64)
+    p64 = [(np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params]
+    candidate, shapes = {}, {}
+    for name, value in raw.items():
+        arr, _ = as_array(value, name)
+        candidate[name] = arr
+        shapes[name] = tuple(arr.shape) if arr is not None else ()
+    scales = layer_scales(truth.grads)
+    ev = Evidence(case, X64, Y64, p64, candidate, shapes, crash, crash_message, truth.grads, noise, scales)
+    ev.Z, ev.A = forward(case.network, X64, p64)
+    if crash is None:
+        names = param_names(case.network.depth) + [n for n in raw if n in truth.grads
+                                                   and n not in param_names(case.network.depth)]
+        for n in backward_order(names):
+            ev.comparisons[n] = compare(n, raw.get(n), truth.grads[n], dtype=case.dtype, noise=noise[n],
+                                        scale=scales[tensor_layer(n) or 1])
+    return ev
+
+
+def agrees(ev: Evidence, name: str, candidate, reference, factor: float = 1.0) -> bool:
+    """Does ``candidate`` equal ``reference`` within the case's budget (scaled by ``factor``)?
+
+    The one comparison (``crosscheck.compare``) with ``reference`` as the truth; the
+    noise floor of the case is used where the shapes allow it.
+    """
+    if candidate is None or reference is None:
+        return False
+    ref = np.asarray(reference, np.float64)
+    noise = ev.noise.get(name)
+    if noise is not None and noise.shape != ref.shape:
+        noise = None
+    noise = None if noise is None else np.abs(factor) * noise
+    scale = abs(factor) * ev.scales.get(tensor_layer(name) or 1, 0.0)
+    return compare(name, candidate, ref, dtype=ev.dtype, noise=noise, scale=scale).agree
