@@ -70,7 +70,7 @@ def cmd_fuzz(args) -> int:
 
 #: Modules that register further commands with ``@command`` when imported.
 COMMAND_MODULES: tuple[str, ...] = ("crosscheck.replay", "crosscheck.rebuild", "crosscheck.audit.command",
-                                   "crosscheck.train_command")
+                                   "crosscheck.train_command", "crosscheck.mutants.command")
 
 #: name -> (help, function adding arguments, handler). Features register here.
 COMMANDS: dict[str, tuple] = {}
