@@ -303,19 +303,19 @@ def elementwise(target, case, tensors=None) -> dict[str, Elementwise]:
     """Run ``target`` on ``case`` again and return candidate, truth and budget of each tensor.
 
     ``tensors`` limits the names (default: every tensor the target returned).
-    The budget is computed as ``check_case`` computes it, from the same noise.
+    The budget is the one ``check_case`` judges by (``check.Judge.allowed``:
+    floor, rounding bound and measured noise).
     """
     import numpy as np
 
-    from . import tolerance
-    from .check import layer_scales, truth_and_noise
+    from .check import Judge
     from .compare import as_array
-    from .vocabulary import tensor_layer
+    from .oracle import mirror
 
     X, Y, params = case.arrays()
     got = target.run(case.network, X, Y, params)
-    truth, noise = truth_and_noise(case, X, Y, params, intermediates=any(k.startswith("d") for k in got))
-    scales = layer_scales(truth.grads)
+    truth = mirror(case.network, X, Y, params, "float64")
+    judge = Judge(case, X, Y, params, truth, update_lr=target.lr if target.returns == "update" else None)
     out = {}
     for name in tensors if tensors is not None else [n for n in truth.grads if n in got]:
         if name not in truth.grads:
@@ -325,9 +325,16 @@ def elementwise(target, case, tensors=None) -> dict[str, Elementwise]:
         if arr is not None and arr.shape != t.shape:
             arr = arr.reshape(t.shape) if arr.size == t.size else None
             why = why or "shape differs from torch's"
-        allowed = tolerance.budget(t, noise[name], case.dtype, scales[tensor_layer(name) or 1])
-        out[name] = Elementwise(name, arr, t, allowed, why if arr is None else "")
+        out[name] = Elementwise(name, arr, t, judge.allowed(name), why if arr is None else "")
     return out
+
+
+def elementwise_job(target, example: dict, tensors: list[str]) -> dict[str, Elementwise]:
+    """``elementwise`` of a recorded example: the audit's isolated child runs this for the HTML heatmaps."""
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        return elementwise(target, case_from_example(example, target), tensors)
 
 
 # -- the command -------------------------------------------------------------------------

@@ -78,6 +78,17 @@ def test_session_report_page_lists_every_target_with_its_verdict(failing_report)
     assert f"crosscheck replay {folder / 'pytest.json'} 1" in page
 
 
+def test_audit_html_gets_the_figures_and_heatmaps_replayed_in_an_isolated_child(failing_report):
+    folder, _ = failing_report
+    data = json.loads((folder / "pytest.json").read_text())  # the same target records as audit.json
+    sections = html.audit_sections(data, report="r/audit.json")
+    assert set(sections) == {"", "my_targets.half_w1"}
+    assert len(PNG.findall(sections[""])) == 2
+    finding = sections["my_targets.half_w1"]
+    assert "1. mismatch: W1" in finding and "crosscheck replay r/audit.json 1" in finding
+    assert len(PNG.findall(finding)) == 1 and "alt='heatmap of W1'" in finding
+
+
 def test_fuzz_command_writes_fuzz_html(tmp_path, capsys):
     assert cli.main(["fuzz", "--examples", "3", "--report", str(tmp_path), "--database", "none"]) == 0
     page = (tmp_path / "fuzz.html").read_text()

@@ -42,6 +42,9 @@ def test_replay_rebuilds_the_finding_and_every_number_is_bit_identical(report_an
     for x, y in ((a.candidate, b.candidate), (a.truth, b.truth), (a.allowed, b.allowed)):
         assert x.tobytes() == y.tobytes()
     assert a.candidate.shape == a.truth.shape == (1, 1) and a.over.all()
+    # the element view judges by the very budget the comparison used
+    [w1] = [c for c in finding.result.comparisons if c.tensor == "W1"]
+    assert a.allowed[tuple(w1.worst_index)] == w1.allowed_abs_err
 
 
 def test_the_replay_command_prints_the_comparison_in_a_fresh_process(report_and_run):

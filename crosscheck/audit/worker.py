@@ -58,6 +58,9 @@ def run_job(job: dict, emit) -> dict:
         return loader.discover_file(job["file"])
     if job["kind"] == "audit":
         return runner.audit_one(job["spec"], job["options"], emit=emit)
+    if job["kind"] == "elementwise":  # a finding's minimal example element by element, for audit.html's heatmaps
+        from ..replay import elementwise_job
+        return elementwise_job(loader.load_target(job["spec"]), job["example"], job["tensors"])
     raise ValueError(f"unknown job kind {job['kind']!r}")
 
 

@@ -39,7 +39,9 @@ def write(run, directory: str | Path) -> dict[str, Path]:
     write_json(paths["json"], data)
     tensor_frame(data).to_csv(paths["csv"], index=False)
     paths["md"].write_text(markdown_report(data))
-    paths["html"].write_text(html_report(data))
+    from . import html  # figures and heatmaps: reports.html
+
+    paths["html"].write_text(html_report(data, html.audit_sections(data, report=paths["json"])))
     return paths
 
 

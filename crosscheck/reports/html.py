@@ -41,6 +41,8 @@ KIND_ORDER = ("W", "b", "dZ", "dA", "dX")
 DTYPE_COLORS = {"float64": "#1f77b4", "float32": "#ff7f0e"}
 #: Relative errors below this are drawn at this floor (log scales have no 0).
 FLOOR = 1e-18
+#: ... and above this at this ceiling (a near-zero true gradient can give relative errors of 1e90).
+CEILING = 1e3
 #: Annotate each heatmap cell with its value up to this many elements.
 ANNOTATE_UP_TO = 36
 
@@ -156,6 +158,68 @@ def write_fuzz(run, path: str | Path, target=None, *, report: str | Path | None 
     return write(path, fuzz_page(run, target, report=report))
 
 
+def audit_sections(data: dict, *, report: str | Path | None = None, heatmaps: bool = True,
+                   timeout: float = 60.0) -> dict[str, str]:
+    """Figures for ``audit.html`` (the ``extra_sections`` of ``reports.audit.html_report``).
+
+    ``""``: the error distributions per tensor kind and dtype and the per-layer
+    bars, over the worst error of every target and tensor (an audit record keeps
+    no per-case rows). Per target: each finding's replay command and the heatmap
+    of its minimal example. The audited code runs again for the heatmap, so it
+    runs as it ran in the audit: in a child process with a time limit
+    (``audit.isolation``); a child that fails only costs the heatmap.
+    """
+    rows = []
+    for t in data.get("targets", []):
+        dtype = (t.get("declaration") or {}).get("dtype") or "float64"
+        for x in t.get("tensors") or []:
+            if x.get("agree") is None:
+                continue
+            rows.append({"target": t["name"], "tensor": x["name"], "dtype": dtype, "agree": bool(x["agree"]),
+                         "max_rel_err": _num(x["max_rel_err"]), "max_abs_err": _num(x["max_abs_err"]),
+                         "torch_err": math.nan, "case": 0, "activations": "", "loss": ""})
+    frame = pd.DataFrame(rows, columns=["target", "tensor", "dtype", "agree", "max_rel_err", "max_abs_err",
+                                        "torch_err", "case", "activations", "loss"])
+    out = {"": "".join([
+        "<h2>Errors per tensor kind and dtype</h2>",
+        "<p class='note'>Over every target and tensor, the worst relative error the audit saw (normwise).</p>",
+        _img(error_distribution_figure(frame, unit="target tensors"), "error distributions per tensor kind and dtype"),
+        _img(layer_error_figure(frame), "median and worst relative error per layer and dtype")])}
+    number = 0
+    for t in data.get("targets", []):
+        parts = []
+        for i, f in enumerate(t.get("findings") or [], 1):
+            number += 1  # replay numbers findings across targets, in report order
+            drawable = [c["tensor"] for c in f.get("comparisons") or [] if c.get("status") in ("mismatch", "nonfinite")]
+            what = ", ".join(f.get("tensors") or []) or (f.get("crash") or {}).get("type", "")
+            head = f"<p><b>{i}. {_e(f.get('kind'))}: {_e(what)}</b>"
+            if report is not None and isinstance(f.get("example"), dict):
+                head += f": replay with <code>crosscheck replay {_e(str(report))} {number}</code>"
+            head += "</p>"
+            if heatmaps and drawable and isinstance(f.get("example"), dict) and \
+                    not (t.get("declaration") or {}).get("options"):
+                head += _isolated_heatmap(t, f["example"], drawable, timeout)
+            parts.append(head)
+        if parts:
+            out[t["name"]] = "".join(parts)
+    return out
+
+
+def _isolated_heatmap(record: dict, example: dict, tensors: list[str], timeout: float) -> str:
+    from ..audit.isolation import Limits, run_job
+
+    job = {"kind": "elementwise", "spec": record, "example": example, "tensors": tensors}
+    outcome = run_job(job, Limits(timeout))
+    if outcome.ended != "done":
+        why = (outcome.error or {}).get("message") or outcome.ended
+        return f"<p class='note'>No heatmap: replaying the minimal example did not finish ({_e(why)}).</p>"
+    fig = heatmap_figure(outcome.value)
+    if fig is None:
+        return "<p class='note'>No heatmap: the replay returned no array for the failing tensors.</p>"
+    return ("<p class='note'>Heatmap of the replayed minimal example: |candidate - torch| per element, "
+            "elements over budget outlined in red.</p>" + _img(fig, f"heatmap of {', '.join(tensors)}"))
+
+
 # -- sections shared by every page -----------------------------------------------------------
 
 def _common_sections(frame: pd.DataFrame) -> list[str]:
@@ -197,7 +261,7 @@ def kind_dtype_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 # -- figures ----------------------------------------------------------------------------------
 
-def error_distribution_figure(frame: pd.DataFrame):
+def error_distribution_figure(frame: pd.DataFrame, unit: str = "tensors"):
     """One histogram per tensor kind of log10(relative error), a color per dtype; exact zeros in their own bar."""
     from matplotlib.figure import Figure
 
@@ -211,7 +275,8 @@ def error_distribution_figure(frame: pd.DataFrame):
         return fig
     axes = fig.subplots(1, len(kinds), sharey=True, squeeze=False)[0]
     rel_all = _finite(f["max_rel_err"])
-    top = math.ceil(math.log10(max(float(rel_all.max()) if len(rel_all) else 1.0, 1.0))) + 1
+    top = min(math.ceil(math.log10(max(float(rel_all.max()) if len(rel_all) else 1.0, 1.0))) + 1,
+              math.log10(CEILING))
     bins = np.arange(math.log10(FLOOR), top + 0.01, 0.5)
     for ax, kind in zip(axes, kinds):
         g = f[f["kind"] == kind]
@@ -221,7 +286,7 @@ def error_distribution_figure(frame: pd.DataFrame):
             if not len(rel):
                 continue
             zeros = int((rel <= 0).sum())
-            logs = np.log10(np.clip(rel[rel > 0].to_numpy(), FLOOR, None))
+            logs = np.log10(np.clip(rel[rel > 0].to_numpy(), FLOOR, CEILING))
             ax.hist(logs, bins=bins, color=color, alpha=0.6, label=dtype)
             if zeros:
                 ax.bar(bins[0] - 1, zeros, width=0.9, color=color, alpha=0.6, hatch="//")
@@ -237,10 +302,10 @@ def error_distribution_figure(frame: pd.DataFrame):
         ax.set_xticks([bins[0] - 1, -15, -10, -5, 0][: 5 if top >= 0 else 4])
         ax.set_xticklabels(["exact", "-15", "-10", "-5", "0"][: 5 if top >= 0 else 4], fontsize=7)
         ax.tick_params(labelsize=7)
-    axes[0].set_ylabel("tensors", fontsize=8)
+    axes[0].set_ylabel(unit, fontsize=8)
     axes[-1].legend(fontsize=7, loc="upper right")
-    fig.suptitle("log10 relative error per tensor kind; the hatched bar (exact) counts errors of exactly 0",
-                 fontsize=9)
+    fig.suptitle("log10 relative error per tensor kind; the hatched bar (exact) counts errors of exactly 0; "
+                 f"errors over {CEILING:g} are counted at {CEILING:g}", fontsize=9)
     return fig
 
 
@@ -266,8 +331,8 @@ def layer_error_figure(frame: pd.DataFrame):
             if not len(rel):
                 continue
             xs.append(i + (j - (len(dtypes) - 1) / 2) * width)
-            med.append(max(float(rel.median()), FLOOR))
-            worst.append(max(float(rel.max()), FLOOR))
+            med.append(min(max(float(rel.median()), FLOOR), CEILING))
+            worst.append(min(max(float(rel.max()), FLOOR), CEILING))
         if not xs:
             continue
         med_a, worst_a = np.array(med), np.array(worst)
@@ -282,8 +347,7 @@ def layer_error_figure(frame: pd.DataFrame):
     ax.set_ylabel("relative error", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7)
-    ax.set_title(f"Per layer: bar = median, whisker = worst (values under {FLOOR:g} drawn at {FLOOR:g})",
-                 fontsize=9)
+    ax.set_title(f"Per layer: bar = median, whisker = worst (drawn within {FLOOR:g} .. {CEILING:g})", fontsize=9)
     return fig
 
 
