@@ -127,8 +127,9 @@ def check_training_options(returns: str, lr, options: dict) -> tuple[OptimizerSp
     """Validate the training keywords of ``@audit_target`` (``optimizer``, ``steps`` and
     hyperparameters) and return the optimizer and step count they declare."""
     if returns != "update":
-        raise SpecError(f"{', '.join(sorted(options))} describe(s) training code: use with returns='update' "
-                        f"(the function returns the parameters after its updates)")
+        names = ", ".join(f"{k}=" for k in sorted(options))
+        raise SpecError(f"{names} declare(s) training code: add returns='update' (the function then returns "
+                        f"the parameters after its updates)")
     options = dict(options)
     name = options.pop("optimizer", "sgd")
     steps = options.pop("steps", 1)

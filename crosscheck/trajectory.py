@@ -28,6 +28,7 @@ How the candidate is run (``candidate_trajectory``):
 from __future__ import annotations
 
 import inspect
+import math
 import traceback
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -86,12 +87,22 @@ class TorchTrajectory:
 
 
 def gradient_allowance(case: Case, X, Y, params, truth) -> dict[str, np.ndarray]:
-    """What the spine lets a gradient of ``case`` (at its dtype) differ from torch without
-    measuring noise: the floor plus the rounding bound (``check.Judge.allowed``)."""
-    from .check import Judge
+    """How far a correct gradient of ``case`` (computed at its dtype) may be from torch, element
+    by element: the spine's rounding bound (``rounding.bounds``, times ``tolerance.BOUND_MULTIPLE``)
+    plus ``tolerance.FLOOR_ULPS`` ulps of the element itself. Per element, not per layer: a
+    gradient that is exactly 0 (a dead unit) stays 0, where Adam would turn any room into
+    a step of lr."""
+    from .rounding import bounds
 
-    judge = Judge(case, X, Y, params, truth)
-    return {name: judge.allowed(name, noise=False) for name in param_names(case.network.depth)}
+    eps = tolerance.EPS[case.dtype]
+    B = bounds(case.network, X, Y, params, truth.grads, case.dtype).bounds
+    out = {}
+    for name in param_names(case.network.depth):
+        g = np.abs(np.asarray(truth.grads[name], dtype=np.float64))
+        b = np.asarray(B[name], dtype=np.float64)
+        b = np.where(np.isfinite(b), b, g)  # no bound: as uncertain as the value itself
+        out[name] = tolerance.BOUND_MULTIPLE * b + tolerance.FLOOR_ULPS * eps * g
+    return out
 
 
 def torch_trajectory(network, X, Y, params, optimizer: OptimizerSpec, steps: int, dtype: str = "float64", *,
@@ -117,8 +128,16 @@ def torch_trajectory(network, X, Y, params, optimizer: OptimizerSpec, steps: int
     out = TorchTrajectory()
     for t in range(steps + 1):
         current = [(leaves[2 * i].numpy().copy(), leaves[2 * i + 1].numpy().copy()) for i in range(network.depth)]
-        m = mirror(network, X, Y, current, dtype, intermediates=allowance_case is not None,
-                   nudge_ulps=nudge_ulps, seed=seed + t)
+        try:
+            m = mirror(network, X, Y, current, dtype, intermediates=allowance_case is not None,
+                       nudge_ulps=nudge_ulps, seed=seed + t)
+        except RuntimeError:
+            # NOTE: torch's BCE refuses a NaN probability; once the trajectory has blown up
+            # (an overflowing output), every later value is NaN: undefined, not an error.
+            if not _blown_up(network, X, current):
+                raise
+            _fill_nan(out, names, current, steps - t)
+            break
         grads = {name: m.grads[name] for name in names}
         out.losses.append(m.loss)
         out.grads.append(grads)
@@ -138,16 +157,35 @@ def torch_trajectory(network, X, Y, params, optimizer: OptimizerSpec, steps: int
     return out
 
 
+def _blown_up(network, X, params) -> bool:
+    """True when the network's output at ``params`` is NaN or inf (in float64)."""
+    from reference import MLP
+
+    with np.errstate(all="ignore"):
+        P = [(np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params]
+        out = MLP(network.sizes, network.activations, P).forward(np.asarray(X, np.float64))
+    return not np.isfinite(out).all()
+
+
+def _fill_nan(out: TorchTrajectory, names, current, remaining: int) -> None:
+    """The rest of a blown-up trajectory: NaN parameters, gradients and losses."""
+    nan = {name: np.full(np.shape(a), np.nan) for name, a in zip(names, (a for pair in current for a in pair))}
+    out.losses += [math.nan] * (remaining + 1)
+    out.grads += [dict(nan) for _ in range(remaining + 1)]
+    out.params += [dict(nan) for _ in range(remaining)]
+    out.allowances += [dict(nan) for _ in range(remaining)]
+
+
 def truth_and_noise(tc: TrainingCase, X, Y, params) -> tuple[TorchTrajectory, list[TorchTrajectory]]:
     """The float64 torch trajectory (the truth) and the runs that measure its noise at the
     case's dtype: the rule of ``check.truth_and_noise`` carried along the trajectory.
 
-    The spine accepts a gradient within its allowance (floor and rounding bound); the
-    nudged mirror does not reproduce that rounding (sums over the batch, a saturated
-    unit's ``1 - a²``). So every noise run also moves each gradient by its allowance
-    divided by the noise multiple, and the comparison's multiple turns that back into
-    the allowance, carried through the optimizer (Adam near a zero gradient scales it by
-    lr / eps). Runs: float32: torch float32, then torch float32 nudged; float64: torch
+    A correct gradient may be off by its rounding allowance (``gradient_allowance``),
+    which the nudged mirror does not reproduce (sums over the batch, a saturated unit's
+    ``1 - a²``). So every noise run also moves each gradient element by its allowance
+    divided by the noise multiple, with random signs, and the comparison's multiple turns
+    that back into the allowance, carried through the optimizer (Adam near a small
+    gradient scales it by up to lr / eps). Runs: float32: torch float32, then torch float32 nudged; float64: torch
     float64 nudged, ``NOISE_RUNS`` seeds.
     """
     case = tc.case
@@ -180,10 +218,12 @@ def noise_of(truth, runs) -> tuple[np.ndarray, np.ndarray]:
 class TrajectoryResult(CaseResult):
     """A ``CaseResult`` for a whole trajectory.
 
-    ``comparisons`` are those of the reported step: the first that diverges, else
-    the last compared. ``per_step[t]`` holds every step's comparisons (parameters
-    and ``loss``); ``losses``/``torch_losses[t]`` are the loss after t steps of
-    each side (t = 0..K; ``None`` where the candidate's parameters are unknown).
+    ``comparisons`` are the parameters' comparisons at the reported step: the
+    first that diverges, else the last compared (tensor names W1, b1, ... as
+    everywhere). ``per_step[t]`` holds every step's comparisons, parameters and
+    ``loss``; a step whose loss alone disagrees diverges too. ``losses`` and
+    ``torch_losses[t]`` are the loss after t steps of each side (t = 0..K; ``None``
+    where the candidate's parameters are unknown).
     """
 
     optimizer: OptimizerSpec | None = None
@@ -194,6 +234,14 @@ class TrajectoryResult(CaseResult):
     diverged_at: int | None = None
     reported_step: int | None = None
     note: str = ""
+
+    @property
+    def agree(self) -> bool:
+        return self.crash is None and self.diverged_at is None
+
+    @property
+    def kind(self) -> str | None:
+        return super().kind or (None if self.agree else "mismatch")
 
     @property
     def training_case(self) -> TrainingCase:
@@ -216,7 +264,8 @@ class TrajectoryResult(CaseResult):
         worst = self.divergence
         head = (f"diverged at {where}" + (f" (worst: {worst.tensor}, relative error {worst.max_rel_err:.3g})"
                                           if worst is not None else ""))
-        return "\n".join([head + (f"; {self.note}" if self.note else "")] + [c.message for c in self.failing])
+        failing = [c.message for c in self.per_step.get(self.diverged_at, []) if not c.agree]
+        return "\n".join([head + (f"; {self.note}" if self.note else "")] + failing)
 
 
 # -- the candidate side -------------------------------------------------------------
@@ -300,6 +349,30 @@ def _loss_scale(network, X, truth_params: dict, truth_loss: float) -> float:
     return max(abs(truth_loss), scale) if np.isfinite(scale) else abs(truth_loss)
 
 
+#: Where torch's own runs at the candidate's precision differ from the float64 truth by
+#: more than this fraction of the parameters' norm, the trajectory is chaotic (a
+#: learning rate past stability): rounding decides where it goes, so it is not judged
+#: from that step on. A candidate's bug that shows before is still caught.
+CHAOTIC = 1e-2
+
+
+def _chaotic_from(truth: TorchTrajectory, runs: list[TorchTrajectory], steps: int) -> tuple[int, str] | None:
+    """The first step at which the trajectory is chaotic at this precision, with the reason:
+    torch's own runs differ from the truth by more than ``CHAOTIC`` of the parameters' norm."""
+    for t in range(1, steps + 1) if runs else ():
+        values = truth.params[t - 1]
+        if not all(np.isfinite(v).all() for v in values.values()):
+            return t, f"torch's own trajectory blows up at step {t}: not judged from there on"
+        size = math.sqrt(sum(float(np.sum(np.square(v))) for v in values.values()))
+        spread = math.sqrt(sum(float(np.sum(np.square(noise_of(v, [r.params[t - 1][n] for r in runs])[1])))
+                               for n, v in values.items()))
+        if spread > CHAOTIC * size:
+            return t, (f"chaotic from step {t}: torch's own runs at this precision differ from float64 by "
+                       f"{spread / size if size else math.inf:.2g} of the parameters' norm, so rounding "
+                       f"decides the trajectory; not judged from there on")
+    return None
+
+
 def _compare_step(got: dict, cand_loss, truth: dict, runs: list[dict], truth_loss, run_losses, loss_grads: dict,
                   dtype: str, loss_scale: float) -> list[TensorComparison]:
     """Compare one step's parameters, then its loss.
@@ -313,14 +386,14 @@ def _compare_step(got: dict, cand_loss, truth: dict, runs: list[dict], truth_los
         scales[l] = max(scales.get(l, 0.0), tolerance.magnitude(value))
     out, carried = [], 0.0
     for name in truth:
-        judged, noise = noise_of(truth[name], [r[name] for r in runs])
+        judged, noise = noise_of(truth[name], [r[name] for r in runs]) if runs else (truth[name], None)
         scale = scales[tensor_layer(name)]
         out.append(compare(name, got.get(name), judged, dtype=dtype, noise=noise, scale=scale))
         with np.errstate(invalid="ignore", over="ignore"):
             spread = np.abs(loss_grads[name]) * tolerance.budget(judged, noise, dtype, scale)
             carried += float(np.sum(np.where(np.isfinite(spread), spread, 0.0)))
     if cand_loss is not None:
-        judged, noise = noise_of(truth_loss, run_losses)
+        judged, noise = noise_of(truth_loss, run_losses) if runs else (np.float64(truth_loss), 0.0)
         noise = np.maximum(noise, carried / tolerance.NOISE_MULTIPLE)
         out.append(compare(LOSS, np.float64(cand_loss), judged, dtype=dtype, noise=noise, scale=loss_scale))
     return out
@@ -339,7 +412,7 @@ def check_trajectory(target: Target, case: Case, optimizer: OptimizerSpec | None
         steps = steps or declared[1]
     tc = TrainingCase(case, optimizer, steps)
     X, Y, params = case.arrays()
-    truth, runs = truth_and_noise(tc, X, Y, params)
+    truth = torch_trajectory(case.network, X, Y, params, optimizer, steps, "float64")
     result = TrajectoryResult(case, target.name, optimizer=optimizer, steps=steps, loss=truth.losses[0],
                               torch_losses=list(truth.losses), losses=[None] * (steps + 1))
     result.undefined = not np.isfinite(truth.losses[0])
@@ -348,9 +421,10 @@ def check_trajectory(target: Target, case: Case, optimizer: OptimizerSpec | None
     if len(plan) < steps:
         result.note = (f"compared after step {steps} only: give the function a `steps` keyword argument "
                        f"to find the first step that diverges")
+    candidates: dict[int, dict] = {}
     for t, get in plan:
         try:
-            got = get()
+            candidates[t] = get()
         except ReturnError as e:
             result.per_step[t] = [compare(n, object(), truth.params[t - 1][n], dtype=case.dtype)
                                   for n in param_names(case.network.depth)]
@@ -364,18 +438,37 @@ def check_trajectory(target: Target, case: Case, optimizer: OptimizerSpec | None
                             "traceback": "".join(traceback.format_exception(e))[-4000:]}
             result.diverged_at = result.reported_step = t
             return result
-        cand_loss = _loss_at(case.network, X, Y, got, case.dtype)
-        result.losses[t] = cand_loss
-        result.per_step[t] = _compare_step(got, cand_loss, truth.params[t - 1], [r.params[t - 1] for r in runs],
-                                           truth.losses[t], [r.losses[t] for r in runs], truth.grads[t], case.dtype,
-                                           _loss_scale(case.network, X, truth.params[t - 1], truth.losses[t]))
+        result.losses[t] = _loss_at(case.network, X, Y, candidates[t], case.dtype)
+
+    def judge_all(runs):
+        chaotic = _chaotic_from(truth, runs, steps)
+        for t, got in candidates.items():
+            if chaotic is not None and t >= chaotic[0]:
+                result.per_step[t] = [compare(n, got.get(n), np.full(np.shape(a), np.nan), dtype=case.dtype)
+                                      for n, a in truth.params[t - 1].items()]
+                for c in result.per_step[t]:
+                    c.note = chaotic[1]
+                result.note = chaotic[1]
+                continue
+            result.per_step[t] = _compare_step(
+                got, result.losses[t], truth.params[t - 1], [r.params[t - 1] for r in runs], truth.losses[t],
+                [r.losses[t] for r in runs], truth.grads[t], case.dtype,
+                _loss_scale(case.network, X, truth.params[t - 1], truth.losses[t]))
+
+    # Like the spine's Judge: the floor first; the noise runs (three more torch trajectories)
+    # only when something is outside it. Noise only widens the budget, so the verdict is the same.
+    judge_all([])
+    if any(not c.agree for t in candidates for c in result.per_step[t]):
+        judge_all(truth_and_noise(tc, X, Y, params)[1])
     compared = sorted(result.per_step)
     bad = [s for s in compared if any(not c.agree for c in result.per_step[s])]
     result.diverged_at = bad[0] if bad else None
     result.reported_step = result.diverged_at or (compared[-1] if compared else None)
-    result.comparisons = result.per_step.get(result.reported_step, [])
-    for c in result.failing:
-        c.note = "; ".join(x for x in (c.note, f"after step {result.reported_step} of {steps}") if x)
+    reported = result.per_step.get(result.reported_step, [])
+    result.comparisons = [c for c in reported if c.tensor != LOSS]
+    for c in reported:
+        if not c.agree:
+            c.note = "; ".join(x for x in (c.note, f"after step {result.reported_step} of {steps}") if x)
     return result
 
 
