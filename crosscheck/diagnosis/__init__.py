@@ -112,7 +112,7 @@ def diagnose(target, case, *, library: bool = True) -> Diagnosis:
         if loc is not None:
             parts.append(loc["sentence"])
         parts.extend(relations)
-    labels = _unique(labels) or ([] if ev.crash is not None else ["other"])
+    labels = _unique(labels) or ([] if ev.crash is not None or not ev.failing else ["other"])
     message = "; ".join(p.rstrip(". ") for p in parts if p) + "."
     return Diagnosis(labels, message, loc, [m.to_dict(ev.network) for m in matches],
                      [s.to_dict() for s in sigs], relations)

@@ -1,5 +1,5 @@
 """Everything diagnosis looks at for one example: the target's raw gradients, the
-float64 truth with every intermediate (dA, dZ, dX), the noise floor, and the
+float64 truth with every intermediate (dA, dZ, dX), the judge of the example (its budget), and the
 forward values (Z, A) of each layer.
 
 ``gather(target, case)`` rebuilds it from a case; ``gather_arrays`` from explicit
@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..cases import Case
-from ..check import layer_scales, truth_and_noise
+from .. import tolerance
+from ..check import Judge
 from ..compare import TensorComparison, as_array, compare
 from ..vocabulary import backward_order, param_names, tensor_layer
 
@@ -29,11 +30,14 @@ class Evidence:
     crash: str | None  # exception type name if the target raised
     crash_message: str
     truth: dict[str, np.ndarray]
-    noise: dict[str, np.ndarray]
-    scales: dict[int, float]
+    judge: Judge  # how check_case judges this example (budget, conventions, arbiter)
     Z: list[np.ndarray] = field(default_factory=list)  # Z[l] for l = 1..L (Z[0] unused)
     A: list[np.ndarray] = field(default_factory=list)  # A[0] = X, A[l] = f_l(Z[l])
     comparisons: dict[str, TensorComparison] = field(default_factory=dict)
+
+    @property
+    def scales(self) -> dict[int, float]:
+        return self.judge.scales
 
     @property
     def network(self):
@@ -94,7 +98,10 @@ def gather_arrays(target, case: Case, X, Y, params) -> Evidence:
         raw = target.run(case.network, X, Y, params)
     except Exception as e:  # the target's failure is evidence too
         crash, crash_message = type(e).__name__, str(e).splitlines()[0][:200] if str(e) else ""
-    truth, noise = truth_and_noise(case, X, Y, params)
+    from ..oracle import mirror
+
+    truth = mirror(case.network, X, Y, params, "float64")
+    judge = Judge(case, X, Y, params, truth)
     X64, Y64 = np.asarray(X, np.float64), np.asarray(Y, np.float64)
     p64 = [(np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params]
     candidate, shapes = {}, {}
@@ -102,30 +109,28 @@ def gather_arrays(target, case: Case, X, Y, params) -> Evidence:
         arr, _ = as_array(value, name)
         candidate[name] = arr
         shapes[name] = tuple(arr.shape) if arr is not None else ()
-    scales = layer_scales(truth.grads)
-    ev = Evidence(case, X64, Y64, p64, candidate, shapes, crash, crash_message, truth.grads, noise, scales)
+    ev = Evidence(case, X64, Y64, p64, candidate, shapes, crash, crash_message, truth.grads, judge)
     ev.Z, ev.A = forward(case.network, X64, p64)
     if crash is None:
         names = param_names(case.network.depth) + [n for n in raw if n in truth.grads
                                                    and n not in param_names(case.network.depth)]
         for n in backward_order(names):
-            ev.comparisons[n] = compare(n, raw.get(n), truth.grads[n], dtype=case.dtype, noise=noise[n],
-                                        scale=scales[tensor_layer(n) or 1])
+            ev.comparisons[n] = judge.compare(n, raw.get(n))
     return ev
 
 
 def agrees(ev: Evidence, name: str, candidate, reference, factor: float = 1.0) -> bool:
     """Does ``candidate`` equal ``reference`` within the case's budget (scaled by ``factor``)?
 
-    The one comparison (``crosscheck.compare``) with ``reference`` as the truth; the
-    noise floor of the case is used where the shapes allow it.
+    The one comparison (``crosscheck.compare``) with ``reference`` as the truth and
+    the case's own budget for this tensor (``check.Judge.allowed``: floor, rounding
+    bound and measured noise), scaled by ``|factor|``, where the shapes allow it.
     """
     if candidate is None or reference is None:
         return False
     ref = np.asarray(reference, np.float64)
-    noise = ev.noise.get(name)
-    if noise is not None and noise.shape != ref.shape:
-        noise = None
-    noise = None if noise is None else np.abs(factor) * noise
     scale = abs(factor) * ev.scales.get(tensor_layer(name) or 1, 0.0)
-    return compare(name, candidate, ref, dtype=ev.dtype, noise=noise, scale=scale).agree
+    allowed = None
+    if name in ev.truth and ev.truth[name].shape == ref.shape:
+        allowed = abs(factor) * ev.judge.allowed(name) + tolerance.floor(ref, ev.dtype, scale)
+    return compare(name, candidate, ref, dtype=ev.dtype, scale=scale, allowed=allowed).agree

@@ -74,6 +74,8 @@ ALL = tuple(Factor(s, h, p, pn, hn) for (s, _), (h, hn), (p, pn) in product(_SIG
 
 def explain(c: float, batch: int, out: int, rtol: float = 1e-6) -> list[Factor]:
     """Products equal to ``c`` at this batch and out_features, simplest first (none for c = 1)."""
+    if abs(c - 1) <= rtol:
+        return []
     hits = [f for f in ALL if abs(f.value(batch, out) - c) <= rtol * max(abs(c), 1e-300) and f.parts]
     return sorted(hits, key=lambda f: (f.parts, abs(f.sizes[0]) + abs(f.sizes[1]), f.half != 0.5))
 

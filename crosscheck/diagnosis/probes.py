@@ -47,9 +47,16 @@ class Probes:
         sizes = net.sizes[:-1] + (net.sizes[-1] + 1,)
         return self.at(replace(self.case, network=replace(net, sizes=sizes), seed=self.case.seed + 3))
 
+    def plain(self) -> Evidence | None:
+        """The same network on the plain ("normal") data regime, if the example uses an edge regime."""
+        if self.case.regime == "normal":
+            return None
+        return self.at(replace(self.case, regime="normal", seed=self.case.seed + 4))
+
     def others(self) -> list[Evidence]:
-        """The confirmation examples: another seed, batch + 1, out_features + 1 (those admitted)."""
-        return [ev for ev in (self.reseeded(), self.wider_batch(), self.wider_output()) if ev is not None]
+        """The confirmation examples: another seed, batch + 1, out_features + 1, plain data (those admitted)."""
+        return [ev for ev in (self.reseeded(), self.wider_batch(), self.wider_output(), self.plain())
+                if ev is not None]
 
     def first_rows(self, k: int) -> Evidence | None:
         """The example cut to its first ``k`` samples (the target must take any batch)."""

@@ -263,6 +263,19 @@ def _hypotheses(ev: Evidence, l: int):
                    11 if l == L else None, "activation-derivative")
 
 
+def _fitting(ev: Evidence, l: int, dZc: np.ndarray) -> list[tuple]:
+    """(sentence, pattern, label, factor or None) of every hypothesis that explains dZc, exact ones first."""
+    exact, scaled = [], []
+    for what, h, pattern, label in _hypotheses(ev, l):
+        if _near(ev, dZc, h):
+            exact.append((what, pattern, label, None))
+            continue
+        c = _ratio([dZc], [h])
+        if c is not None and abs(c) > 1e-12 and _near(ev, dZc, c * h):
+            scaled.append((what, pattern, label, c))
+    return exact + scaled
+
+
 def _mask_region(ev: Evidence, l: int, dZc: np.ndarray) -> str:
     """Where dZ differs, against the activation's mask: 'where z1 <= 0 (3 entries) ...'."""
     dZ, z, x = ev.truth[f"dZ{l}"], ev.Z[l], ev.A[l - 1]
@@ -345,13 +358,24 @@ def both(ev: Evidence, l: int, probes=None) -> Signature | None:
                          f"dA{l} passed down from layer {l + 1}" if l < ev.depth else
                          f"W{l} and b{l} are both wrong: the error enters at dZ{l}, in the {act} backward of the "
                          f"output layer or in the loss gradient")
-    for what, h, pattern, label in _hypotheses(ev, l):
-        if _near(ev, dZc, h):
+    fits = _fitting(ev, l, dZc)
+    if len(fits) > 1 and probes is not None:
+        # hypotheses that coincide here (a mask of X when X > 0 everywhere is no mask at all):
+        # keep those that also explain the target on the further examples
+        for other in probes.others():
+            if other.crash is not None or not (other.wrong(f"W{l}") or other.wrong(f"b{l}")):
+                continue
+            dZo = recovered_dZ(other, l)
+            if dZo is None:
+                continue
+            still = {f[0] for f in _fitting(other, l, dZo)}
+            fits = [f for f in fits if f[0] in still] or fits
+    if fits:
+        what, pattern, label, c = fits[0]
+        if c is None:
             cond = _condition(ev, l, pattern)
             return Signature(label, tensors, what + (f"; {cond}" if cond else ""), pattern)
-        c = _ratio([dZc], [h])
-        if c is not None and abs(c) > 1e-12 and _near(ev, dZc, c * h):
-            return Signature(label, tensors, f"{what}, and dZ{l} carries a factor {_fmt(c)}", pattern, factor=c)
+        return Signature(label, tensors, f"{what}, and dZ{l} carries a factor {_fmt(c)}", pattern, factor=c)
     c = _ratio([dZc], [ev.truth[f"dZ{l}"]])
     if c is not None and abs(c - 1) > 1e-9 and _near(ev, dZc, c * ev.truth[f"dZ{l}"]):
         return Signature("scale", tensors, f"dZ{l} (and so W{l}, b{l} and every gradient below) is {_fmt(c)} times "
