@@ -15,6 +15,9 @@ def finding_dict(f: Finding) -> dict:
     d = {"kind": f.kind, "tensors": f.tensors, "diagnosis": f.diagnosis, "message": f.message,
          "first_seen": f.first_seen, "example": r.case.to_dict(), "crash": r.crash,
          "comparisons": [c.to_dict() for c in r.failing]}
+    for extra in ("localization", "matches"):  # attached by crosscheck.diagnosis
+        if getattr(f, extra, None) is not None:
+            d[extra] = getattr(f, extra)
     return {"id": finding_id(r.target, d), **d}
 
 
