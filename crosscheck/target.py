@@ -4,7 +4,9 @@
 ``b`` of shape (out,); ``X`` is (batch, in) and ``Y`` (batch, out). A target
 returns the gradients in the same structure, a list of ``(dW, db)``, or a dict
 by name (``W1``, ``b1``, ... and optionally the intermediates ``dZ1``, ``dA1``,
-..., ``dX``), or, with ``returns="update"``, the parameters after one SGD step.
+..., ``dX``), or, with ``returns="update"``, the parameters after one SGD step
+(or, declaring ``optimizer=`` and/or ``steps=``, after that many updates of that
+optimizer: a training loop, checked step by step by ``trajectory``).
 
 The family says which networks a target can take: fixed activations and loss
 for a tutorial's two-layer network, anything at all for the reference.
@@ -18,11 +20,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .optimizer_spec import TRAINING_OPTIONS, SpecError, check_training_options
 from .vocabulary import ACTIVATIONS, AUDIT_LOSSES, DTYPES, LOSSES, OUTPUT_ACTIVATIONS, REDUCTIONS, param_names
 
 RETURNS = ("grads", "update")
-#: Further keyword arguments of @audit_target, validated by the features that use them.
-EXTRA_OPTIONS: tuple[str, ...] = ()
+#: Further keyword arguments of @audit_target, validated by the features that use them
+#: (training code: ``optimizer``, ``steps`` and torch.optim's hyperparameters, see ``optimizer_spec``).
+EXTRA_OPTIONS: tuple[str, ...] = TRAINING_OPTIONS
 
 
 class TargetError(ValueError):
@@ -153,6 +157,15 @@ def audit_target(fn: Callable | None = None, *, activations: Sequence[str] | Non
     Arguments are checked here; a mistake raises ``TargetError`` saying which
     argument is wrong and what it accepts. The declaration is stored on the
     function as ``__crosscheck_target__``; the function itself is unchanged.
+
+    Training code: with ``returns="update"``, ``optimizer`` (``sgd``, ``momentum``,
+    ``adam``, ``adamw``), ``steps`` (default 1) and torch.optim's hyperparameters
+    by torch.optim's names (``momentum``, ``dampening``, ``nesterov``, ``betas``,
+    ``eps``, ``weight_decay``; ``lr`` as above) declare a function that returns the
+    parameters after ``steps`` updates; ``crosscheck.trajectory`` compares it with
+    torch.optim. If the function takes a ``steps`` keyword it is called with 1..steps
+    to find the first step that diverges. ``returns="update", lr=...`` alone stays
+    one plain SGD step, checked as gradients.
     """
     if fn is not None:
         raise TargetError("use @audit_target(activations=[...], loss=...) with arguments, not bare @audit_target")
@@ -199,12 +212,18 @@ def _check_declaration(activations, loss, reduction, sizes, batch, dtype, return
         fail(f"returns must be 'grads' or 'update' (got {returns!r})")
     if returns == "update":
         if lr is None or isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (lr > 0 and math.isfinite(lr)):
-            fail(f"returns='update' needs lr, the positive learning rate of the SGD step (got {lr!r})")
+            fail(f"returns='update' needs lr, the positive learning rate of the update (got {lr!r})")
     elif lr is not None and (not isinstance(lr, (int, float)) or lr <= 0):
         fail(f"lr must be a positive number (got {lr!r})")
     unknown = sorted(set(options) - set(EXTRA_OPTIONS))
     if unknown:
         fail(f"unknown argument(s) {', '.join(unknown)}; it takes activations, loss, reduction, sizes, batch, "
              f"dtype, returns, lr" + (", " + ", ".join(EXTRA_OPTIONS) if EXTRA_OPTIONS else ""))
+    training = {k: v for k, v in options.items() if k in TRAINING_OPTIONS}
+    if training:
+        try:
+            check_training_options(returns, lr, training)
+        except SpecError as e:
+            fail(str(e))
     family = Family(tuple(activations), loss, reduction, sizes, batch, dtype)
     return family, options
