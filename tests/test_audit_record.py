@@ -146,3 +146,29 @@ def test_user_frame_reads_faulthandler_and_tracebacks():
           '  File "/home/me/tutorial.py", line 7, in backward\n    y\nValueError: no\n')
     assert user_frame(tb) == "tutorial.py:7 in backward"
     assert user_frame("nothing here") is None
+
+
+def test_broadcasting_widths_of_one_are_part_of_the_condition():
+    # the mask bug also runs (and is wrong) when in_features == 1, where NumPy broadcasts
+    sizes = [(3, 3, 1), (1, 5, 2), (4, 4, 3), (6, 2, 1), (5, 5, 1), (1, 7, 1), (8, 8, 2), (2, 3, 4), (7, 7, 5),
+             (3, 6, 1), (1, 4, 1), (4, 2, 2), (6, 6, 6), (5, 3, 2), (2, 9, 1), (9, 4, 3), (1, 3, 3), (7, 5, 1)]
+    results = [result(case(s, 2, seed=k), ("W1", "b1") if s[0] == s[1] or s[0] == 1 else ())
+               for k, s in enumerate(sizes)]
+    cond = conditions.conditions({"kind": "mismatch", "tensors": ["W1", "b1"]}, results, depth=2)
+    assert cond["when"][0] == "when in_features == hidden or in_features == 1"
+
+
+def test_a_condition_whose_outside_only_crashes_says_so():
+    # wrong gradients wherever the code runs, which is only when in == hidden: every other shape crashes
+    sizes = [(3, 3, 1), (2, 5, 2), (4, 4, 3), (6, 2, 1), (5, 5, 1), (1, 7, 1), (8, 8, 2), (2, 3, 4), (7, 7, 5),
+             (3, 6, 1), (9, 9, 1), (4, 1, 2), (6, 6, 6), (5, 3, 2)]
+    results = [result(case(s, 2, seed=k), ("W1", "b1")) if s[0] == s[1] else result(case(s, 2, seed=k),
+                                                                                      crash="ValueError")
+               for k, s in enumerate(sizes)]
+    cond = conditions.conditions({"kind": "mismatch", "tensors": ["W1", "b1"]}, results, depth=2)
+    assert cond["when"] == ["when in_features == hidden"] and cond["masked"]
+    rec = record.assemble(SPEC, results, None, examples_requested=14, seconds=0.1)
+    messages = {f["kind"]: f["message"] for f in rec["findings"]}
+    assert "only when in_features != hidden" in messages["crash"]
+    assert ("W1 and b1 disagree with torch only when in_features == hidden (in 7 of 14 random cases; "
+            "the 7 outside that failed in another way)") in messages["mismatch"]

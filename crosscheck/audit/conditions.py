@@ -50,7 +50,7 @@ def size_names(depth: int) -> list[str]:
 Predicate = tuple[str, Callable[[dict], bool]]
 
 
-def predicates(depth: int, regimes=tuple(REGIME_WORDS)) -> list[Predicate]:
+def predicates(depth: int, regimes: tuple[str, ...] | None = None) -> list[Predicate]:
     """Candidate conditions on a case (a ``Case.to_dict()``), each with its wording."""
     names = size_names(depth)
     n = len(names)
@@ -59,6 +59,11 @@ def predicates(depth: int, regimes=tuple(REGIME_WORDS)) -> list[Predicate]:
         for j in range(i + 1, n):
             out.append((f"when {names[i]} == {names[j]}", lambda c, i=i, j=j: c["sizes"][i] == c["sizes"][j]))
             out.append((f"when {names[i]} != {names[j]}", lambda c, i=i, j=j: c["sizes"][i] != c["sizes"][j]))
+    for i in range(n):  # NumPy broadcasting lets a width of 1 stand in for any width
+        for j in range(i + 1, n):
+            for k in (i, j):
+                out.append((f"when {names[i]} == {names[j]} or {names[k]} == 1",
+                            lambda c, i=i, j=j, k=k: c["sizes"][i] == c["sizes"][j] or c["sizes"][k] == 1))
     for i in range(n):
         out.append((f"when {names[i]} == 1", lambda c, i=i: c["sizes"][i] == 1))
         out.append((f"when {names[i]} > 1", lambda c, i=i: c["sizes"][i] > 1))
@@ -67,8 +72,10 @@ def predicates(depth: int, regimes=tuple(REGIME_WORDS)) -> list[Predicate]:
     for i in range(n):
         out.append((f"when batch == {names[i]}", lambda c, i=i: c["batch"] == c["sizes"][i]))
         out.append((f"when batch != {names[i]}", lambda c, i=i: c["batch"] != c["sizes"][i]))
+    if regimes is None:
+        from ..cases import REGIMES as regimes
     for r in regimes:
-        out.append((f"with {REGIME_WORDS[r]}", lambda c, r=r: c.get("regime") == r))
+        out.append((f"with {REGIME_WORDS.get(r, f'{r} data')}", lambda c, r=r: c.get("regime") == r))
     out.append(("with edge-case data (never with plain normal data)", lambda c: c.get("regime") != "normal"))
     return out
 
@@ -96,44 +103,51 @@ def case_id(case: dict) -> str:
     return json.dumps(case, sort_keys=True)
 
 
-def split(finding: dict, results: list[dict]) -> tuple[list[dict], list[dict]]:
-    """The distinct failing and clean cases of ``finding`` among ``results``."""
-    failing, clean = {}, {}
+def split(finding: dict, results: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
+    """The distinct failing, clean and otherwise-failing cases of ``finding`` among ``results``."""
+    groups: dict[bool | None, dict[str, dict]] = {True: {}, False: {}, None: {}}
     for r in results:
-        s = shows(finding, r)
-        if s is None:
-            continue
-        (failing if s else clean)[case_id(r["case"])] = r["case"]
-    return list(failing.values()), [c for k, c in clean.items() if k not in failing]
+        groups[shows(finding, r)][case_id(r["case"])] = r["case"]
+    failing = groups[True]
+    clean = {k: c for k, c in groups[False].items() if k not in failing}
+    other = {k: c for k, c in groups[None].items() if k not in failing and k not in clean}
+    return list(failing.values()), list(clean.values()), list(other.values())
 
 
-NOTHING = {"when": [], "failing": 0, "clean": 0, "sample": 0, "other": 0, "sample_name": "cases checked"}
+NOTHING = {"when": [], "failing": 0, "clean": 0, "sample": 0, "other": 0, "masked": False, "outside": 0,
+           "sample_name": "cases checked"}
 
 
 def conditions(finding: dict, results: list[dict], depth: int) -> dict:
     """``{"when": [wordings], "failing": k, "sample": n, ...}`` for ``finding`` over ``results``.
 
-    Every failing case seen must meet a condition; how likely that is by
-    chance is judged on the random sample (results of phase ``sweep``) when the
-    finding shows there, since cases tried while shrinking are all small and
-    alike; else on every case checked.
+    Every failing case seen must meet a condition, and some case that does not
+    show the finding must not. Cases that failed in another way (a crash where
+    this finding is a mismatch) count as not showing it: "W1 disagrees only when
+    in_features == hidden" is what a reader needs when every other shape
+    crashes, and ``masked`` says so. How likely the condition is by chance is
+    judged on the random sample (results of phase ``sweep``) when the finding
+    shows there, since cases tried while shrinking are all small and alike;
+    else on every case checked.
     """
-    failing, clean = split(finding, results)
+    failing, clean, other = split(finding, results)
     sweep = [r for r in results if r.get("phase") == "sweep"]
-    s_failing, s_clean = split(finding, sweep)
+    s_failing, s_clean, s_other = split(finding, sweep)
     if s_failing:
-        sample, k, name, pool = s_failing + s_clean, len(s_failing), "random cases", sweep
+        sample, k, name = s_failing + s_clean + s_other, len(s_failing), "random cases"
+        n_other = len(s_other)
     else:
-        sample, k, name, pool = failing + clean, len(failing), "cases checked", results
-    total = len({case_id(r["case"]) for r in pool})
-    out = {"when": [], "failing": k, "clean": len(sample) - k, "sample": total, "other": total - len(sample),
+        sample, k, name = failing + clean + other, len(failing), "cases checked"
+        n_other = len(other)
+    out = {**NOTHING, "failing": k, "clean": len(sample) - k - n_other, "sample": len(sample), "other": n_other,
            "sample_name": name}
-    if not failing or not clean:
+    if not failing or not (clean or other):
         return out
-    every = failing + clean
+    every = failing + clean + other
+    rest = clean + other
     candidates = []
     for text, pred in predicates(depth):
-        if not all(pred(c) for c in failing) or all(pred(c) for c in clean):
+        if not all(pred(c) for c in failing) or all(pred(c) for c in rest):
             continue
         m = sum(1 for c in sample if pred(c))
         chance = by_chance(len(sample), m, k)
@@ -149,6 +163,9 @@ def conditions(finding: dict, results: list[dict], depth: int) -> dict:
         if len(chosen) == MAX_CONDITIONS:
             break
     out["when"] = [text for text, _ in chosen]
+    # masked: no case that ran cleanly falls outside the conditions; only other failures do
+    out["masked"] = bool(chosen) and all(all(q(c) for _, q in chosen) for c in clean)
+    out["outside"] = sum(1 for c in sample if not all(q(c) for _, q in chosen)) if chosen else 0
     return out
 
 

@@ -15,6 +15,7 @@ could not be imported or the decorator was misused.
 from __future__ import annotations
 
 import math
+import re
 
 from ..vocabulary import backward_order, param_names, tensor_layer
 from . import conditions
@@ -233,9 +234,15 @@ def describe(f: dict, results: list[dict], cond: dict) -> str:
     k, n, other = cond["failing"], cond["sample"], cond["other"]
     count = ""
     if n and k:
-        count = (f" (in every one of the {n} {cond['sample_name']})" if k == n
-                 else f" (in {k} of {n} {cond['sample_name']}"
-                 + (f"; {other} others failed in another way)" if other else ")"))
+        if k == n:
+            count = f" (in every one of the {n} {cond['sample_name']})"
+        elif cond.get("masked") and cond.get("outside"):
+            count = (f" (in {k} of {n} {cond['sample_name']}; the {cond['outside']} outside that "
+                     f"failed in another way)")
+        elif other:
+            count = f" (in {k} of {n} {cond['sample_name']}; {other} others failed in another way)"
+        else:
+            count = f" (in {k} of {n} {cond['sample_name']})"
     crash = f.get("crash") or {}
     at = f" at {crash['location']}" if crash.get("location") else ""
     example = f" Minimal example: {describe_case(f['example'])}." if f.get("example") and not f.get("fatal") else ""
@@ -264,16 +271,24 @@ def describe(f: dict, results: list[dict], cond: dict) -> str:
                 head += (f"; worst difference {worst['max_abs_err']:.3g} in {worst['tensor']} (relative "
                          f"{_fmt(worst['max_rel_err'])}, allowed {worst['allowed_abs_err']:.3g})")
             head += "."
-    for also in f.get("also", []):
+    for also in f.get("also", [])[:2]:
         example += (f" Some cases show it in {_names(sorted(also['tensors'], key=lambda t: (tensor_layer(t), t)))}"
                     f" only (for example {describe_case(also['example'])}).")
-    extra = f.get("diagnosis_message") or ""
+    return head + example + _diagnosis_sentence(f, head)
+
+
+def _diagnosis_sentence(f: dict, head: str) -> str:
+    """The diagnosis's own sentence, unless it only restates what ``head`` already says."""
+    extra = (f.get("diagnosis_message") or "").strip()
+    if not extra:
+        return ""
     if f["kind"] != "mismatch" and list(f.get("diagnosis") or []) == KIND_LABELS[f["kind"]]:
-        extra = ""  # a diagnosis that only restates the kind: the sentence above says more
-    tail = f" {extra[0].upper()}{extra[1:]}" if extra and extra.lower() not in head.lower() else ""
-    if tail and not tail.endswith("."):
-        tail += "."
-    return head + example + tail
+        return ""  # a diagnosis that only restates the kind: the sentence above says more
+    if extra.lower().rstrip(".")[:60] in head.lower():
+        return ""
+    if not re.match(r"d?[WbZAX]\d*\b", extra):  # "db2 is ..." keeps its lower-case tensor name
+        extra = extra[0].upper() + extra[1:]
+    return " " + extra + ("" if extra.endswith(".") else ".")
 
 
 def _fmt(x) -> str:
