@@ -10,12 +10,15 @@ the ``on_result`` callback of ``fuzz``::
 ``Progress(result)`` counts one checked case; a result that disagrees counts
 towards "findings" once per distinct failure (kind and tensors, as ``fuzz``
 tells them apart). ``bar.advance(n, findings=k)`` serves runs whose results
-are not ``CaseResult`` records (training steps, mutants). The drawing is
-tqdm's (throttled redraws, terminal width, a smoothed rate and ETA), imported
-only when a terminal is there to draw on.
+are not ``CaseResult`` records (audit events, mutants). A command that prints
+lines while the bar runs wraps them in ``with bar.printing():`` so each line
+lands above the bar instead of through it. The drawing is tqdm's (throttled
+redraws, terminal width, a smoothed rate and ETA), imported only when a
+terminal is there to draw on.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -38,8 +41,9 @@ class Progress:
     """
 
     def __init__(self, total: int | None = None, label: str = "crosscheck", stream=None,
-                 enabled: bool | None = None, unit: str = "case", redraw_every: float = 0.2):
-        self.total, self.label, self.unit = total, label, unit
+                 enabled: bool | None = None, unit: str = "case", redraw_every: float = 0.2,
+                 counting: str = "finding"):
+        self.total, self.label, self.unit, self.counting = total, label, unit, counting
         self.stream = sys.stderr if stream is None else stream
         self.enabled = interactive(self.stream) if enabled is None else enabled
         self.done = 0
@@ -72,8 +76,24 @@ class Progress:
         if self.total is not None and self.done > self._bar.total:
             self._bar.total = self.done  # shrinking: more cases than drawn
             self._bar.set_description(f"{self.label} (shrinking)", refresh=False)
-        self._bar.set_postfix_str(f"{self.findings} finding{'s' if self.findings != 1 else ''}", refresh=False)
+        self._bar.set_postfix_str(f"{self.findings} {self.counting}{'s' if self.findings != 1 else ''}",
+                                  refresh=False)
         self._bar.update(n)
+
+    @contextlib.contextmanager
+    def printing(self):
+        """While a bar is drawn, send ``print`` output through tqdm so lines appear above the bar."""
+        if self._bar is None:
+            yield
+            return
+        from tqdm.contrib import DummyTqdmFile
+
+        saved = sys.stdout
+        sys.stdout = DummyTqdmFile(saved)
+        try:
+            yield
+        finally:
+            sys.stdout = saved
 
     # -- lifetime ----------------------------------------------------------------
     def close(self) -> None:

@@ -50,3 +50,17 @@ def test_runs_without_case_results_advance_by_hand():
     with Progress(5, "mutants", stream=term, enabled=True, unit="mutant") as bar:
         bar.advance(2, findings=1)
     assert (bar.done, bar.findings) == (2, 1) and "mutant" in term.getvalue()
+
+
+def test_lines_printed_while_a_bar_runs_land_above_it(monkeypatch, capsys):
+    monkeypatch.setenv("TERM", "xterm")
+    term = Terminal()
+    with Progress(3, "audit", stream=term, redraw_every=0, unit="target") as bar, bar.printing():
+        bar.advance(1)
+        print("  agree     t.one  (20 cases)")
+        bar.advance(1, findings=2)
+    assert capsys.readouterr().out == "  agree     t.one  (20 cases)\n"
+    assert "2 findings" in term.getvalue()
+    with Progress(3, "audit", stream=io.StringIO()) as quiet, quiet.printing():  # no bar: print untouched
+        print("plain")
+    assert capsys.readouterr().out == "plain\n"
