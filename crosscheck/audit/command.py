@@ -54,10 +54,21 @@ def _audit(args, options) -> int:
 
     print(f"crosscheck audit: up to {options.examples} cases per target, time limit {options.seconds:g} s each",
           flush=True)
-    try:
-        run = audit_paths(args.paths, options, on_record=_print_record)
-    except (loader.PathError, NoTargets) as e:
-        raise UsageError(str(e)) from None
+    from ..progress import progress
+
+    with progress(None, "audit", unit="case") as bar, bar.printing():
+        def on_record(r):
+            _print_record(r)
+            bar.advance(0, findings=bar.findings + len(r.get("findings") or []))
+
+        def on_event(e):
+            if e.get("event") == "result":
+                bar.advance(1)
+
+        try:
+            run = audit_paths(args.paths, options, on_record=on_record, on_event=on_event)
+        except (loader.PathError, NoTargets) as e:
+            raise UsageError(str(e)) from None
     from ..reports import audit as audit_report
 
     paths = audit_report.write(run, args.report)

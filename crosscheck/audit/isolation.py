@@ -117,6 +117,14 @@ def run_job(job: dict, limits: Limits, on_event=None) -> Outcome:
         out.exitcode = proc.exitcode
         if out.ended == "exit" and out.exitcode is not None and out.exitcode < 0:
             out.ended = "signal"
+        if out.ended != "done" and not any(e.get("event") == "started" for e in out.events):
+            # it never reached crosscheck's code: our failure (or the caller's), not the audited code's
+            out.error = out.error or {
+                "type": "ChildDidNotStart",
+                "message": (f"the child process ended ({out.ended}, status {out.exitcode}) before running "
+                            f"crosscheck's code; a script that calls crosscheck.audit must guard the call "
+                            f"with if __name__ == '__main__': (multiprocessing imports the main module)")}
+            out.ended = "error"
     except BaseException:
         if proc.is_alive():
             proc.kill()

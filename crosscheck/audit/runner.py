@@ -77,7 +77,7 @@ class NoTargets(ValueError):
 # -- the whole command ---------------------------------------------------------------
 
 def audit_paths(paths, options: AuditOptions | None = None,
-                on_record: Callable[[dict], None] | None = None) -> AuditRun:
+                on_record: Callable[[dict], None] | None = None, on_event=None) -> AuditRun:
     """Audit every ``@audit_target`` function in ``paths`` (files or folders).
 
     Raises ``loader.PathError`` for a missing path and ``NoTargets`` when no
@@ -104,7 +104,7 @@ def audit_paths(paths, options: AuditOptions | None = None,
                 on_record(rec)
             continue
         for spec in found["targets"]:
-            rec = audit_isolated(spec, options)
+            rec = audit_isolated(spec, options, on_event)  # on_event: each case as the child streams it
             if rec.get("internal_error"):
                 run.internal_errors.append(f"{spec['name']}: {rec['internal_error']}")
             run.records.append(rec)
@@ -220,7 +220,9 @@ def audit_one(spec: dict, options: dict, emit: Callable[[dict], None] | None = N
     strategy = strategies.for_target(target).map(announce)
     with _shrinking_limited(SHRINK_SHARE * budget if budget else None):
         run = fuzz(target, examples=examples, seed=seed, strategy=strategy, on_result=on_result,
-                   settings={"database": None}, check=check_target_case)
+                   settings={"database": None}, check=check_target_case, diagnose=False)
+    for f in run.findings:
+        _diagnose(target, f)
     findings = [record.finding_dict(f, shrunk=True) for f in run.findings]
     stopped = run.stopped
     if run.findings:
@@ -259,6 +261,20 @@ def _shrinking_limited(seconds: float | None):
         engine.MAX_SHRINKING_SECONDS = before
 
 
+def _diagnose(target, finding) -> None:
+    """Fill ``finding.diagnosis`` and ``.message``; the diagnosis runs the audited code again, which may
+    fail in any way (even ``sys.exit``): then the finding keeps the labels of its kind and says why."""
+    from ..diagnosis import diagnose_finding
+
+    try:
+        finding.diagnosis, finding.message = diagnose_finding(target, finding)
+    except BaseException as e:
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        finding.diagnosis = list(record.KIND_LABELS.get(finding.kind, []))
+        finding.message = f"(no diagnosis: it failed with {type(e).__name__}: {str(e)[:200]})"
+
+
 def _sweep(target, strategy, examples: int, seed: int, on_result, *, known, first_index: int,
            deadline: float | None) -> tuple[list[dict], int]:
     """Check ``examples`` more cases without shrinking; failures of a new kind become findings.
@@ -269,7 +285,6 @@ def _sweep(target, strategy, examples: int, seed: int, on_result, *, known, firs
     from hypothesis import seed as hseed
     from hypothesis import settings as hsettings
 
-    from ..diagnosis import diagnose_finding
     from ..fuzz import Finding, finding_key
     from ..trajectory import check_target_case
 
@@ -299,6 +314,6 @@ def _sweep(target, strategy, examples: int, seed: int, on_result, *, known, firs
         _, smallest = min(group, key=lambda t: record.case_size(t[1].case.to_dict()))
         tensors = [] if key[0] == "crash" else list(key[1:])
         finding = Finding(smallest.kind, tensors, smallest, min(i for i, _ in group))
-        finding.diagnosis, finding.message = diagnose_finding(target, finding)
+        _diagnose(target, finding)
         out.append(record.finding_dict(finding, shrunk=False))
     return out, skipped[0]

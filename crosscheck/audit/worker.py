@@ -32,6 +32,7 @@ DEFAULT_MEMORY_MB = 2048
 def child_main(conn, job: dict) -> None:
     """Entry point of the child process: set limits, run ``job``, stream its events, exit."""
     try:
+        conn.send({"event": "started"})  # the parent tells a child that never ran from one that failed
         _redirect_output(job.get("log"))
         _limit_resources(job.get("memory_mb", DEFAULT_MEMORY_MB))
         torch.set_num_threads(1)  # tiny networks: threads cost more than they give, and workers share cores
