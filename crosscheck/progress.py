@@ -53,8 +53,10 @@ class Progress:
         if self.enabled:
             from tqdm import tqdm
 
+            # with no total tqdm would print "12case"; say "12 cases done"
+            fmt = None if total is not None else "{desc}: {n_fmt} " + unit + "s done [{elapsed}, {rate_fmt}{postfix}]"
             self._bar = tqdm(total=total, desc=label, unit=unit, file=self.stream, dynamic_ncols=True,
-                             leave=False, mininterval=redraw_every)
+                             leave=False, mininterval=redraw_every, bar_format=fmt)
 
     # -- counting ----------------------------------------------------------------
     def __call__(self, result) -> None:
@@ -86,13 +88,12 @@ class Progress:
         if self._bar is None:
             yield
             return
-        from tqdm.contrib import DummyTqdmFile
-
         saved = sys.stdout
-        sys.stdout = DummyTqdmFile(saved)
+        sys.stdout = _LinesAboveBar(saved, self._bar)
         try:
             yield
         finally:
+            sys.stdout.flush()
             sys.stdout = saved
 
     # -- lifetime ----------------------------------------------------------------
@@ -106,6 +107,29 @@ class Progress:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _LinesAboveBar:
+    """stdout while a bar is drawn: each complete line is written after clearing the bar, which is then redrawn."""
+
+    def __init__(self, out, bar):
+        self._out, self._bar, self._pending = out, bar, ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        if "\n" in self._pending:
+            lines, self._pending = self._pending.rsplit("\n", 1)
+            self._bar.clear()
+            self._out.write(lines + "\n")
+            self._out.flush()
+            self._bar.refresh()
+        return len(text)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._out, name)
 
 
 def progress(total: int | None = None, label: str = "crosscheck", **kwargs) -> Progress:

@@ -35,11 +35,14 @@ def cmd_train(args) -> int:
     from .reports import train as train_report
     from .trajectory import fuzz_reference
 
+    from .progress import progress
+
     names = list(dict.fromkeys(args.optimizer or OPTIMIZERS))
     runs = {}
     for name in names:
-        runs[name] = fuzz_reference(optimizers=[name], steps=args.steps, examples=int(args.examples),
-                                    seed=args.seed)
+        with progress(int(args.examples), f"train {name}", unit="trajectory") as bar:
+            runs[name] = fuzz_reference(optimizers=[name], steps=args.steps, examples=int(args.examples),
+                                        seed=args.seed, on_result=bar)
     paths = train_report.write(runs, args.report)
     diverging = 0
     for name, run in runs.items():

@@ -38,7 +38,14 @@ def cmd_mutants(args) -> int:
                                            f"{', '.join(row.diagnosis) or '-'} {verdict}" if row.caught else ""),
               flush=True)
 
-    rows = run_corpus(args.select, on_row=show, seed=args.seed, **settings)
+    from ..progress import progress
+
+    with progress(len(corpus(args.select)), "mutants", unit="mutant", counting="catch") as bar, bar.printing():
+        def row_done(row):
+            show(row)
+            bar.advance(1, findings=bar.findings + int(row.caught))
+
+        rows = run_corpus(args.select, on_row=row_done, seed=args.seed, **settings)
     paths = write(rows, args.report, {**settings, "seed": args.seed})
     s = score(rows)
     print(f"crosscheck mutants: {s['caught']} / {s['mutants']} caught, {s['right_label']} / {s['mutants']} "
