@@ -163,10 +163,6 @@ def weight_only(ev: Evidence, l: int) -> Signature | None:
     if T.shape[0] == T.shape[1] and agrees(ev, W, G, T.T):
         return Signature("transpose", [W], f"dW{l} is transposed: {_input_name(l)}ᵀ dZ{l} instead of "
                          f"dZ{l}ᵀ {_input_name(l)} (silent because W{l} is square)", 24)
-    c = _ratio([G], [T])
-    if c is not None and abs(c - 1) > 1e-9 and agrees(ev, W, G, c * T, factor=c):
-        return Signature("scale", [W], f"dW{l} alone is {_fmt(c)} times torch's (a stray factor on one "
-                         f"gradient; db{l} is right)", 16, factor=c)
     dZ = ev.truth[f"dZ{l}"]
     inputs = {}
     for j in range(0, ev.depth):
@@ -183,6 +179,10 @@ def weight_only(ev: Evidence, l: int) -> Signature | None:
             pattern = 2 if what == "X" else (27 if what.startswith("f'") else None)
             return Signature("wrong-input", [W], f"dW{l} = dZ{l}ᵀ {what} instead of dZ{l}ᵀ {_input_name(l)}; "
                              f"db{l} is right, so dZ{l} is right", pattern)
+    c = _ratio([G], [T])  # after the inputs: a 0/1 mask with one live unit is also a constant factor
+    if c is not None and abs(c - 1) > 1e-9 and agrees(ev, W, G, c * T, factor=c):
+        return Signature("scale", [W], f"dW{l} alone is {_fmt(c)} times torch's (a stray factor on one "
+                         f"gradient; db{l} is right)", 16, factor=c)
     return Signature("wrong-input", [W], f"dW{l} is wrong while db{l} = Σ dZ{l} is right, so dZ{l} is right and "
                      f"the weight gradient dZ{l}ᵀ {_input_name(l)} uses another input or formula")
 
