@@ -105,6 +105,7 @@ def gradient_allowance(case: Case, X, Y, params, truth) -> dict[str, np.ndarray]
     return out
 
 
+@np.errstate(all="ignore")
 def torch_trajectory(network, X, Y, params, optimizer: OptimizerSpec, steps: int, dtype: str = "float64", *,
                      nudge_ulps: float = 0.0, seed: int = 0, shifts: list[dict] | None = None,
                      allowance_case: Case | None = None) -> TorchTrajectory:
@@ -260,7 +261,10 @@ class TrajectoryResult(CaseResult):
             return ""
         where = f"step {self.diverged_at} of {self.steps} of {self.optimizer.describe()}"
         if self.crash is not None:
-            return f"crashed at {where}: {self.crash['type']}: {self.crash['message']}"
+            before = (f" (its parameters had diverged at step {self.diverged_at})"
+                      if self.diverged_at < self.crash["step"] else "")
+            return (f"crashed at step {self.crash['step']} of {self.steps} of {self.optimizer.describe()}{before}: "
+                    f"{self.crash['type']}: {self.crash['message']}")
         worst = self.divergence
         head = (f"diverged at {where}" + (f" (worst: {worst.tensor}, relative error {worst.max_rel_err:.3g})"
                                           if worst is not None else ""))
@@ -356,6 +360,15 @@ def _loss_scale(network, X, truth_params: dict, truth_loss: float) -> float:
 CHAOTIC = 1e-2
 
 
+def _norm(arrays) -> float:
+    """The 2-norm of several arrays together, without overflow (scaled by the largest entry)."""
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    top = max((tolerance.magnitude(a) for a in arrays), default=0.0)
+    if top == 0 or not math.isfinite(top):
+        return top
+    return top * math.sqrt(sum(float(np.sum(np.square(np.where(np.isfinite(a), a, 0.0) / top))) for a in arrays))
+
+
 def _chaotic_from(truth: TorchTrajectory, runs: list[TorchTrajectory], steps: int) -> tuple[int, str] | None:
     """The first step at which the trajectory is chaotic at this precision, with the reason:
     torch's own runs differ from the truth by more than ``CHAOTIC`` of the parameters' norm."""
@@ -363,9 +376,8 @@ def _chaotic_from(truth: TorchTrajectory, runs: list[TorchTrajectory], steps: in
         values = truth.params[t - 1]
         if not all(np.isfinite(v).all() for v in values.values()):
             return t, f"torch's own trajectory blows up at step {t}: not judged from there on"
-        size = math.sqrt(sum(float(np.sum(np.square(v))) for v in values.values()))
-        spread = math.sqrt(sum(float(np.sum(np.square(noise_of(v, [r.params[t - 1][n] for r in runs])[1])))
-                               for n, v in values.items()))
+        size = _norm(values.values())
+        spread = _norm(noise_of(v, [r.params[t - 1][n] for r in runs])[1] for n, v in values.items())
         if spread > CHAOTIC * size:
             return t, (f"chaotic from step {t}: torch's own runs at this precision differ from float64 by "
                        f"{spread / size if size else math.inf:.2g} of the parameters' norm, so rounding "
@@ -436,10 +448,10 @@ def check_trajectory(target: Target, case: Case, optimizer: OptimizerSpec | None
                 raise
             result.crash = {"type": type(e).__name__, "message": str(e)[:500], "step": t,
                             "traceback": "".join(traceback.format_exception(e))[-4000:]}
-            result.diverged_at = result.reported_step = t
-            return result
+            break
         result.losses[t] = _loss_at(case.network, X, Y, candidates[t], case.dtype)
 
+    @np.errstate(all="ignore")  # blown-up values are judged (undefined, nonfinite), not warned about
     def judge_all(runs):
         chaotic = _chaotic_from(truth, runs, steps)
         for t, got in candidates.items():
@@ -462,7 +474,9 @@ def check_trajectory(target: Target, case: Case, optimizer: OptimizerSpec | None
         judge_all(truth_and_noise(tc, X, Y, params)[1])
     compared = sorted(result.per_step)
     bad = [s for s in compared if any(not c.agree for c in result.per_step[s])]
-    result.diverged_at = bad[0] if bad else None
+    if result.crash is not None:
+        bad.append(result.crash["step"])
+    result.diverged_at = min(bad) if bad else None
     result.reported_step = result.diverged_at or (compared[-1] if compared else None)
     reported = result.per_step.get(result.reported_step, [])
     result.comparisons = [c for c in reported if c.tensor != LOSS]
@@ -498,9 +512,10 @@ def reference_training_target(optimizer: OptimizerSpec, steps: int, *,
         net = MLP(network.sizes, network.activations, params)
         opt = make_optimizer(optimizer) if make_optimizer is not None else optimizer.reference()
         loss_fn, out = loss(network.loss, network.reduction), []
-        for _ in range(steps):
-            train_step(net, X, Y, loss_fn, opt)
-            out.append([(W.copy(), b.copy()) for W, b in net.params])
+        with np.errstate(all="ignore"):  # a blown-up trajectory is judged, not warned about
+            for _ in range(steps):
+                train_step(net, X, Y, loss_fn, opt)
+                out.append([(W.copy(), b.copy()) for W, b in net.params])
         return out
 
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in optimizer.to_dict().items() if k != "lr"}
