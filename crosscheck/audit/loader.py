@@ -58,7 +58,9 @@ def import_file(path) -> object:
     folder = str(path.parent)
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    name = path.stem if path.stem.isidentifier() and path.stem not in sys.modules else f"_crosscheck_audit_{abs(hash(str(path)))}"
+    name = path.stem
+    if not name.isidentifier() or name in sys.modules:  # "json.py" must not replace the real json
+        name = f"_crosscheck_audit_{abs(hash(str(path)))}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path} as a Python module")

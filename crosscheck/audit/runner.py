@@ -170,15 +170,16 @@ def _ending(out: Outcome) -> str:
     n = sum(1 for e in out.events if e.get("event") == "result")
     done = f"after {n} case{'s' if n != 1 else ''} checked"
     if out.ended == "timeout":
-        return f"the target did not finish within the time limit of {out.timeout:g} s ({done}; raise --timeout if it is only slow)"
+        return (f"the target did not finish within the time limit of {out.timeout:g} s ({done}; "
+                f"raise --timeout if it is only slow)")
     if out.ended == "signal":
         name = out.signal_name
         why = {"SIGSEGV": "a segmentation fault", "SIGBUS": "a bus error", "SIGABRT": "an abort",
                "SIGKILL": "SIGKILL (out of memory?)", "SIGFPE": "a floating-point exception"}.get(name, name)
         return f"the process running the target died of {why} {done}"
     if out.ended == "exit":
-        return (f"the process running the target exited with status {out.exitcode} without finishing (os._exit or exit() in "
-                f"C code) {done}")
+        return (f"the process running the target exited with status {out.exitcode} without finishing "
+                f"(os._exit or exit() in C code) {done}")
     return f"crosscheck failed in the child: {out.error['type']}: {out.error['message']}"
 
 

@@ -21,7 +21,7 @@ import traceback
 import numpy  # noqa: F401
 import torch
 
-from .. import check, fuzz, oracle, strategies  # noqa: F401
+from .. import check, fuzz, oracle, strategies, trajectory  # noqa: F401
 from ..diagnosis import diagnose_finding  # noqa: F401
 from . import loader, runner
 

@@ -101,7 +101,8 @@ def _headline(data: dict) -> str:
     s, opts = data["summary"], data["settings"]
     verdicts = ", ".join(f"{s[v]} {v}" for v in ("agree", "disagree", "crashed", "timeout", "invalid") if s[v])
     return (f"{s['targets']} target{'s' if s['targets'] != 1 else ''} ({verdicts}); up to {opts['examples']} "
-            f"cases each, seed {opts['seed']}, time limit {opts['timeout']:g} s per target; {s['seconds']:.1f} s in all.")
+            f"cases each, seed {opts['seed']}, time limit {opts['timeout']:g} s per target; "
+            f"{s['seconds']:.1f} s in all.")
 
 
 # -- Markdown ------------------------------------------------------------------------
