@@ -128,8 +128,8 @@ def check_training_options(returns: str, lr, options: dict) -> tuple[OptimizerSp
     hyperparameters) and return the optimizer and step count they declare."""
     if returns != "update":
         names = ", ".join(f"{k}=" for k in sorted(options))
-        raise SpecError(f"{names} declare(s) training code: add returns='update' (the function then returns "
-                        f"the parameters after its updates)")
+        raise SpecError(f"{names} {'declares' if len(options) == 1 else 'declare'} training code: add "
+                        f"returns='update' (the function then returns the parameters after its updates)")
     options = dict(options)
     name = options.pop("optimizer", "sgd")
     steps = options.pop("steps", 1)
