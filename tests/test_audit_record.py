@@ -172,3 +172,15 @@ def test_a_condition_whose_outside_only_crashes_says_so():
     assert "only when in_features != hidden" in messages["crash"]
     assert ("W1 and b1 disagree with torch only when in_features == hidden (in 7 of 14 random cases; "
             "the 7 outside that failed in another way)") in messages["mismatch"]
+
+
+def test_differences_accepted_as_conventions_are_counted_apart_from_errors():
+    results = [result(case((2, 3, 1), 4, seed=s)) for s in range(3)]
+    accepted = results[1]["comparisons"][2]  # W2, agreeing only by torch's BCE clamp convention
+    accepted.update(max_abs_err=0.25, max_rel_err=1.0, conventions=2,
+                    note="2 element(s) accepted as BCE without torch's clamp of a(1 - a) at 1e-12 (2 saturated outputs)")
+    rec = record.assemble(SPEC, results, None, examples_requested=3, seconds=0.1)
+    w2 = rec["tensors"][2]
+    assert w2["agree"] is True and w2["max_abs_err"] == 0.0
+    assert w2["convention_cases"] == 1
+    assert w2["convention_note"] == "BCE without torch's clamp of a(1 - a) at 1e-12"
