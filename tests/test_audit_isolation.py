@@ -103,3 +103,22 @@ def test_a_hang_is_a_timeout_the_results_so_far_are_kept_and_the_audit_goes_on(t
     assert late["examples"] == 5 and all(t["agree"] is True and t["cases"] == 5 for t in late["tensors"])
     assert only_finding(late)["example"] is not None  # the sixth case, the one that hung
     assert by_name["linear"]["verdict"] == "agree" and by_name["linear"]["examples"] == 20
+
+
+def test_crosscheck_failing_in_the_child_is_an_error_not_a_finding():
+    from crosscheck.audit.isolation import Limits, run_job
+
+    out = run_job({"kind": "no such job"}, Limits(timeout=30))
+    assert out.ended == "error" and out.error["type"] == "ValueError"
+    assert "unknown job kind" in out.error["message"]
+
+
+def test_files_that_hang_or_segfault_while_imported_are_invalid(tmp_path):
+    (tmp_path / "hangs_on_import.py").write_text("from crosscheck import audit_target\nwhile True:\n    pass\n")
+    (tmp_path / "segfaults_on_import.py").write_text(
+        "import ctypes\nfrom crosscheck import audit_target\nctypes.string_at(0)\n")
+    run = audit_paths([tmp_path], AuditOptions(examples=5, timeout=2))
+    reasons = {r["name"]: r["reason"] for r in run.records}
+    assert [r["verdict"] for r in run.records] == ["invalid", "invalid"]
+    assert "the import did not finish within the time limit of 2 s" in reasons["hangs_on_import"]
+    assert "died of SIGSEGV at segfaults_on_import.py:3" in reasons["segfaults_on_import"]
