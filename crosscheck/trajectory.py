@@ -5,15 +5,23 @@ step. The torch side is the mirror (``oracle.mirror``, autograd through
 ``torch.nn.functional``) feeding ``torch.optim``; the candidate is a target
 that returns parameters after its updates. After every step t = 1..K the
 parameters and the loss are compared with ``compare.compare`` under the spine's
-tolerance rule, with the noise measured the way ``check.truth_and_noise``
-measures it, now along the whole trajectory:
+tolerance rule (``tolerance.budget``: a floor of F ulps of the layer's scale
+plus K times the measured noise), the noise measured the way
+``check.truth_and_noise`` measures it, now along the whole trajectory:
 
 - truth: the torch trajectory in float64;
-- noise for a float32 candidate: |torch float32 trajectory - truth|;
-- noise for a float64 candidate: |torch float64 trajectory whose every step's
-  gradients come from the mirror nudged by ``tolerance.NUDGE_ULPS`` ulps - truth|,
-  so a step that amplifies rounding (Adam near a zero gradient, a ReLU kink,
-  a large learning rate) gets room in proportion.
+- noise for a float32 candidate: the larger deviation from the truth of a torch
+  float32 trajectory and of a torch float32 trajectory with nudged gradients;
+- noise for a float64 candidate: the larger deviation of two torch float64
+  trajectories (two seeds) whose every step takes the nudged mirror's gradients,
+  each element moved by its rounding allowance (``gradient_allowance``).
+
+So a step that amplifies rounding (Adam near a small gradient, a ReLU kink, a
+large learning rate) gets room in proportion. As in ``check.Judge`` the floor
+comes first: the noise runs are computed only when something is outside it.
+A trajectory whose torch runs drift apart by more than ``CHAOTIC`` of the
+parameters' norm is chaotic at that precision and not judged from there on. The
+loss may differ by what the parameters' budgets carry to it (first order).
 
 The result reports the first step at which the candidate diverges and by how much.
 
@@ -77,7 +85,7 @@ NOISE_RUNS = 2
 @dataclass
 class TorchTrajectory:
     """``params[t]``: parameters by name after step t + 1; ``losses[t]``: the loss after t steps
-    (t = 0..K); ``allowances[t]``: the spine's budget for each gradient of step t + 1 (when asked)."""
+    (t = 0..K); ``allowances[t]``: each gradient's rounding allowance at step t + 1 (when asked)."""
 
     params: list[dict[str, np.ndarray]] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)

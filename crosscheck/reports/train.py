@@ -185,6 +185,8 @@ def loss_curves_figure(results: list[TrajectoryResult], title: str):
                      + (f", diverges at {r.diverged_at}" if r.diverged_at else ""), fontsize=8)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
+        if ax.get_yscale() == "linear":
+            ax.ticklabel_format(axis="y", useOffset=False)  # losses as they are, not "+1.319"
         if k == 0:
             ax.legend(fontsize=7)
     return fig
