@@ -192,10 +192,10 @@ def distribute(fn: Callable[[Any], Any], items: Iterable, *, workers: int = 1, s
 
 def check_seeded(target, seed: int, family, bounds: Bounds, indices: list[int]) -> list:
     """Worker task: draw cases ``indices`` of the campaign and check each one."""
-    from .check import check_case
+    from .fastpath import check_chunk
 
     single_thread_torch()
-    return [check_case(target, seeded_case(seed, i, family, bounds)) for i in indices]
+    return check_chunk(target, [seeded_case(seed, i, family, bounds) for i in indices])
 
 
 def campaign_header(target, examples: int, seed: int, bounds: Bounds) -> dict:
@@ -265,7 +265,11 @@ def fuzz_campaign(target, *, examples: int = 100, seed: int = 0, bounds: Bounds 
         todo = [i for i in range(examples) if i not in done]
         with executor_for(workers, scheduler, executor) as ex:
             task = functools.partial(check_seeded, target, seed, target.family, bounds)
-            for pos, result in run_chunks(task, todo, ex):
+            # in this process too, cases go in chunks, checked stage by stage (``fastpath.check_chunk``),
+            # one at a time so each chunk's results are on disk before the next starts
+            inline = _workers_of(ex) == 1
+            for pos, result in run_chunks(task, todo, ex, chunksize=MAX_CHUNK if inline else None,
+                                          window=1 if inline else None):
                 record(todo[pos], result, "generate")
         def picks_of(i: int) -> list[int]:
             return saved[i + len(saved)][0] if i < 0 else seeded_choices(seed, i, target.family, bounds)[1]

@@ -16,7 +16,10 @@ rerun with ``--resume`` skips the cases already in it.
 ``result_to_dict`` / ``result_from_dict`` turn a ``CaseResult`` into plain
 JSON-able data and back (every dataclass field, so fields added later travel
 too); NaN and inf are written as JSON's ``NaN`` / ``Infinity`` extensions,
-which ``json`` reads back exactly.
+which ``json`` reads back exactly. In result lines each tensor's comparison is
+a row of values, in the order the run line names once under
+``comparison_fields`` (a dozen rows a case: the keys would be most of the line,
+and most of the time spent writing it).
 """
 from __future__ import annotations
 
@@ -28,7 +31,8 @@ from pathlib import Path
 from typing import Iterator
 
 STREAM_FILE = "results.jsonl"
-FORMAT = 1
+#: 1: comparisons as objects; 2: comparisons in result lines as rows (``comparison_fields``).
+FORMAT = 2
 # Our own lines start like this (compact separators, "type" first): reading an index needs no full parse.
 _TYPE = re.compile(rb'^\{"type":"(\w+)"')
 _RESULT = re.compile(rb'^\{"type":"result","index":(\d+),"phase":"(\w+)"')
@@ -48,10 +52,34 @@ def comparison_to_dict(c) -> dict:
     return d
 
 
-def comparison_from_dict(d: dict):
+def comparison_fields() -> tuple[str, ...]:
+    """The fields of a ``TensorComparison``, in the order of a comparison row."""
+    global _FIELDS
+    if _FIELDS is None:
+        from .compare import TensorComparison
+
+        _FIELDS = tuple(f.name for f in fields(TensorComparison))
+    return _FIELDS
+
+
+_FIELDS: tuple[str, ...] | None = None
+
+
+def comparison_row(c) -> list:
+    """A comparison as a row of values in ``comparison_fields()`` order."""
+    values = c.__dict__
+    if len(values) == len(comparison_fields()):  # a dataclass sets its fields in order
+        return list(values.values())
+    return [values[f] for f in comparison_fields()]
+
+
+def comparison_from_dict(d: dict | list, row_fields=None):
+    """A ``TensorComparison`` from its dict, or from a row with the names ``row_fields``."""
     from .compare import TensorComparison
 
-    names = {f.name for f in fields(TensorComparison)}
+    if isinstance(d, list):
+        d = dict(zip(row_fields or comparison_fields(), d))
+    names = set(comparison_fields())
     kw = {k: v for k, v in d.items() if k in names}
     for k in ("shape", "expected_shape", "worst_index"):
         if kw.get(k) is not None:
@@ -59,21 +87,24 @@ def comparison_from_dict(d: dict):
     return TensorComparison(**kw)
 
 
-def result_to_dict(r) -> dict:
+def result_to_dict(r, rows: bool = False) -> dict:
+    """Every field of a ``CaseResult``; its comparisons as dicts, or as rows with ``rows``."""
     d = {f.name: getattr(r, f.name) for f in fields(r)}
     d["case"] = r.case.to_dict()
-    d["comparisons"] = [comparison_to_dict(c) for c in r.comparisons]
+    d["comparisons"] = [comparison_row(c) if rows else comparison_to_dict(c) for c in r.comparisons]
     return d
 
 
-def result_from_dict(d: dict):
+def result_from_dict(d: dict, row_fields=None):
+    """A ``CaseResult`` back; ``row_fields`` names the values of comparison rows (the run line's
+    ``comparison_fields``)."""
     from .cases import Case
     from .check import CaseResult
 
     names = {f.name for f in fields(CaseResult)}
     kw = {k: v for k, v in d.items() if k in names}
     kw["case"] = Case.from_dict(d["case"])
-    kw["comparisons"] = [comparison_from_dict(c) for c in d.get("comparisons", [])]
+    kw["comparisons"] = [comparison_from_dict(c, row_fields) for c in d.get("comparisons", [])]
     return CaseResult(**kw)
 
 
@@ -107,7 +138,7 @@ class StreamWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fh = open(self.path, "a" if _append else "w", encoding="utf-8")
         if not _append:
-            self._line({"type": "run", "format": FORMAT, **header})
+            self._line(_run_line(header))
 
     @classmethod
     def resume(cls, directory, header: dict, keep_phases=("generate",)) -> tuple["StreamWriter", dict[int, dict]]:
@@ -124,12 +155,15 @@ class StreamWriter:
             raise StreamError(f"--resume: {path} belongs to a different run ({diffs}); rerun with the same "
                               f"arguments, or without --resume to start afresh")
         done: dict[int, dict] = {}
+        same_rows = contents.row_fields == comparison_fields()
         for rec in contents.records("result"):
             if rec.get("phase") in keep_phases:
+                if not same_rows:  # written by another version: rows in today's order
+                    rec["result"] = result_to_dict(result_from_dict(rec["result"], contents.row_fields), rows=True)
                 done[int(rec["index"])] = rec
         tmp = path.with_suffix(".jsonl.tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(_dumps({"type": "run", "format": FORMAT, **header}) + "\n")
+            fh.write(_dumps(_run_line(header)) + "\n")
             for i in sorted(done):
                 fh.write(_dumps(done[i]) + "\n")
         os.replace(tmp, path)
@@ -140,7 +174,7 @@ class StreamWriter:
         self.fh.flush()
 
     def result(self, index: int, phase: str, result) -> None:
-        self._line({"type": "result", "index": index, "phase": phase, "result": result_to_dict(result)})
+        self._line({"type": "result", "index": index, "phase": phase, "result": result_to_dict(result, rows=True)})
 
     def record(self, type: str, data: dict | None = None, **fields) -> None:
         """Any other line: ``type`` is ``finding``, ``end``, or a command's own kind of record."""
@@ -157,6 +191,10 @@ class StreamWriter:
         self.close()
 
 
+def _run_line(header: dict) -> dict:
+    return {"type": "run", "format": FORMAT, **header, "comparison_fields": list(comparison_fields())}
+
+
 #: Header fields that must match for ``--resume`` to continue a stream.
 RESUME_KEYS = ("command", "target", "seed", "examples", "family", "bounds")
 
@@ -168,6 +206,8 @@ class StreamContents:
 
     def __init__(self, path: Path, header: dict, offsets: dict[str, list[int]]):
         self.path, self.header, self._offsets = path, header, offsets
+        #: the names of the values of comparison rows in this stream's result lines
+        self.row_fields = tuple(header.get("comparison_fields") or comparison_fields())
 
     def count(self, kind: str) -> int:
         return len(self._offsets.get(kind, ()))
@@ -206,7 +246,7 @@ class StreamResults:
 
     def _load(self, fh, off):
         fh.seek(off)
-        return result_from_dict(json.loads(fh.readline())["result"])
+        return result_from_dict(json.loads(fh.readline())["result"], self.contents.row_fields)
 
     def __iter__(self):
         with open(self.contents.path, "rb") as fh:

@@ -1,0 +1,175 @@
+"""The comparison of a whole case at once, for the common case where every tensor agrees.
+
+``Judge.compare`` (``check``) judges one tensor with about two dozen NumPy
+calls; a case has a dozen tensors, and in a long campaign nearly all of them
+agree well within the first and cheapest stage of the judge, the floor
+
+    floor = F · eps_d · S        (S: the largest true magnitude in the tensor's layer)
+
+``compare_all`` settles that stage for every tensor of a case with a handful of
+NumPy calls over one concatenated vector:
+
+    d = |candidate - truth|  (all tensors end to end, float64)
+    max_d[t] = np.maximum.reduceat(d, starts)      per tensor
+    top[t]   = np.maximum.reduceat(|truth|, starts)  per tensor, then S per layer
+
+A tensor with ``max_d[t] <= floor[t]`` agrees, and its record is built straight
+from these maxima; it is the very record ``Judge.compare`` would return
+(``tests/test_fastpath.py`` checks this field by field). Every other tensor (over
+the floor, NaN or inf anywhere, a missing or misshapen candidate, a torch tensor,
+a case whose truth is not finite) goes to the full judge, built only when first
+needed, so a case whose tensors all agree costs no judge at all.
+
+``check_chunk(target, cases)`` is ``[check_case(target, c) for c in cases]``
+done stage by stage: every case's arrays, then every run of the target, then
+every torch truth, then every comparison. The results are the same; the time is
+not: each stage's code stays warm in the processor's caches across the chunk,
+where case by case the reference, torch and NumPy evict each other (a third
+less time per case on the 2-core machine of ``benchmarks/throughput.py``). The
+campaign checks its cases this way.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import numpy as np
+
+from .compare import TensorComparison
+from .tolerance import BOUND_MULTIPLE, FLOOR_ULPS
+from .vocabulary import backward_order, param_names, tensor_layer
+
+try:
+    from .rounding import EPS
+except ImportError:  # pragma: no cover - rounding is the numerics helper's module
+    EPS = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps)}
+
+
+def _plain(candidate, truth: np.ndarray) -> bool:
+    """A NumPy float array of exactly the truth's shape: the only kind the fast path takes."""
+    return (type(candidate) is np.ndarray and candidate.shape == truth.shape
+            and candidate.dtype.kind == "f" and candidate.dtype.itemsize >= 4)
+
+
+def compare_all(names: list[str], got: dict, truth: dict[str, np.ndarray], dtype: str,
+                judge: Callable[[], object]) -> list[TensorComparison]:
+    """One record per name of ``names`` (in that order), as ``judge().compare(name, got.get(name))``.
+
+    ``truth`` holds every float64 truth gradient of the case (its layer scales
+    use all of them); ``judge()`` makes the full ``check.Judge`` of the case and
+    is called at most once, only if some tensor is not settled by the floor.
+    """
+    all_names = list(truth)
+    if not all_names:
+        return _slow(names, got, judge)
+    fast = {n for n in names if n in truth and _plain(got.get(n), truth[n])}
+    sizes = [truth[n].size for n in all_names]
+    if 0 in sizes:
+        return _slow(names, got, judge)
+    # candidate and truth end to end, in the truth's order; a tensor not on the fast path
+    # stands in with its own truth (difference 0) so both vectors share one segmentation
+    t = np.concatenate([truth[n].ravel() for n in all_names])
+    c = np.concatenate([(got[n] if n in fast else truth[n]).ravel() for n in all_names], dtype=np.float64)
+    starts = np.cumsum([0] + sizes[:-1])
+    with np.errstate(invalid="ignore"):
+        d = np.abs(c - t)
+        top = np.maximum.reduceat(np.abs(t), starts)
+        worst = np.maximum.reduceat(d, starts)  # NaN/inf candidates make NaN/inf here
+    if not np.isfinite(top).all():  # the truth is NaN or inf somewhere: undefined elements, the judge's call
+        return _slow(names, got, judge)
+    # the first element of each tensor at its maximum difference (argmax per segment)
+    at_max = np.flatnonzero(d == np.repeat(worst, sizes))
+    pos = np.minimum(np.searchsorted(at_max, starts), max(at_max.size - 1, 0))
+    first = at_max[pos] - starts if at_max.size else starts * 0  # meaningful where the maximum is finite
+
+    layers = [_layer(n) for n in all_names]
+    layer_top: dict[int, float] = {}
+    for layer, m in zip(layers, top.tolist()):
+        layer_top[layer] = max(layer_top.get(layer, 0.0), m)
+    unit = FLOOR_ULPS * EPS[dtype]
+    out: dict[str, TensorComparison] = {}
+    over_floor: list[tuple] = []
+    for n, off, layer, size, m, w, flat in zip(all_names, starts.tolist(), layers, sizes, top.tolist(),
+                                               worst.tolist(), first.tolist()):
+        if n not in fast:
+            continue
+        floor = unit * max(layer_top[layer], m)
+        if w <= floor:  # stage 1 of the judge: within the floor
+            out[n] = _agree(n, truth[n].shape, dtype, size, m, w, flat, floor)
+        elif w < np.inf:  # finite, over the floor: stage 2 below; NaN/inf go to the judge
+            over_floor.append((n, off, size, m, w, flat, floor))
+    full = None
+    if over_floor:
+        # stage 2 of the judge: floor + M · (rounding bound of each element), the bound measured
+        # once for the whole case; what is still over goes through the judge's later stages
+        full = judge()
+        bounds = full.rounding.bounds
+        for n, off, size, m, w, flat, floor in over_floor:
+            shape = truth[n].shape
+            allowed = floor + BOUND_MULTIPLE * np.broadcast_to(np.asarray(bounds[n], dtype=np.float64), shape).ravel()
+            if not (d[off:off + size] > allowed).any():
+                out[n] = _agree(n, shape, dtype, size, m, w, flat, float(allowed[flat]))
+    if len(out) < len(names):
+        full = full or judge()
+        for n in names:
+            if n not in out:
+                out[n] = full.compare(n, got.get(n))
+    return [out[n] for n in names]
+
+
+def _agree(name, shape, dtype, size, top, worst, flat, allowed) -> TensorComparison:
+    """The judge's record of an agreeing tensor: ``worst`` the largest difference, first at ``flat``."""
+    idx = (flat // shape[1], flat % shape[1]) if len(shape) == 2 else tuple(
+        int(i) for i in np.unravel_index(flat, shape))
+    rel = worst / top if top > 0 else (0.0 if worst == 0 else float("inf"))
+    return TensorComparison(name, shape, shape, dtype, size, 0, 0.0, worst, rel, idx, allowed, float("nan"),
+                            "agree")
+
+
+@functools.lru_cache(maxsize=None)
+def _layer(name: str) -> int:
+    """The layer whose largest gradient scales the floor of ``name`` (``dX`` goes with layer 1)."""
+    return tensor_layer(name) or 1
+
+
+def _slow(names, got, judge) -> list[TensorComparison]:
+    full = judge()
+    return [full.compare(n, got.get(n)) for n in names]
+
+
+def check_chunk(target, cases: list) -> list:
+    """``[check_case(target, c) for c in cases]``, stage by stage (see the module docstring).
+
+    A case whose target raises (a crash, or a return value that cannot be read)
+    is handed to ``check_case`` itself, which runs the target again and makes the
+    record, traceback and all.
+    """
+    from .check import CaseResult, Judge, check_case
+    from .oracle import mirror
+
+    arrays = [c.arrays() for c in cases]
+    outputs = []
+    for case, (X, Y, params) in zip(cases, arrays):
+        try:
+            outputs.append(target.run(case.network, X, Y, params))
+        except BaseException as e:  # the target's own failure: check_case records it below
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            outputs.append(None)
+    truths = [mirror(c.network, X, Y, params, "float64") if got is not None else None
+              for c, (X, Y, params), got in zip(cases, arrays, outputs)]
+    lr = target.lr if target.returns == "update" else None
+    results = []
+    for case, (X, Y, params), got, truth in zip(cases, arrays, outputs, truths):
+        if got is None:
+            results.append(check_case(target, case))
+            continue
+        # as the end of check_case
+        result = CaseResult(case, target.name, loss=truth.loss, undefined=not np.isfinite(truth.loss))
+        names = param_names(case.network.depth)
+        if any(k.startswith("d") for k in got):
+            names = names + [n for n in truth.grads if n not in names and n in got]
+        result.comparisons = compare_all(backward_order(names), got, truth.grads, case.dtype,
+                                         functools.partial(Judge, case, X, Y, params, truth, update_lr=lr))
+        results.append(result)
+    return results
