@@ -5,12 +5,9 @@ wrong, so every case fails the same way and Hypothesis shrinks it in a few
 dozen cases. Both take a ReLU-identity network with the MSE loss; the
 gradients come from the reference implementation.
 
-Test modules load this file as a plugin (``pytest_plugins``) to share the
-session-scoped ``failing_report`` fixture: one fuzz run and one report for all.
+``crosscheck_test_fixtures`` makes one report of them for all the tests.
 """
 from pathlib import Path
-
-import pytest
 
 SOURCE = '''
 from crosscheck import audit_target
@@ -40,19 +37,3 @@ def write_targets(folder: Path, name: str = "my_targets.py") -> Path:
     path.write_text(SOURCE)
     return path
 
-
-@pytest.fixture(scope="session")
-def failing_report(tmp_path_factory):
-    """A pytest-session report (``pytest.json`` and the rest) of ``good`` (agrees) and ``half_w1``
-    (one shrunk finding in W1), made once per test session; returns (folder, Session)."""
-    from crosscheck.plugin import Session
-    from crosscheck.replay import target_from_file
-
-    folder = tmp_path_factory.mktemp("crosscheck_report")
-    path = write_targets(folder)
-    session = Session(6, 0, "ci", "none", str(folder / "report"))
-    session.check(target_from_file(path, "good"))
-    with pytest.raises(AssertionError):
-        session.check(target_from_file(path, "half_w1"))
-    session.write_report()
-    return folder / "report", session

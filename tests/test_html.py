@@ -12,7 +12,7 @@ import pytest
 from crosscheck import cli
 from crosscheck.reports import html
 
-pytest_plugins = ["crosscheck_test_targets"]
+pytest_plugins = ["crosscheck_test_fixtures"]
 
 PNG = re.compile(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'")
 

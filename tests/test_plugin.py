@@ -7,7 +7,7 @@ import pytest
 
 from crosscheck_test_targets import SOURCE
 
-pytest_plugins = ["pytester", "crosscheck_test_targets"]
+pytest_plugins = ["pytester", "crosscheck_test_fixtures"]
 
 USER_TESTS = SOURCE + '''
 

@@ -6,7 +6,7 @@ from crosscheck.fuzz import fuzz
 from crosscheck.options import DefaultCount
 from crosscheck.replay import target_from_file
 
-pytest_plugins = ["crosscheck_test_targets"]
+pytest_plugins = ["crosscheck_test_fixtures"]
 
 
 @pytest.mark.parametrize("value, profile", [("true", "ci"), ("1", "ci"), ("", "dev"), ("false", "dev"),

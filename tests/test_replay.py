@@ -13,7 +13,7 @@ from crosscheck.reports.fuzz import finding_dict
 from crosscheck.reports.tables import write_json
 
 
-pytest_plugins = ["crosscheck_test_targets"]
+pytest_plugins = ["crosscheck_test_fixtures"]
 
 
 @pytest.fixture
