@@ -69,7 +69,7 @@ def test_a_misused_decorator_exits_2_but_the_rest_is_audited_and_reported(tmp_pa
         def f(X, Y, params):
             return []
     """)
-    code, out, err = run_cli([tmp_path, "--examples", "5", "--report", tmp_path / "r"], capsys)
+    code, out, err = run_cli([tmp_path, "--examples", "5", "--database", "none", "--report", tmp_path / "r"], capsys)
     assert code == 2
     assert "b_bad.py:4: misused @audit_target" in err and "hinge" in err
     data = json.loads((tmp_path / "r" / "audit.json").read_text())
@@ -79,7 +79,7 @@ def test_a_misused_decorator_exits_2_but_the_rest_is_audited_and_reported(tmp_pa
 
 def test_all_agree_exits_0_with_the_four_report_files(tmp_path, capsys):
     path = write(tmp_path, "good.py", AGREEING)
-    code, out, _ = run_cli([path, "--examples", "6", "--report", tmp_path / "r"], capsys)
+    code, out, _ = run_cli([path, "--examples", "6", "--database", "none", "--report", tmp_path / "r"], capsys)
     assert code == 0 and "agree     good.linear" in out
     for name in ("audit.json", "audit.csv", "audit.md", "audit.html"):
         assert (tmp_path / "r" / name).stat().st_size > 0
@@ -89,8 +89,8 @@ def test_the_tutorials_through_the_installed_command(tmp_path):
     """The README's main command, as the Makefile runs it: findings on purpose, so exit 1."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "crosscheck", "audit", str(TUTORIALS), "--examples", "10",
-                           "--timeout", "20", "--report", str(tmp_path)], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=300)
+                           "--timeout", "20", "--database", "none", "--report", str(tmp_path)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     data = json.loads((tmp_path / "audit.json").read_text())
     by_name = {t["name"]: t for t in data["targets"]}
@@ -132,3 +132,26 @@ def test_the_tutorials_through_the_installed_command(tmp_path):
         assert name in html
     assert "<table" in html and "relu_rows.py" in html
     assert "relu_rows_audit.relu_two_layer" in proc.stdout and proc.stderr == ""
+
+
+def test_failures_are_kept_in_the_example_database_and_replayed_first(tmp_path, capsys):
+    path = write(tmp_path, "crashy.py", """
+        from crosscheck import audit_target
+
+        @audit_target(activations=["identity"], loss="mse")
+        def crashes_on_wide_inputs(X, Y, params):
+            if X.shape[1] > 3:
+                raise IndexError("only three features supported")
+            [(W, b)] = params
+            dZ = 2 * (X @ W.T + b - Y) / Y.size
+            return [(dZ.T @ X, dZ.sum(axis=0))]
+    """)
+    args = [path, "--examples", "8", "--database", tmp_path / "db", "--report", tmp_path / "r"]
+    first, out1, _ = run_cli(args, capsys)
+    second, out2, _ = run_cli(args, capsys)
+    assert first == second == 1
+    assert "replayed first" not in out1 and "1 failing example saved by an earlier run replayed first" in out2
+    data = json.loads((tmp_path / "r" / "audit.json").read_text())
+    [finding] = data["targets"][0]["findings"]
+    assert finding["kind"] == "crash" and "IndexError: only three features supported" in finding["message"]
+    assert finding["example"]["sizes"][0] == 4  # shrunk to the narrowest input that fails

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from ..cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, command
-from ..options import add_report_option, add_run_options
+from ..options import add_profile_options, add_report_option, add_run_options
 
 EXIT_INTERNAL = 3
 
@@ -19,6 +19,7 @@ def add_arguments(p) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="a .py file or a folder (its *.py files) with functions decorated by @audit_target")
     add_run_options(p.add_argument, examples=100)
+    add_profile_options(p.add_argument)
     add_report_option(p.add_argument)
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="wall-clock limit per target, in its own process (default 10 + examples/4 seconds)")
@@ -35,7 +36,15 @@ def cmd_audit(args) -> int:
         raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     if args.memory < 64:
         raise UsageError(f"--memory must be at least 64 (MB), got {args.memory}")
-    options = AuditOptions(examples=args.examples, seed=args.seed, timeout=args.timeout, memory_mb=args.memory)
+    from .. import profiles
+
+    profile = args.profile or profiles.default_profile()
+    try:
+        profiles.database_location(args.database, profile)
+    except ValueError as e:  # --database names a file
+        raise UsageError(str(e)) from None
+    options = AuditOptions(examples=profiles.example_count(profile, args.examples), seed=args.seed,
+                           timeout=args.timeout, memory_mb=args.memory, profile=profile, database=args.database)
     try:
         return _audit(args, options)
     except UsageError:
@@ -96,3 +105,6 @@ def _print_record(r: dict) -> None:
     print(f"  {r['verdict']:9} {r['name']}  ({r['examples']} cases, {r.get('seconds', 0):.1f} s)", flush=True)
     for f in r["findings"]:
         print(f"      {f['kind']}: {f['message']}", flush=True)
+    if r.get("replayed"):
+        print(f"      note: {r['replayed']} failing example{'s' if r['replayed'] != 1 else ''} saved by an earlier "
+              f"run replayed first (example database; --database none skips it)", flush=True)

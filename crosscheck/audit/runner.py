@@ -42,6 +42,8 @@ class AuditOptions:
     seed: int = 0
     timeout: float | None = None  # seconds per target; None: default_timeout(examples)
     memory_mb: int | None = 2048  # address space per target process beyond its start
+    profile: str | None = None  # Hypothesis profile (``profiles``): None, no example database
+    database: str | None = None  # example database folder, "none", or None for the profile's choice
 
     @property
     def seconds(self) -> float:
@@ -141,8 +143,8 @@ def audit_isolated(spec: dict, options: AuditOptions, on_event=None) -> dict:
     """``audit_one`` in a child process: the record it returns, or one built from what it streamed."""
     limit = options.seconds
     job = {"kind": "audit", "spec": spec,
-           "options": {"examples": options.examples, "seed": options.seed, "budget": SOFT_SHARE * limit,
-                       "timeout": limit}}
+           "options": {"examples": int(options.examples), "seed": options.seed, "budget": SOFT_SHARE * limit,
+                       "timeout": limit, "profile": options.profile, "database": options.database}}
     out = run_job(job, Limits(limit, options.memory_mb), on_event)
     if out.ended == "done":
         return out.value
@@ -189,8 +191,9 @@ def audit_one(spec: dict, options: dict, emit: Callable[[dict], None] | None = N
     """Audit one target; returns its record (JSON-ready) and streams ``{"event": "case"|"result", ...}``.
 
     ``options``: ``examples``, ``seed``, ``budget`` (seconds after which the
-    sweep starts no new case, and shrinking is cut to fit) and ``timeout``
-    (the hard limit, for messages).
+    sweep starts no new case, and shrinking is cut to fit), ``timeout`` (the
+    hard limit, for messages), and ``profile`` and ``database`` for the
+    example database (failures found before are replayed first).
     """
     from .. import strategies
     from ..fuzz import fuzz
@@ -221,7 +224,8 @@ def audit_one(spec: dict, options: dict, emit: Callable[[dict], None] | None = N
     strategy = strategies.for_target(target).map(announce)
     with _shrinking_limited(SHRINK_SHARE * budget if budget else None):
         run = fuzz(target, examples=examples, seed=seed, strategy=strategy, on_result=on_result,
-                   settings={"database": None}, check=check_target_case, diagnose=False)
+                   check=check_target_case, diagnose=False, profile=options.get("profile"),
+                   database=options.get("database"))
     for f in run.findings:
         _diagnose(target, f)
     findings = [record.finding_dict(f, shrunk=True) for f in run.findings]
@@ -234,8 +238,10 @@ def audit_one(spec: dict, options: dict, emit: Callable[[dict], None] | None = N
         if skipped:
             stopped = stopped or (f"time limit: the sweep after shrinking stopped at {budget:.3g} s with {skipped} "
                                   f"of {examples} cases left; raise --timeout to check them")
-    return record.assemble(spec, results, findings, examples_requested=examples,
-                           seconds=time.monotonic() - start, stopped=stopped, timeout=options.get("timeout"))
+    rec = record.assemble(spec, results, findings, examples_requested=examples,
+                          seconds=time.monotonic() - start, stopped=stopped, timeout=options.get("timeout"))
+    rec["replayed"] = getattr(run, "replayed", 0)  # saved failures of earlier runs, checked first
+    return rec
 
 
 @contextmanager
