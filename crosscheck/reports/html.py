@@ -96,16 +96,22 @@ class TargetEntry:
 
 # -- pages ----------------------------------------------------------------------------------
 
-def fuzz_page(run, target=None, *, report: str | Path | None = None, title: str | None = None) -> str:
-    """The page of one fuzz run. ``report`` is the JSON report the replay commands point at."""
+def fuzz_page(run, target=None, *, report: str | Path | None = None, title: str | None = None,
+              frame: pd.DataFrame | None = None, totals: dict | None = None, sample: str = "") -> str:
+    """The page of one fuzz run. ``report`` is the JSON report the replay commands point at.
+
+    A long run passes ``frame`` (rows of a sample of its cases, ``tables.Tally``),
+    ``totals`` (the overview's counts over every case) and ``sample`` (a note saying so).
+    """
     from .fuzz import finding_dict
 
-    frame = comparisons_frame(run.results)
+    frame = comparisons_frame(run.results) if frame is None else frame
     title = title or f"crosscheck fuzz: {run.target}"
     verdict = _verdict_html(run)
-    overview = _overview(run, frame)
+    overview = _overview(run, frame, totals)
     body = [f"<h1>{_e(title)}</h1>", f"<p class='lead'>{verdict}</p>",
             _table(overview, "The run", text_columns=("", "value")),
+            *([f"<p class='note'>{_e(sample)}</p>"] if sample else []),
             *_common_sections(frame),
             "<h2>Findings</h2>"]
     body += _findings_html([(target, finding_dict(f)) for f in run.findings], report, start=1)
@@ -154,8 +160,8 @@ def write(path: str | Path, page: str) -> Path:
     return path
 
 
-def write_fuzz(run, path: str | Path, target=None, *, report: str | Path | None = None) -> Path:
-    return write(path, fuzz_page(run, target, report=report))
+def write_fuzz(run, path: str | Path, target=None, *, report: str | Path | None = None, **page) -> Path:
+    return write(path, fuzz_page(run, target, report=report, **page))
 
 
 def audit_sections(data: dict, *, report: str | Path | None = None, heatmaps: bool = True,
@@ -256,6 +262,8 @@ def kind_dtype_table(frame: pd.DataFrame) -> pd.DataFrame:
                      "worst torch err": float(g["torch_err"].max())})
     out = pd.DataFrame(rows, columns=cols)
     out["order"] = out["kind"].map({k: i for i, k in enumerate(KIND_ORDER)})
+    if out["worst torch err"].isna().all():  # measured only where a budget needed it, and nowhere here
+        out = out.drop(columns="worst torch err")
     return out.sort_values(["order", "dtype"]).drop(columns="order").reset_index(drop=True)
 
 
@@ -504,7 +512,7 @@ def _verdict_html(run) -> str:
             f"in {len(run.results)} cases.")
 
 
-def _overview(run, frame: pd.DataFrame) -> pd.DataFrame:
+def _overview(run, frame: pd.DataFrame, totals: dict | None = None) -> pd.DataFrame:
     rel = _finite(frame["max_rel_err"]) if len(frame) else pd.Series(dtype=float)
     rows = [("target", run.target), ("cases", len(run.results)), ("tensors compared", len(frame)),
             ("disagreeing tensors", int((~frame["agree"].astype(bool)).sum()) if len(frame) else 0),
@@ -513,6 +521,9 @@ def _overview(run, frame: pd.DataFrame) -> pd.DataFrame:
     for dtype, g in frame.groupby("dtype") if len(frame) else []:
         r = _finite(g["max_rel_err"])
         rows.append((f"worst relative error, {dtype}", float(r.max()) if len(r) else math.nan))
+    if totals:  # counts over every case of a run whose frame is a sample
+        rows = [(k, totals.get(k, v)) for k, v in rows if not k.startswith("worst relative error, ")]
+        rows += [(k, v) for k, v in totals.items() if k.startswith("worst relative error, ")]
     rows.append(("seconds", round(run.seconds, 2)))
     if run.seconds:
         rows.append(("cases per second", round(len(run.results) / run.seconds, 1)))
