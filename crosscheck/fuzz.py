@@ -14,6 +14,7 @@ from typing import Callable
 from .cases import Case
 from .check import CaseResult, check_case
 from .target import Target
+from .vocabulary import tensor_layer
 
 
 class FindingError(AssertionError):
@@ -37,14 +38,16 @@ def _finding_class(key: tuple) -> type:
 
 def finding_key(result: CaseResult, by_tensor: bool = True) -> tuple:
     """What makes two failures distinct: the kind, and for a target of fixed depth
-    the failing tensors. For free-depth targets the tensor names depend on the
-    drawn depth, so only the kind counts (else every depth is a "new" bug)."""
+    the layer where the divergence begins (the first failing layer in backward
+    order). Not the exact set of failing tensors: one bug fails W1 alone in one
+    example and W1 and b1 in the next, and that is still one bug. For free-depth
+    targets layer numbers depend on the drawn depth, so only the kind counts."""
     if result.kind == "crash":
         return ("crash", result.crash["type"])
     if not by_tensor:
         return (result.kind,)
-    return (result.kind, *result.failing_parameters()) if result.failing_parameters() else (
-        result.kind, *(c.tensor for c in result.failing))
+    failing = result.failing_parameters() or [c.tensor for c in result.failing]
+    return (result.kind, f"layer{max(tensor_layer(n) for n in failing)}")
 
 
 @dataclass
