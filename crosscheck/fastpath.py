@@ -36,13 +36,8 @@ from typing import Callable
 import numpy as np
 
 from .compare import TensorComparison
-from .tolerance import BOUND_MULTIPLE, FLOOR_ULPS
+from .tolerance import BOUND_MULTIPLE, EPS, FLOOR_ULPS
 from .vocabulary import backward_order, param_names, tensor_layer
-
-try:
-    from .rounding import EPS
-except ImportError:  # pragma: no cover - rounding is the numerics helper's module
-    EPS = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps)}
 
 
 def _plain(candidate, truth: np.ndarray) -> bool:

@@ -1,11 +1,16 @@
-"""``fuzz.csv``, ``fuzz.md`` and ``summary.json`` for a fuzz run."""
+"""``fuzz.csv``, ``fuzz.md``, ``summary.json`` and ``fuzz.html`` for a fuzz run.
+
+The results are read once, one case at a time (a campaign's come back from its
+results stream): each case's rows go straight to fuzz.csv and into a
+``tables.Tally``, so memory stays flat however long the run.
+"""
 from __future__ import annotations
 
-import math
+import csv
 from pathlib import Path
 
 from ..fuzz import Finding, FuzzRun
-from .tables import comparisons_frame, markdown, pivot, write_json
+from .tables import COLUMNS, Tally, comparison_rows, csv_cells, markdown, write_json
 
 
 def finding_dict(f: Finding) -> dict:
@@ -21,14 +26,14 @@ def finding_dict(f: Finding) -> dict:
     return {"id": finding_id(r.target, d), **d}
 
 
-def summary(run: FuzzRun, frame) -> dict:
-    rel = frame["max_rel_err"].replace([math.inf], math.nan).dropna()
-    by_dtype = {dt: float(g["max_rel_err"].max()) for dt, g in frame.groupby("dtype")} if len(frame) else {}
-    return {"target": run.target, "cases": len(run.results), "tensors_compared": int(len(frame)),
-            "disagreements": int((~frame["agree"].astype(bool)).sum()) if len(frame) else 0,
-            "findings": len(run.findings), "max_rel_err": float(rel.max()) if len(rel) else 0.0,
-            "max_rel_err_by_dtype": by_dtype, "seconds": round(run.seconds, 3),
-            "cases_per_second": round(len(run.results) / run.seconds, 1) if run.seconds else None,
+def summary(run: FuzzRun, tally: Tally) -> dict:
+    return {"target": run.target, "cases": tally.cases, "tensors_compared": tally.tensors,
+            "disagreements": tally.disagreements, "findings": len(run.findings),
+            "max_rel_err": tally.max_rel if tally.max_rel is not None else 0.0,
+            "max_rel_err_by_dtype": {dt: (float("nan") if v is None else v)
+                                     for dt, v in sorted(tally.max_rel_by_dtype.items())},
+            "seconds": round(run.seconds, 3),
+            "cases_per_second": round(tally.cases / run.seconds, 1) if run.seconds else None,
             "stopped": run.stopped, "finding_details": [finding_dict(f) for f in run.findings]}
 
 
@@ -36,16 +41,22 @@ def write(run: FuzzRun, directory: str | Path, target=None) -> dict[str, Path]:
     """The report files; ``target`` (the Target object) lets fuzz.html draw each finding's heatmap."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    frame = comparisons_frame(run.results)
     paths = {"csv": out / "fuzz.csv", "md": out / "fuzz.md", "json": out / "summary.json"}
-    frame.to_csv(paths["csv"], index=False)
-    data = summary(run, frame)
+    tally = Tally()
+    with open(paths["csv"], "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for i, result in enumerate(run.results):
+            rows = comparison_rows([result], start=i)
+            writer.writerows(csv_cells(row) for row in rows)
+            tally.add(rows)
+    data = summary(run, tally)
     write_json(paths["json"], data)
     lines = [f"# crosscheck fuzz: {run.target}", "",
              f"{data['cases']} cases, {data['tensors_compared']} tensors compared, "
              f"{data['disagreements']} disagreeing tensors, {len(run.findings)} distinct findings; "
              f"worst relative error {data['max_rel_err']:.3g}.", "",
-             "## Activations x loss", "", markdown(pivot(frame))]
+             "## Activations x loss", "", markdown(tally.pivot())]
     lines += ["## Findings", ""]
     if not run.findings:
         lines.append("Every gradient agrees with torch.\n")
@@ -59,5 +70,6 @@ def write(run: FuzzRun, directory: str | Path, target=None) -> dict[str, Path]:
     paths["md"].write_text("\n".join(lines))
     from . import html
 
-    paths["html"] = html.write_fuzz(run, out / "fuzz.html", target, report=paths["json"])
+    paths["html"] = html.write_fuzz(run, out / "fuzz.html", target, report=paths["json"], frame=tally.frame(),
+                                    totals=tally.totals(), sample=tally.sample_note())
     return paths

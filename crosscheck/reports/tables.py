@@ -1,8 +1,15 @@
-"""pandas frames from check results: one row per case and tensor."""
+"""Rows from check results, one per case and tensor: pandas frames, and ``Tally`` for long runs.
+
+A long campaign has millions of rows; ``Tally`` takes them one case at a time
+and keeps only the totals, the activations x loss table and a bounded sample of
+cases for the HTML figures, so writing the reports of 100,000 cases takes no
+more memory than writing those of 1,000 (``benchmarks/memory.py``).
+"""
 from __future__ import annotations
 
 import json
 import math
+import random
 
 import pandas as pd
 
@@ -88,3 +95,95 @@ def write_json(path, data) -> None:
     with open(path, "w") as fh:
         json.dump(json_safe(data), fh, indent=2)
         fh.write("\n")
+
+
+# -- long runs: one case at a time --------------------------------------------------------------
+
+#: Cases whose rows the HTML report keeps (a uniform sample beyond this many).
+SAMPLE_CASES = 3000
+
+
+def csv_cells(row: dict) -> list:
+    """A row as ``COLUMNS`` cells, written as ``DataFrame.to_csv`` writes them (NaN and None empty)."""
+    out = []
+    for k in COLUMNS:
+        v = row.get(k)
+        out.append("" if v is None or (isinstance(v, float) and v != v) else v)
+    return out
+
+
+class Tally:
+    """The fuzz reports' numbers, gathered case by case: ``add(rows)`` with one case's rows
+    (``comparison_rows``). The totals and ``pivot()`` are exact; ``frame()`` holds every row
+    of up to ``sample_cases`` cases, beyond that a uniform sample of the cases (seeded: the
+    same run gives the same sample).
+    """
+
+    def __init__(self, sample_cases: int = SAMPLE_CASES, seed: int = 0):
+        self.cases = self.tensors = self.disagreements = 0
+        self.max_rel: float | None = None  # finite values only
+        self.max_rel_by_dtype: dict[str, float | None] = {}  # NaN skipped, inf kept (as pandas ``max``)
+        self._finite_by_dtype: dict[str, float | None] = {}
+        self._groups: dict[tuple[str, str], list] = {}  # (activations, loss) -> [cases, tensors, worst, bad]
+        self.sample_cases = sample_cases
+        self._sample: list[list[dict]] = []
+        self._rng = random.Random(seed)
+
+    def add(self, rows: list[dict]) -> None:
+        if not rows:
+            return
+        head = rows[0]
+        self.cases += 1
+        group = self._groups.setdefault((head["activations"], head["loss"]), [0, 0, None, 0])
+        group[0] += 1
+        dtype = head["dtype"]
+        by_dtype, finite = self.max_rel_by_dtype.get(dtype), self._finite_by_dtype.get(dtype)
+        for row in rows:
+            rel = row.get("max_rel_err", math.nan)
+            bad = not row["agree"]
+            self.tensors += 1
+            self.disagreements += bad
+            group[1] += 1
+            group[3] += bad
+            if rel == rel:  # not NaN
+                by_dtype = rel if by_dtype is None else max(by_dtype, rel)
+                group[2] = rel if group[2] is None else max(group[2], rel)
+                if rel != math.inf:
+                    self.max_rel = rel if self.max_rel is None else max(self.max_rel, rel)
+                    finite = rel if finite is None else max(finite, rel)
+        self.max_rel_by_dtype[dtype], self._finite_by_dtype[dtype] = by_dtype, finite
+        if len(self._sample) < self.sample_cases:  # reservoir sampling of whole cases (Algorithm R)
+            self._sample.append(rows)
+        else:
+            j = self._rng.randrange(self.cases)
+            if j < self.sample_cases:
+                self._sample[j] = rows
+
+    @property
+    def sampled(self) -> bool:
+        return self.cases > len(self._sample)
+
+    def frame(self) -> pd.DataFrame:
+        """Every row of the sampled cases in case order: every row of the run unless ``sampled``."""
+        cases = sorted(self._sample, key=lambda rows: rows[0]["case"])
+        return pd.DataFrame([row for rows in cases for row in rows], columns=COLUMNS)
+
+    def pivot(self) -> pd.DataFrame:
+        """``pivot(frame)`` of every row of the run, from the totals."""
+        cols = ["activations", "loss", "cases", "tensors", "worst_rel_err", "disagreements"]
+        rows = [(a, l, c, t, math.nan if w is None else w, d) for (a, l), (c, t, w, d) in sorted(self._groups.items())]
+        return pd.DataFrame(rows, columns=cols)
+
+    def totals(self) -> dict:
+        """Counts and worst errors of every row (what a sampled ``frame()`` cannot say), by overview label."""
+        return {"tensors compared": self.tensors, "disagreeing tensors": self.disagreements,
+                "worst relative error": self.max_rel if self.max_rel is not None else 0.0,
+                **{f"worst relative error, {dt}": (math.nan if v is None else v)
+                   for dt, v in sorted(self._finite_by_dtype.items())}}
+
+    def sample_note(self) -> str:
+        if not self.sampled:
+            return ""
+        return (f"The tables and figures after the first describe a uniform sample of {len(self._sample)} of the "
+                f"{self.cases} cases (every tensor of each); the first table's totals count every case, and "
+                f"fuzz.csv holds every row.")

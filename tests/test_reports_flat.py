@@ -1,0 +1,69 @@
+"""Reports written one case at a time say what the whole-frame (pandas) computation says."""
+import io
+import json
+import math
+
+import pandas as pd
+
+from crosscheck.campaign import fuzz_campaign
+from crosscheck.reports import fuzz as fuzz_report
+from crosscheck.reports.tables import Tally, comparison_rows, comparisons_frame, pivot
+from crosscheck.sampler import Bounds
+from crosscheck.target import Family, Target
+
+SMALL = Bounds(max_depth=2, max_width=5, max_batch=3)
+
+
+def _some_wrong(X, Y, params, *, network):
+    """Right on float64 cases, a wrong factor on W1 of float32 cases, a crash at depth 2 with width 5 input."""
+    from reference import MLP
+    if network.depth == 2 and network.sizes[0] == 5:
+        raise RuntimeError("a bug of the target")
+    grads = MLP(network.sizes, network.activations, params).gradients(X, Y, network.loss, network.reduction)[1]
+    return {**grads, "W1": grads["W1"] * (0.5 if X.dtype.name == "float32" else 1.0)}
+
+
+TARGET = Target("some_wrong", _some_wrong, Family(), takes_network=True)
+
+
+def test_csv_summary_and_pivot_match_the_whole_frame(tmp_path):
+    run = fuzz_campaign(TARGET, examples=30, seed=1, bounds=SMALL, report=tmp_path, diagnose=False)
+    paths = fuzz_report.write(run, tmp_path)
+    frame = comparisons_frame(list(run.results))
+    assert (~frame["agree"].astype(bool)).any() and (frame["status"] == "crash").any()
+
+    expected_csv = pd.read_csv(io.StringIO(frame.to_csv(index=False)))
+    pd.testing.assert_frame_equal(pd.read_csv(paths["csv"]), expected_csv, check_dtype=False)
+
+    summary = json.loads(paths["json"].read_text())
+    rel = frame["max_rel_err"].replace([math.inf], math.nan).dropna()
+    assert summary["cases"] == len(run.results) and summary["tensors_compared"] == len(frame)
+    assert summary["disagreements"] == int((~frame["agree"].astype(bool)).sum())
+    assert summary["max_rel_err"] == float(rel.max())
+    assert summary["max_rel_err_by_dtype"] == {dt: float(g["max_rel_err"].max()) for dt, g in frame.groupby("dtype")}
+
+    tally = Tally()
+    for i, r in enumerate(run.results):
+        tally.add(comparison_rows([r], start=i))
+    pd.testing.assert_frame_equal(tally.pivot(), pivot(frame), check_dtype=False)
+    pd.testing.assert_frame_equal(tally.frame(), frame, check_dtype=False)
+    assert not tally.sampled and tally.sample_note() == ""
+
+
+def test_a_long_run_keeps_a_bounded_sample_and_exact_totals(tmp_path):
+    run = fuzz_campaign(TARGET, examples=40, seed=2, bounds=SMALL, report=tmp_path, diagnose=False)
+    frame = comparisons_frame(list(run.results))
+    tally = Tally(sample_cases=6)
+    for i, r in enumerate(run.results):
+        tally.add(comparison_rows([r], start=i))
+    sample = tally.frame()
+    assert tally.sampled and sample["case"].nunique() == 6 and "uniform sample of 6" in tally.sample_note()
+    assert list(sample["case"]) == sorted(sample["case"])
+    totals = tally.totals()
+    assert totals["tensors compared"] == len(frame)
+    assert totals["disagreeing tensors"] == int((~frame["agree"].astype(bool)).sum())
+    pd.testing.assert_frame_equal(tally.pivot(), pivot(frame), check_dtype=False)
+    again = Tally(sample_cases=6)
+    for i, r in enumerate(run.results):
+        again.add(comparison_rows([r], start=i))
+    pd.testing.assert_frame_equal(again.frame(), sample)  # the same run, the same sample
