@@ -127,7 +127,7 @@ def test_tensors_never_compared_are_neither_right_nor_wrong():
 
 def test_a_fatal_ending_keeps_the_streamed_results():
     results = [result(case((2, 2, 1), 3, seed=s), phase="fuzz") for s in range(4)]
-    fatal = record.fatal("timeout", "the target did not finish within the time limit of 2 s", case((2, 2, 1), 5),
+    fatal = record.unfinished("timeout", "the target did not finish within the time limit of 2 s", case((2, 2, 1), 5),
                          "timeout")
     rec = record.assemble(SPEC, results, None, examples_requested=10, seconds=2.0, fatal=fatal)
     assert rec["verdict"] == "timeout" and rec["examples"] == 4

@@ -51,7 +51,7 @@ def finding_dict(finding, *, shrunk: bool) -> dict:
             "shrunk": shrunk, "crash": r["crash"], "comparisons": [c for c in r["comparisons"] if not c["agree"]]}
 
 
-def fatal(kind: str, message: str, case: dict | None, what: str, where: str | None = None) -> dict:
+def unfinished(kind: str, message: str, case: dict | None, what: str, where: str | None = None) -> dict:
     """A finding for a process that did not finish (timeout, signal, exit)."""
     return {"kind": kind, "tensors": [], "diagnosis": [], "diagnosis_message": "", "example": case,
             "first_seen": None, "shrunk": False, "fatal": True, "comparisons": [],
@@ -96,8 +96,8 @@ def assemble(spec: dict, results: list[dict], findings: list[dict] | None, *, ex
     results = unique_results(results)
     findings = [dict(f) for f in (findings if findings is not None else findings_from_results(results))]
     if not findings and not results and fatal is None:  # nothing checked and nothing to say why: say so
-        findings.append(globals()["fatal"]("crash", f"no case could be checked ({stopped or 'no reason given'})",
-                                           None, "no cases"))
+        findings.append(unfinished("crash", f"no case could be checked ({stopped or 'no reason given'})",
+                                   None, "no cases"))
     if fatal is not None:
         findings.append(fatal)
     findings = merge_subsets(findings)
@@ -116,11 +116,15 @@ def assemble(spec: dict, results: list[dict], findings: list[dict] | None, *, ex
 def unique_results(results: list[dict]) -> list[dict]:
     """One result per distinct case (shrinking may try a case twice); a failing one wins."""
     by_case: dict[str, dict] = {}
+    swept: set[str] = set()
     for r in results:
         key = conditions.case_id(r["case"])
+        if r.get("phase") == "sweep":
+            swept.add(key)
         if key not in by_case or (r.get("kind") and not by_case[key].get("kind")):
             by_case[key] = r
-    return list(by_case.values())
+    # a case the sweep drew stays in the random sample even if shrinking tried it too
+    return [{**r, "phase": "sweep"} if k in swept else r for k, r in by_case.items()]
 
 
 def distinct_cases(results: list[dict]) -> int:

@@ -161,11 +161,11 @@ def fatal_finding(out: Outcome) -> dict:
     case = out.in_progress
     where = out.location()
     if out.ended == "error":
-        return record.fatal("crash", f"crosscheck itself failed while auditing this target (please report it): "
+        return record.unfinished("crash", f"crosscheck itself failed while auditing this target (please report it): "
                             f"{out.error['type']}: {out.error['message']}", case, out.error["type"],
                             where=None)
     kind = "timeout" if out.ended == "timeout" else "crash"
-    return record.fatal(kind, _ending(out), case, out.signal_name or out.ended, where=where)
+    return record.unfinished(kind, _ending(out), case, out.signal_name or out.ended, where=where)
 
 
 def _ending(out: Outcome) -> str:
