@@ -95,9 +95,10 @@ def assemble(spec: dict, results: list[dict], findings: list[dict] | None, *, ex
     depth = len(decl["activations"])
     results = unique_results(results)
     findings = [dict(f) for f in (findings if findings is not None else findings_from_results(results))]
-    if not findings and not results and fatal is None:  # nothing checked and nothing to say why: say so
-        findings.append(unfinished("crash", f"no case could be checked ({stopped or 'no reason given'})",
-                                   None, "no cases"))
+    internal = None
+    if not findings and not results and fatal is None:  # nothing checked, nothing the target did: ours
+        internal = f"no case could be checked ({stopped or 'no reason given'})"
+        findings.append(unfinished("crash", internal, None, "no cases"))
     if fatal is not None:
         findings.append(fatal)
     findings = merge_subsets(findings)
@@ -110,7 +111,7 @@ def assemble(spec: dict, results: list[dict], findings: list[dict] | None, *, ex
     return {"name": spec["name"], "file": spec["file"], "function": spec["function"], "line": spec.get("line"),
             "verdict": verdict(findings), "examples": distinct_cases(results), "examples_requested": examples_requested,
             "seconds": round(seconds, 3), "declaration": decl, "tensors": tensor_table(results, depth),
-            "findings": findings, "stopped": stopped}
+            "findings": findings, "stopped": stopped, **({"internal_error": internal} if internal else {})}
 
 
 def unique_results(results: list[dict]) -> list[dict]:

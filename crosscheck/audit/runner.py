@@ -161,9 +161,8 @@ def fatal_finding(out: Outcome) -> dict:
     case = out.in_progress
     where = out.location()
     if out.ended == "error":
-        return record.unfinished("crash", f"crosscheck itself failed while auditing this target (please report it): "
-                            f"{out.error['type']}: {out.error['message']}", case, out.error["type"],
-                            where=None)
+        return record.unfinished("crash", f"crosscheck itself failed while auditing this target (please report "
+                                 f"it): {out.error['type']}: {out.error['message']}", case, out.error["type"])
     kind = "timeout" if out.ended == "timeout" else "crash"
     return record.unfinished(kind, _ending(out), case, out.signal_name or out.ended, where=where)
 
