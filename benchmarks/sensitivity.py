@@ -2,11 +2,11 @@
 
     .venv/bin/python benchmarks/sensitivity.py [--examples 100] [--seed 0] [--workers 2] [--select NAME]
 
-For each mutant (``crosscheck.mutants.corpus``) the fuzzer runs ``--examples``
-cases of the mutant's family. Printed per mutant: caught (the fuzzer reports a
-finding), the fraction of drawn cases that disagreed (how often the rule sees the
-bug on a random case, shrinking excluded), the examples needed for the first
-finding, and the arbiter's verdicts on the minimal example. Last line: the
+For each mutant (``crosscheck.mutants.corpus``): the fraction of ``--examples``
+random cases of its family that disagree under the rule (how often one case shows
+the bug, no shrinking), then a fuzz run of ``--examples`` cases: caught (a
+finding), the examples needed for the first finding, the smallest minimal example
+(sizes, batch) and the arbiter's verdicts on the minimal examples. Last line: the
 caught rate. A figure-printing script, run by hand (not a test).
 """
 from __future__ import annotations
@@ -18,6 +18,28 @@ import time
 from multiprocessing import get_context
 
 
+def _rate(target, examples: int, seed: int) -> tuple[int, int]:
+    """(disagreeing, drawn) over ``examples`` random cases of the target's family, no shrinking."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hseed
+
+    from crosscheck.check import check_case
+    from crosscheck.strategies import for_target
+
+    counts = [0, 0]
+
+    @hseed(seed)
+    @settings(max_examples=examples, database=None, phases=[Phase.generate], deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(for_target(target))
+    def draw(case):
+        counts[1] += 1
+        counts[0] += not check_case(target, case).agree
+
+    draw()
+    return counts[0], counts[1]
+
+
 def _one(args):
     name, examples, seed = args
     import torch
@@ -26,18 +48,16 @@ def _one(args):
     from crosscheck.mutants.corpus import corpus
 
     (mutant,) = [m for m in corpus() if m.name == name]
-    drawn: list = []
+    target = mutant.target()
     start = time.perf_counter()
-    run = fuzz(mutant.target(), examples=examples, seed=seed, diagnose=False, on_result=drawn.append)
-    seconds = time.perf_counter() - start
+    seen, drawn = _rate(target, examples, seed)
+    run = fuzz(target, examples=examples, seed=seed, diagnose=False)
     first = min((f.first_seen for f in run.findings), default=None)
-    # the generate phase alone: results before the first finding's shrinking began
-    generated = drawn[:first] if first else drawn
-    seen = sum(1 for r in generated if not r.agree)
     verdicts = sorted({c.arbiter for f in run.findings for c in f.result.failing if c.arbiter})
-    return dict(name=name, caught=bool(run.findings), first=first, cases=len(drawn), seconds=seconds,
-                seen=seen, generated=len(generated), verdicts=verdicts,
-                kinds=sorted({f.kind for f in run.findings}))
+    smallest = min((f.case for f in run.findings), key=lambda c: (sum(c.network.sizes), c.batch), default=None)
+    return dict(name=name, caught=bool(run.findings), first=first, seconds=time.perf_counter() - start,
+                seen=seen, generated=drawn, verdicts=verdicts,
+                minimal=f"{'-'.join(map(str, smallest.network.sizes))} b{smallest.batch}" if smallest else "-")
 
 
 def main(argv=None) -> int:
@@ -58,20 +78,28 @@ def main(argv=None) -> int:
         return 2
     start = time.perf_counter()
     jobs = [(n, a.examples, a.seed) for n in names]
-    if a.workers > 1:
-        with get_context("spawn").Pool(a.workers) as pool:
-            rows = pool.map(_one, jobs, chunksize=1)
-    else:
-        rows = [_one(j) for j in jobs]
     width = max(len(n) for n in names)
-    print(f"{'mutant':<{width}}  caught  first  seen/drawn  verdicts")
-    for r in rows:
+    print(f"{'mutant':<{width}}  caught  first  seen/drawn  minimal     seconds  verdicts", flush=True)
+    rows = []
+
+    def show(r):
+        rows.append(r)
         frac = f"{r['seen']}/{r['generated']}"
         print(f"{r['name']:<{width}}  {'yes' if r['caught'] else 'NO':<6}  {r['first'] or '-':>5}  {frac:>10}  "
-              f"{','.join(r['verdicts']) or '-'}")
+              f"{r['minimal']:<10}  {r['seconds']:7.1f}  {','.join(r['verdicts']) or '-'}", flush=True)
+
+    if a.workers > 1:
+        with get_context("spawn").Pool(a.workers) as pool:
+            for r in pool.imap_unordered(_one, jobs):
+                show(r)
+    else:
+        for j in jobs:
+            show(_one(j))
     caught = sum(r["caught"] for r in rows)
-    print(f"caught {caught} / {len(rows)} mutants ({100 * caught / len(rows):.1f}%), "
-          f"{a.examples} examples each, {time.perf_counter() - start:.0f} s")
+    seen, drawn = sum(r["seen"] for r in rows), sum(r["generated"] for r in rows)
+    print(f"caught {caught} / {len(rows)} mutants ({100 * caught / len(rows):.1f}%), {a.examples} examples each; "
+          f"random cases disagreeing: {seen} / {drawn} ({100 * seen / max(drawn, 1):.1f}%); "
+          f"{time.perf_counter() - start:.0f} s")
     return 0 if caught == len(rows) else 1
 
 

@@ -54,8 +54,19 @@ class Network:
 
 #: Data regimes: how the arrays of a case are drawn. "normal" first: Hypothesis
 #: shrinks towards it, so a minimal failing example uses plain data unless the
-#: bug needs an edge.
-REGIMES = ("normal", "relu-gap", "zeros", "saturated", "tiny", "large", "clamp")
+#: bug needs an edge. Each other regime is one edge of the numerics:
+#:
+#: - ``relu-gap``: positive inputs, mostly negative pre-activations (a mask built from
+#:   the wrong tensor differs almost everywhere);
+#: - ``zeros``: small integers, so pre-activations are exactly 0 at ReLU kinks and some
+#:   weights, inputs and whole units are 0;
+#: - ``saturated``: |z| well past 40, sigmoid and tanh flat, BCE at its clamps;
+#: - ``tiny`` / ``large``: magnitudes around 1e-6 / 1e3 and beyond;
+#: - ``clamp``: output probabilities at torch's BCE clamps, some exactly 0 or 1, with
+#:   hard targets exactly 0 and 1;
+#: - ``kinks``: plain float data where whole units, input columns and weight rows are
+#:   exactly 0, so z = 0 exactly at some units of every layer.
+REGIMES = ("normal", "relu-gap", "zeros", "saturated", "tiny", "large", "clamp", "kinks")
 
 
 @dataclass(frozen=True)
@@ -141,9 +152,20 @@ def _draw(case: Case):
     elif regime == "large":
         X *= 1e3
     elif regime == "clamp":
+        # |z| of 40 puts a (1 - a) below torch's 1e-12 clamp; 1000 makes a exactly 0 or 1
         for p in params[-1:]:
-            p[0] *= 40.0
-            p[1] *= 40.0
+            factor = np.where(rng.random(p[0].shape[0]) < 0.25, 1000.0, 40.0)
+            p[0] *= factor[:, None]
+            p[1] *= factor
+    elif regime == "kinks":
+        # Exact zeros amid float data: a zero row of W with a zero bias is a unit at z = 0
+        # for every sample; zero input columns and zero weights make more terms vanish.
+        X[:, rng.random(X.shape[1]) < 0.3] = 0.0
+        for p in params:
+            dead = rng.random(p[0].shape[0]) < 0.3
+            p[0][dead] = 0.0
+            p[1][dead | (rng.random(p[1].shape) < 0.2)] = 0.0
+            p[0][rng.random(p[0].shape) < 0.2] = 0.0
 
     out = sizes[-1]
     if net.loss == "mse":
@@ -152,6 +174,6 @@ def _draw(case: Case):
             Y *= 1e3
     else:
         Y = rng.uniform(0, 1, (batch, out))
-        if regime in ("clamp", "saturated", "zeros") or rng.random() < 0.5:
+        if regime in ("clamp", "saturated", "zeros", "kinks") or rng.random() < 0.5:
             Y = np.round(Y)  # hard labels at exactly 0 and 1
     return X, Y, [tuple(p) for p in params]

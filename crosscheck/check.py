@@ -29,6 +29,9 @@ class CaseResult:
     crash: dict | None = None  # {"type": ..., "message": ..., "traceback": ...}
     loss: float | None = None
     undefined: bool = False  # torch itself is NaN/inf: nothing to judge
+    #: the lazily measured pieces the verdict needed: "rounding", "conventions", "noise"
+    #: (one more torch pass), "arbiter" (see ``Judge``); () when the floor settled every tensor
+    measured: tuple[str, ...] = ()
 
     @property
     def agree(self) -> bool:
@@ -105,9 +108,12 @@ class Judge:
 
     1. the floor F · eps · S (free);
     2. plus the rounding bound of every element (``rounding``, NumPy);
-    3. plus the measured noise (one more torch pass, at the case's precision);
-    4. the conventions that are not bugs (``conventions``: ReLU subgradients at 0,
-       torch's BCE clamp), accepted with a note;
+    3. the conventions that are not bugs (``conventions``: ReLU subgradients at 0,
+       torch's BCE clamp), accepted with a note (NumPy, only when the case has such
+       a point);
+    4. plus the measured noise (one more torch pass, at the case's precision),
+       measured as the distance of torch's value from the conventions' range, so a
+       kink that torch's own rounding flips does not count as noise;
     5. the finite-difference arbiter (``arbiter``) on what still disagrees: a kink
        within its step makes the disagreement a note, otherwise its verdict goes
        beside the finding.
@@ -120,38 +126,62 @@ class Judge:
         self.scales = layer_scales(truth.grads)
         self._rounding = self._noise = self._other = self._envelope = None
         self._envelope_done = False
+        self.arbitrated = False
 
     # -- the lazily measured pieces ---------------------------------------------------
     @property
     def rounding(self):
+        """``rounding.Rounding``: the bound of every element, at the case's precision."""
         if self._rounding is None:
             from .rounding import bounds
             self._rounding = bounds(self.case.network, self.X, self.Y, self.params, self.truth.grads,
                                     self.dtype, update_lr=self.update_lr)
         return self._rounding
 
-    def _measure(self):
-        if self._noise is None:
-            self._noise, self._other = measure_noise(self.case, self.X, self.Y, self.params, self.truth)
-        return self._noise
-
-    @property
-    def noise(self) -> dict[str, np.ndarray]:
-        return self._measure()
-
     @property
     def envelope(self):
+        """``conventions.Envelope``, or None when torch's value is the only valid one."""
         if not self._envelope_done:
             from .conventions import envelope
             self._envelope = envelope(self.case.network, self.Y, self.rounding)
             self._envelope_done = True
         return self._envelope
 
+    def span(self, name: str):
+        env = self.envelope
+        return (env.lo[name], env.hi[name]) if env is not None and name in env.lo else None
+
+    @property
+    def noise(self) -> dict[str, np.ndarray]:
+        """Measured noise by name: torch at the case's precision, distance from the valid range."""
+        if self._noise is None:
+            raw, self._other = measure_noise(self.case, self.X, self.Y, self.params, self.truth)
+            if self.envelope is not None:
+                for name, t in self.truth.grads.items():
+                    span = self.span(name)
+                    if span is not None:
+                        other = self._other.grads[name].astype(np.float64)
+                        lo, hi = np.minimum(span[0], t), np.maximum(span[1], t)
+                        with np.errstate(invalid="ignore"):
+                            raw[name] = np.maximum(np.maximum(lo - other, other - hi), 0.0)
+            self._noise = raw
+        return self._noise
+
+    @property
+    def measured(self) -> tuple[str, ...]:
+        """The lazy pieces measured so far (``CaseResult.measured``)."""
+        done = (("rounding", self._rounding is not None), ("conventions", self._envelope is not None),
+                ("noise", self._noise is not None), ("arbiter", self.arbitrated))
+        return tuple(name for name, used in done if used)
+
     def scale(self, name: str) -> float:
         return self.scales.get(tensor_layer(name) or 1, 0.0)
 
     def allowed(self, name: str, *, bound: bool = True, noise: bool = True) -> np.ndarray:
-        """The full per-element budget of tensor ``name`` (every term measured)."""
+        """The per-element budget of tensor ``name`` with every term measured (see ``tolerance``).
+
+        Elements may further differ from torch within ``span(name)`` (the conventions).
+        """
         t = self.truth.grads[name]
         return tolerance.budget(t, self.noise.get(name) if noise else None, self.dtype, self.scale(name),
                                 bound=self.rounding.bounds.get(name) if bound else None)
@@ -160,7 +190,7 @@ class Judge:
         """Elements where torch at the case's precision (float32) is NaN or inf itself."""
         if self.dtype == "float64":
             return None
-        self._measure()
+        self.noise
         g = self._other.grads.get(name)
         return None if g is None else ~np.isfinite(g)
 
@@ -181,31 +211,39 @@ class Judge:
         r = judge(conv, floor, undefined=undefined)
         if r.status != "mismatch":
             return r
-        r = judge(conv, floor + tolerance.BOUND_MULTIPLE * self.rounding.bounds[name], undefined=undefined)
+        rounded = floor + tolerance.BOUND_MULTIPLE * self.rounding.bounds[name]
+        r = judge(conv, rounded, undefined=undefined)
         if r.status != "mismatch":
             return r
-        allowed = self.allowed(name)
-        r = judge(with_noise(conv, self.noise.get(name)), allowed, undefined=undefined)
-        if r.status != "mismatch":
-            return r
-        env = self.envelope
-        span = (env.lo[name], env.hi[name]) if env is not None and name in env.lo else None
+        span = self.span(name)
         if span is not None:
-            widened = judge(conv, allowed, envelope=span, undefined=undefined)
-            _, plain_over = over_budget(conv, allowed, undefined=undefined)
-            widened.conventions = int(np.count_nonzero(plain_over)) - widened.mismatches
-            if widened.conventions:
-                widened.note = f"{widened.conventions} element(s) accepted as {env.describe()}"
-            if widened.status != "mismatch":
-                return widened
-            r = widened
+            r = self._conventional(conv, rounded, span, undefined)
+            if r.status != "mismatch":
+                return r
+        allowed = self.allowed(name)
+        with_noise(conv, self.noise.get(name))
+        r = self._conventional(conv, allowed, span, undefined) if span is not None else \
+            judge(conv, allowed, undefined=undefined)
+        if r.status != "mismatch":
+            return r
         _, over = over_budget(conv, allowed, span, undefined)
         from .arbiter import arbitrate
         verdict = arbitrate(self.case.network, self.X, self.Y, self.params, name, conv.values, truth, over)
+        self.arbitrated = True
         r.arbiter, r.arbiter_note = verdict.label, verdict.sentence()
         if verdict.label == "kink":
-            r.status, r.note = "agree", f"not a finding: {verdict.sentence()}"
-            r.arbiter_note = ""
+            r.status, r.note, r.arbiter_note = "agree", f"not a finding: {verdict.sentence()}", ""
+        return r
+
+    def _conventional(self, conv, allowed, span, undefined) -> TensorComparison:
+        """Judge within the conventions' range; note the elements only the range accepts."""
+        r = judge(conv, allowed, envelope=span, undefined=undefined)
+        _, plain_over = over_budget(conv, allowed, undefined=undefined)
+        r.conventions = int(np.count_nonzero(plain_over)) - r.mismatches
+        if r.conventions > 0:
+            r.note = f"{r.conventions} element(s) accepted as {self.envelope.describe()}"
+        else:
+            r.conventions = 0
         return r
 
 
@@ -239,6 +277,12 @@ def check_case(target: Target, case: Case) -> CaseResult:
         names = names + [n for n in truth.grads if n not in names and n in got]
     lr = target.lr if target.returns == "update" else None
     from .fastpath import compare_all  # tensors within the floor in one pass; the rest go to the Judge
-    result.comparisons = compare_all(backward_order(names), got, truth.grads, case.dtype,
-                                     lambda: Judge(case, X, Y, params, truth, update_lr=lr))
+    judges: list[Judge] = []
+
+    def make_judge() -> Judge:
+        judges.append(Judge(case, X, Y, params, truth, update_lr=lr))
+        return judges[-1]
+
+    result.comparisons = compare_all(backward_order(names), got, truth.grads, case.dtype, make_judge)
+    result.measured = judges[0].measured if judges else ()
     return result
