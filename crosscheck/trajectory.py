@@ -384,6 +384,9 @@ def _chaotic_from(truth: TorchTrajectory, runs: list[TorchTrajectory], steps: in
         values = truth.params[t - 1]
         if not all(np.isfinite(v).all() for v in values.values()):
             return t, f"torch's own trajectory blows up at step {t}: not judged from there on"
+        if not all(np.isfinite(r.params[t - 1][n]).all() for r in runs for n in values):
+            return t, (f"torch's own trajectory overflows at this precision at step {t} (float64 stays finite): "
+                       f"not judged from there on")
         size = _norm(values.values())
         spread = _norm(noise_of(v, [r.params[t - 1][n] for r in runs])[1] for n, v in values.items())
         if spread > CHAOTIC * size:

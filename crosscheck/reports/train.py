@@ -146,9 +146,9 @@ def markdown_page(summary: pd.DataFrame, findings: list[dict]) -> str:
 # -- HTML: loss curves of both sides ---------------------------------------------------
 
 def _chosen(results: list[TrajectoryResult], findings) -> list[TrajectoryResult]:
-    """Diverging trajectories (the findings' minimal examples first), then the longest ones."""
+    """The findings' minimal examples, two more diverging trajectories, then the longest ones."""
     picked = [f.result for f in findings]
-    picked += [r for r in results if not r.agree and all(r is not p for p in picked)]
+    picked += [r for r in results if not r.agree and all(r is not p for p in picked)][:2]  # not every shrink step
     picked += sorted((r for r in results if r.agree), key=lambda r: -r.steps)
     seen, out = set(), []
     for r in picked:
