@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from array import array
 from dataclasses import fields
 from pathlib import Path
 from typing import Iterator
@@ -229,17 +230,20 @@ class StreamResults:
 
     def __init__(self, contents: StreamContents, phases=None):
         self.contents = contents
-        keyed: list[tuple[int, int]] = []
+        # byte offsets and indices in flat arrays (8 bytes a result), sorted by index only if needed
+        indices, offsets = array("q"), array("q")
         with open(contents.path, "rb") as fh:
             for off in contents._offsets.get("result", ()):
                 fh.seek(off)
-                line = fh.readline()
+                line = fh.readline(256)
                 m = _RESULT.match(line)
-                index, phase = (int(m.group(1)), m.group(2).decode()) if m else _index_phase(line)
+                index, phase = (int(m.group(1)), m.group(2).decode()) if m else _index_phase(fh, off)
                 if phases is None or phase in phases:
-                    keyed.append((index, off))
-        keyed.sort()
-        self._offsets = [off for _, off in keyed]
+                    indices.append(index)
+                    offsets.append(off)
+        if any(a > b for a, b in zip(indices, indices[1:])):
+            offsets = array("q", (offsets[k] for k in sorted(range(len(indices)), key=indices.__getitem__)))
+        self._offsets = offsets
 
     def __len__(self) -> int:
         return len(self._offsets)
@@ -260,8 +264,9 @@ class StreamResults:
             return self._load(fh, self._offsets[i])
 
 
-def _index_phase(line: bytes) -> tuple[int, str]:
-    rec = json.loads(line)
+def _index_phase(fh, off: int) -> tuple[int, str]:
+    fh.seek(off)
+    rec = json.loads(fh.readline())
     return int(rec["index"]), rec.get("phase", "")
 
 
@@ -273,7 +278,7 @@ def read(directory) -> StreamContents:
             if Path(directory).is_dir() else ""
         raise StreamError(f"{path} not found{hint}")
     header: dict | None = None
-    offsets: dict[str, list[int]] = {}
+    offsets: dict[str, array] = {}
     with open(path, "rb") as fh:
         off = 0
         for raw in fh:
@@ -291,7 +296,7 @@ def read(directory) -> StreamContents:
             except (ValueError, KeyError, TypeError) as e:
                 raise StreamError(f"{path}: line at byte {start} is not a crosscheck record ({e}); "
                                   f"was the file written by another program?") from None
-            offsets.setdefault(kind, []).append(start)
+            offsets.setdefault(kind, array("q")).append(start)
     if header is None:
         raise StreamError(f"{path} is empty: the run was stopped before its first result")
     return StreamContents(path, header, offsets)
