@@ -187,6 +187,17 @@ def test_a_blown_up_trajectory_is_undefined_not_a_finding():
     assert not np.isfinite(res.torch_losses[-1]) or "not judged" in res.note
 
 
+def test_float32_overflow_of_torch_itself_is_not_a_finding():
+    # found by `crosscheck train`: torch float32 overflows at step 4 while float64 stays finite;
+    # the reference's relu backward then gives 0 * inf = NaN where torch's gives 0
+    tc = TrainingCase.from_dict({"sizes": [1, 1, 1, 1], "activations": ["relu", "identity", "identity"],
+                                 "loss": "mse", "batch": 1, "dtype": "float32", "regime": "saturated", "seed": 0,
+                                 "optimizer": "sgd", "lr": 0.1, "steps": 4})
+    res = check_reference(tc)
+    assert res.agree and "overflows at this precision at step 4" in res.note
+    assert all(c.status == "undefined" for c in res.per_step[4])
+
+
 def test_training_cases_replay_from_their_dict():
     tc = TrainingCase(case("float32"), SPECS["adamw"], 7)
     assert TrainingCase.from_dict(tc.to_dict()) == tc
