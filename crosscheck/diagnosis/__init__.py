@@ -120,6 +120,11 @@ def diagnose(target, case, *, library: bool = True) -> Diagnosis:
 
 def diagnose_finding(target, finding) -> tuple[list[str], str]:
     """(labels, message) for a fuzz or audit finding; richer data is attached to the finding."""
+    from ..trajectory import TrajectoryResult
+
+    if isinstance(finding.result, TrajectoryResult):  # training code: parameters after k steps, not gradients
+        finding.localization, finding.matches, finding.signatures, finding.relations = None, [], [], []
+        return ["other"], finding.result.message().splitlines()[0]
     try:
         d = diagnose(target, finding.result.case)
     except Exception as e:  # diagnosis must never lose a finding
