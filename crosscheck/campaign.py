@@ -336,11 +336,10 @@ def keep_failures(db, saved, findings) -> None:
 
 
 def failure_key(target, result) -> tuple:
-    """What makes two failures distinct, by the rule of ``fuzz.fuzz``: the kind, and the failing
-    tensors for a target of fixed depth (for free depth the tensor names depend on the drawn depth)."""
-    from .fuzz import finding_key
+    """What makes two failures distinct: ``fuzz.failure_key``, the one rule of every fuzz run."""
+    from .fuzz import failure_key as rule
 
-    return finding_key(result, target.family.activations is not None or target.family.sizes is not None)
+    return rule(target, result)
 
 
 def finding_record(f) -> dict:

@@ -50,6 +50,12 @@ def finding_key(result: CaseResult, by_tensor: bool = True) -> tuple:
     return (result.kind, f"layer{max(tensor_layer(n) for n in failing)}")
 
 
+def failure_key(target: Target, result: CaseResult) -> tuple:
+    """The distinct-failure rule of every fuzz run (``fuzz`` and the campaign's): ``finding_key``,
+    by tensor when the target's depth is fixed (its family fixes activations or sizes)."""
+    return finding_key(result, target.family.activations is not None or target.family.sizes is not None)
+
+
 @dataclass
 class Finding:
     """A distinct failure with its shrunk minimal example."""
@@ -106,7 +112,6 @@ def fuzz(target: Target, *, examples: int = 100, seed: int = 0, strategy=None, s
     strategy = strategy if strategy is not None else strategies.for_target(target)
     run = FuzzRun(target.name)
     first_seen: dict[tuple, int] = {}
-    by_tensor = target.family.activations is not None or target.family.sizes is not None
 
     def test(case: Case) -> None:
         result = (check or check_case)(target, case)
@@ -114,7 +119,7 @@ def fuzz(target: Target, *, examples: int = 100, seed: int = 0, strategy=None, s
         if on_result is not None:
             on_result(result)
         if not result.agree:
-            key = finding_key(result, by_tensor)
+            key = failure_key(target, result)
             first_seen.setdefault(key, len(run.results))
             raise _finding_class(key)(result)
 
@@ -141,7 +146,7 @@ def fuzz(target: Target, *, examples: int = 100, seed: int = 0, strategy=None, s
         if not isinstance(e, FindingError):
             run.stopped = run.stopped or f"{type(e).__name__}: {e}"
             continue
-        key = finding_key(e.result, by_tensor)
+        key = failure_key(target, e.result)
         tensors = [] if key[0] == "crash" else (e.result.failing_parameters() or [c.tensor for c in e.result.failing])
         run.findings.append(Finding(e.result.kind, tensors, e.result, first_seen.get(key, len(run.results))))
     if diagnose:
