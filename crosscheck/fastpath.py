@@ -164,7 +164,13 @@ def check_chunk(target, cases: list) -> list:
         names = param_names(case.network.depth)
         if any(k.startswith("d") for k in got):
             names = names + [n for n in truth.grads if n not in names and n in got]
-        result.comparisons = compare_all(backward_order(names), got, truth.grads, case.dtype,
+        result.comparisons = compare_all(_backward_order(tuple(names)), got, truth.grads, case.dtype,
                                          functools.partial(Judge, case, X, Y, params, truth, update_lr=lr))
         results.append(result)
     return results
+
+
+@functools.lru_cache(maxsize=1024)
+def _backward_order(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``vocabulary.backward_order``, kept for each set of names a campaign meets (a few dozen)."""
+    return tuple(backward_order(names))
