@@ -1,0 +1,34 @@
+"""The train reports of a run with a diverging optimizer: the step, the worst tensor, the curves."""
+import json
+
+import pandas as pd
+from hypothesis import Phase
+
+import reference as r
+from crosscheck.reports import train as train_report
+from crosscheck.trajectory import fuzz_reference
+
+
+class AdamBiasFrozen(r.Adam):
+    def step(self, params, grads):
+        t, self.t = self.t, 0
+        super().step(params, grads)
+        self.t = t + 1
+
+
+def test_reports_name_the_first_diverging_step(tmp_path):
+    run = fuzz_reference(optimizers=["adam"], steps=3, examples=4, seed=5, settings={"phases": [Phase.generate]},
+                         make_optimizer=lambda s: AdamBiasFrozen(**s.hyper))
+    paths = train_report.write({"adam": run}, tmp_path)
+    frame = pd.read_csv(paths["csv"])
+    n = len(run.results)
+    first = frame[~frame["agree"]].groupby("case")["step"].min()
+    assert n >= 1 and len(first) == n and (first == 2).all()  # every trajectory first disagrees after step 2
+    assert frame[frame["step"] == 1]["agree"].all()
+    md = paths["md"].read_text()
+    assert f"{n} of {n} trajectories diverge from torch.optim." in md
+    assert "### 1. adam: mismatch at step 2 of 3 (worst:" in md
+    data = json.loads(paths["json"].read_text())
+    assert data["findings"][0]["first_step"] == 2 and data["optimizers"][0]["diverging"] == n
+    html = paths["html"].read_text()
+    assert "mismatch at step 2 of 3" in html and html.count("data:image/png;base64,") == 2
