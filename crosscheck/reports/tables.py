@@ -17,7 +17,7 @@ from ..check import CaseResult
 
 COLUMNS = ["case", "target", "depth", "sizes", "batch", "activations", "loss", "reduction", "dtype", "regime",
            "seed", "tensor", "shape", "status", "max_abs_err", "max_rel_err", "allowed_abs_err", "torch_err",
-           "mismatches", "size", "mismatch_fraction", "worst_index", "agree"]
+           "mismatches", "size", "mismatch_fraction", "worst_index", "agree", "arbiter", "note"]
 
 
 def case_columns(index: int, result: CaseResult) -> dict:
@@ -42,7 +42,8 @@ def comparison_rows(results: list[CaseResult], start: int = 0) -> list[dict]:
                          "mismatches": cmp.mismatches, "size": cmp.size,
                          "mismatch_fraction": cmp.mismatch_fraction,
                          "worst_index": "" if cmp.worst_index is None else str(tuple(cmp.worst_index)),
-                         "agree": cmp.agree})
+                         "agree": cmp.agree, "arbiter": cmp.arbiter,
+                         "note": "; ".join(x for x in (cmp.note, cmp.arbiter_note) if x)})
     return rows
 
 
