@@ -135,7 +135,7 @@ def run_chunks(fn: Callable[[list], list], items: list, executor: cf.Executor, *
     workers = _workers_of(executor)
     if chunksize is None:
         chunksize = 1 if workers == 1 else max(1, min(MAX_CHUNK, n // (workers * 8) or 1))
-    window = window or WINDOW_PER_WORKER * workers
+    window = window or (1 if workers == 1 else WINDOW_PER_WORKER * workers)  # inline: each chunk out before the next
     starts = iter(range(0, n, chunksize))
     running: dict[cf.Future, int] = {}
 

@@ -40,11 +40,16 @@ def add_profile_options(add, prefix: str = "") -> None:
              f"'none' turns it off")
 
 
+def add_workers_option(add, prefix: str = "", what: str = "cases") -> None:
+    """``--workers N``: processes to spread the work over (``campaign.distribute``)."""
+    add(f"--{prefix}workers", type=int, default=1, metavar="N",
+        help=f"processes to spread the {what} over (default 1); reports are the same for any N")
+
+
 def add_scale_options(add, prefix: str = "") -> None:
     """``--workers``, ``--scheduler`` and ``--resume``: where the checks run and how a stopped run goes on
     (see ``campaign``)."""
-    add(f"--{prefix}workers", type=int, default=1, metavar="N",
-        help="processes to spread the cases over (default 1); reports are the same for any N")
+    add_workers_option(add, prefix)
     add(f"--{prefix}scheduler", default=None, metavar="ADDRESS",
         help="run the cases on a dask.distributed cluster, e.g. tcp://10.0.0.5:8786 "
              "(needs pip install 'crosscheck[dask]')")

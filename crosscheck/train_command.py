@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .cli import EXIT_FINDINGS, EXIT_OK, UsageError, command
 from .optimizer_spec import MAX_STEPS, OPTIMIZERS
-from .options import add_report_option, add_run_options
+from .options import add_report_option, add_run_options, add_workers_option
 
 DEFAULT_EXAMPLES = 25
 
@@ -24,6 +24,7 @@ def _arguments(p) -> None:
                    help=f"steps per trajectory, 1 to {MAX_STEPS} (default: drawn from 1 to 20)")
     add_run_options(p.add_argument, examples=DEFAULT_EXAMPLES)
     add_report_option(p.add_argument)
+    add_workers_option(p.add_argument, what="optimizers")
 
 
 @command("train", "fuzz the reference optimizers against torch.optim, comparing every step", _arguments)
@@ -39,10 +40,21 @@ def cmd_train(args) -> int:
 
     names = list(dict.fromkeys(args.optimizer or OPTIMIZERS))
     runs = {}
-    for name in names:
-        with progress(int(args.examples), f"train {name}", unit="trajectory") as bar:
-            runs[name] = fuzz_reference(optimizers=[name], steps=args.steps, examples=int(args.examples),
-                                        seed=args.seed, on_result=bar)
+    if args.workers > 1:  # one optimizer per process at a time (campaign.distribute): the same runs
+        import functools
+
+        from .campaign import distribute
+
+        task = functools.partial(_fuzz_one, steps=args.steps, examples=int(args.examples), seed=args.seed)
+        with progress(len(names), "train", unit="optimizer") as bar:
+            for name, run in zip(names, distribute(task, names, workers=args.workers)):
+                runs[name] = run
+                bar.advance(1, findings=bar.findings + len(run.findings))
+    else:
+        for name in names:
+            with progress(int(args.examples), f"train {name}", unit="trajectory") as bar:
+                runs[name] = fuzz_reference(optimizers=[name], steps=args.steps, examples=int(args.examples),
+                                            seed=args.seed, on_result=bar)
     paths = train_report.write(runs, args.report)
     diverging = 0
     for name, run in runs.items():
@@ -58,3 +70,10 @@ def cmd_train(args) -> int:
             print(f"  note: the run stopped early: {run.stopped}")
     print(f"report in {paths['md']} and {paths['html']}")
     return EXIT_FINDINGS if diverging else EXIT_OK
+
+
+def _fuzz_one(name: str, *, steps, examples: int, seed: int):
+    """One optimizer's run (a worker task of ``--workers``)."""
+    from .trajectory import fuzz_reference
+
+    return fuzz_reference(optimizers=[name], steps=steps, examples=examples, seed=seed)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..cli import EXIT_FINDINGS, EXIT_OK, UsageError, command
-from ..options import add_report_option
+from ..options import add_report_option, add_workers_option
 
 #: The harness must catch every mutant and label at least this share right.
 RIGHT_LABEL_TARGET = 0.9
@@ -16,6 +16,7 @@ def _arguments(p) -> None:
     p.add_argument("--select", default=None, metavar="TEXT", help="only mutants whose name contains TEXT")
     p.add_argument("--thorough", action="store_true",
                    help="full-size networks (widths and batch up to 32) and more examples")
+    add_workers_option(p.add_argument, what="mutants")
 
 
 @command("mutants", "fuzz the mutant corpus (bug variants of the reference) and score catch rate and diagnosis",
@@ -45,7 +46,7 @@ def cmd_mutants(args) -> int:
             show(row)
             bar.advance(1, findings=bar.findings + int(row.caught))
 
-        rows = run_corpus(args.select, on_row=row_done, seed=args.seed, **settings)
+        rows = run_corpus(args.select, on_row=row_done, seed=args.seed, workers=args.workers, **settings)
     paths = write(rows, args.report, {**settings, "seed": args.seed})
     s = score(rows)
     print(f"crosscheck mutants: {s['caught']} / {s['mutants']} caught, {s['right_label']} / {s['mutants']} "

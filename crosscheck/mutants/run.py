@@ -90,14 +90,23 @@ def run_mutant(m: Mutant, *, examples: int = QUICK["examples"], seed: int = 0, m
     return row
 
 
-def run_corpus(select: str | None = None, *, on_row=None, **options) -> list[MutantResult]:
+def run_corpus(select: str | None = None, *, on_row=None, workers: int = 1, **options) -> list[MutantResult]:
+    """Every mutant's row, in corpus order; ``workers`` > 1 spreads the mutants over processes
+    (``campaign.distribute``: the same rows, timings aside)."""
+    import functools
+
+    from ..campaign import distribute
+
     rows = []
-    for m in corpus(select):
-        row = run_mutant(m, **options)
+    for row in distribute(functools.partial(_run_one, options), corpus(select), workers=workers):
         rows.append(row)
         if on_row is not None:
             on_row(row)
     return rows
+
+
+def _run_one(options: dict, m: Mutant) -> MutantResult:
+    return run_mutant(m, **options)
 
 
 def score(rows: list[MutantResult]) -> dict:
