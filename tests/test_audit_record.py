@@ -184,3 +184,14 @@ def test_differences_accepted_as_conventions_are_counted_apart_from_errors():
     assert w2["agree"] is True and w2["max_abs_err"] == 0.0
     assert w2["convention_cases"] == 1
     assert w2["convention_note"] == "BCE without torch's clamp of a(1 - a) at 1e-12"
+
+
+def test_tensors_the_minimal_example_leaves_out_are_named():
+    # the shrunk example shows only W2 and b2 (a dead unit), but W1 and b1 fail in most cases too
+    minimal = result(case((1, 1, 1), 1, seed=0), ("W2", "b2"))
+    results = [minimal] + [result(case((3, 3, 1), 2, seed=s), ("W1", "b1", "W2", "b2")) for s in range(1, 6)]
+    finding = {"kind": "mismatch", "tensors": ["W2", "b2"], "example": minimal["case"], "shrunk": True}
+    rec = record.assemble(SPEC, results, [finding], examples_requested=6, seconds=0.1)
+    [f] = rec["findings"]
+    assert f["tensors_seen"] == {"W1": 5, "b1": 5, "W2": 6, "b2": 6} and f["cases_showing"] == 6
+    assert "W1 and b1 fail too, in 5 of the 6 cases that show it." in f["message"]

@@ -12,11 +12,12 @@ when
   ``m`` meet the condition and ``k`` fail; if failing had nothing to do with
   the condition, the chance that all ``k`` failing cases fall among the ``m``
   is ``C(m, k) / C(n, k)`` (Fisher's exact test, one-sided), and it must be at
-  most ``ALPHA``. A condition true of 97% of the cases says nothing about 3
-  failures; ``batch > 1`` says a lot when every clean case has batch 1.
+  most ``ALPHA`` divided by the number of conditions tried (Bonferroni). A
+  condition true of 97% of the cases says nothing about 3 failures;
+  ``batch > 1`` says a lot when every clean case has batch 1.
 
-The least likely by chance is reported, and a second one if, among the cases
-checked, it is not implied by the first ("only when in_features != hidden and
+The least likely by chance is reported, and a second one if it passes the same
+test among the cases the first leaves ("only when in_features != hidden and
 in_features > 1").
 """
 from __future__ import annotations
@@ -145,23 +146,24 @@ def conditions(finding: dict, results: list[dict], depth: int) -> dict:
         return out
     every = failing + clean + other
     rest = clean + other
-    candidates = []
-    for text, pred in predicates(depth):
-        if not all(pred(c) for c in failing) or all(pred(c) for c in rest):
-            continue
-        m = sum(1 for c in sample if pred(c))
-        chance = by_chance(len(sample), m, k)
-        if chance <= ALPHA:
-            candidates.append((chance, text, pred))
-    candidates.sort(key=lambda t: t[0])
+    # necessary (every failing case meets it) and informative (some other case does not)
+    necessary = [(text, pred) for text, pred in predicates(depth)
+                 if all(pred(c) for c in failing) and not all(pred(c) for c in rest)]
     chosen: list[tuple[str, Callable]] = []
-    for _, text, pred in candidates:
-        within = [c for c in every if all(q(c) for _, q in chosen)]
-        if chosen and all(pred(c) for c in within):
-            continue  # implied by what is already said
-        chosen.append((text, pred))
-        if len(chosen) == MAX_CONDITIONS:
+    while necessary and len(chosen) < MAX_CONDITIONS:
+        # each further condition must narrow the cases the chosen ones leave, judged among those
+        # cases; Bonferroni over the candidates tried, since many are tried at once
+        within = [c for c in sample if all(q(c) for _, q in chosen)]
+        left = [(t, p) for t, p in necessary if not all(p(c) for c in every if all(q(c) for _, q in chosen))]
+        if not left:
             break
+        scored = sorted(((by_chance(len(within), sum(1 for c in within if p(c)), k), t, p) for t, p in left),
+                        key=lambda x: x[0])
+        chance, text, pred = scored[0]
+        if chance > ALPHA / len(left):
+            break
+        chosen.append((text, pred))
+        necessary = [(t, p) for t, p in left if t != text]
     out["when"] = [text for text, _ in chosen]
     # masked: no case that ran cleanly falls outside the conditions; only other failures do
     out["masked"] = bool(chosen) and all(all(q(c) for _, q in chosen) for c in clean)

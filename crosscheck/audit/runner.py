@@ -291,7 +291,7 @@ def _sweep(target, strategy, examples: int, seed: int, on_result, *, known, firs
     from hypothesis import seed as hseed
     from hypothesis import settings as hsettings
 
-    from ..fuzz import Finding, finding_key
+    from ..fuzz import Finding, failure_key
     from ..trajectory import check_target_case
 
     seen: list = []
@@ -308,17 +308,17 @@ def _sweep(target, strategy, examples: int, seed: int, on_result, *, known, firs
     opts = hsettings(max_examples=examples, phases=[Phase.generate], database=None, deadline=None,
                      suppress_health_check=list(HealthCheck), print_blob=False)
     hseed(seed)(opts(given(strategy)(test)))()
-    keys = [finding_key(f.result) for f in known]
+    keys = [failure_key(target, f.result) for f in known]
     new: dict[tuple, list[tuple[int, object]]] = {}
     for i, r in enumerate(seen):
         if not r.agree:
-            new.setdefault(finding_key(r), []).append((first_index + i + 1, r))
+            new.setdefault(failure_key(target, r), []).append((first_index + i + 1, r))
     out = []
     for key, group in new.items():
         if any(key[0] == k[0] and set(key[1:]) <= set(k[1:]) for k in keys):
-            continue  # a known failure, or the same one showing in fewer tensors
+            continue  # a known failure (fuzz's key), or the same one showing in fewer tensors
         _, smallest = min(group, key=lambda t: record.case_size(t[1].case.to_dict()))
-        tensors = [] if key[0] == "crash" else list(key[1:])
+        tensors = [] if key[0] == "crash" else (smallest.failing_parameters() or [c.tensor for c in smallest.failing])
         finding = Finding(smallest.kind, tensors, smallest, min(i for i, _ in group))
         _diagnose(target, finding)
         out.append(record.finding_dict(finding, shrunk=False))
