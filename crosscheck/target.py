@@ -89,13 +89,23 @@ class Target:
 
 
 def unpack(out, depth: int, what: str = "gradients") -> dict[str, Any]:
-    """A list of (dW, db) pairs, or a dict by name, as a dict by name."""
+    """A list of (dW, db) pairs, or a dict by name, as a dict by name.
+
+    Dict keys may be crosscheck's names (``W1``, ``b1``, ``dZ1``, ...) or the
+    ones course notebooks use for parameter gradients (``dW1``, ``db1``; ``W``/``b``
+    or ``dW``/``db`` for a single layer).
+    """
     names = param_names(depth)
     if isinstance(out, dict):
-        missing = [n for n in names if n not in out]
-        if missing and all(k in out for k in ("W", "b")) and depth == 1:
-            return {"W1": out["W"], "b1": out["b"]}
-        return dict(out)
+        out = dict(out)
+        if depth == 1:
+            for short in ("W", "b", "dW", "db"):
+                if short in out and short[-1] + "1" not in out:
+                    out[short[-1] + "1"] = out.pop(short)
+        for name in names:
+            if name not in out and "d" + name in out:
+                out[name] = out.pop("d" + name)
+        return out
     if isinstance(out, (list, tuple)):
         if depth == 1 and len(out) == 2 and not _is_pair(out[0]):
             out = [out]  # one layer returned as (dW, db) without the outer list
