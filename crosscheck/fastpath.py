@@ -164,8 +164,14 @@ def check_chunk(target, cases: list) -> list:
         names = param_names(case.network.depth)
         if any(k.startswith("d") for k in got):
             names = names + [n for n in truth.grads if n not in names and n in got]
-        result.comparisons = compare_all(_backward_order(tuple(names)), got, truth.grads, case.dtype,
-                                         functools.partial(Judge, case, X, Y, params, truth, update_lr=lr))
+        judges: list = []
+
+        def make_judge(case=case, X=X, Y=Y, params=params, truth=truth):
+            judges.append(Judge(case, X, Y, params, truth, update_lr=lr))
+            return judges[-1]
+
+        result.comparisons = compare_all(_backward_order(tuple(names)), got, truth.grads, case.dtype, make_judge)
+        result.measured = judges[0].measured if judges else ()
         results.append(result)
     return results
 

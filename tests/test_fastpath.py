@@ -1,5 +1,6 @@
 """The one-pass comparison of a case gives the very records the full judge gives."""
 import math
+from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -168,6 +169,8 @@ def test_check_chunk_gives_check_cases_results(fn, returns, lr):
     assert len(chunk) == len(cases)
     for a, b in zip(chunk, one_by_one):
         assert a.case == b.case and a.target == b.target and a.undefined == b.undefined
+        rest = [f.name for f in fields(a) if f.name not in ("case", "comparisons", "loss")]
+        assert [getattr(a, k) for k in rest] == [getattr(b, k) for k in rest]
         assert a.loss == b.loss or (math.isnan(a.loss) and math.isnan(b.loss)) or a.loss is b.loss
         assert a.crash == b.crash
         assert len(a.comparisons) == len(b.comparisons)
