@@ -225,13 +225,13 @@ class Replay:
 
 def replay(report: str | Path, which: str | int) -> Replay:
     """Rebuild finding ``which`` of ``report`` and check its case again."""
-    from .check import check_case
+    from .trajectory import check_target_case  # check_case, or the trajectory for training code
 
     path, found = entries(report)
     entry = pick(found, str(which), path)
     target = rebuild_target(entry, path)
     case = rebuild_case(entry, target)
-    result = check_case(target, case)
+    result = check_target_case(target, case)
     return Replay(entry, path, target, case, result, differences(entry.finding, result))
 
 

@@ -140,10 +140,10 @@ def torch_trajectory(network, X, Y, params, optimizer: OptimizerSpec, steps: int
         try:
             m = mirror(network, X, Y, current, dtype, intermediates=allowance_case is not None,
                        nudge_ulps=nudge_ulps, seed=seed + t)
-        except RuntimeError:
+        except RuntimeError as e:
             # NOTE: torch's BCE refuses a NaN probability; once the trajectory has blown up
             # (an overflowing output), every later value is NaN: undefined, not an error.
-            if not _blown_up(network, X, current):
+            if "between 0 and 1" not in str(e) and not _blown_up(network, X, current, dtype):
                 raise
             _fill_nan(out, names, current, steps - t)
             break
@@ -166,13 +166,13 @@ def torch_trajectory(network, X, Y, params, optimizer: OptimizerSpec, steps: int
     return out
 
 
-def _blown_up(network, X, params) -> bool:
-    """True when the network's output at ``params`` is NaN or inf (in float64)."""
+def _blown_up(network, X, params, dtype: str) -> bool:
+    """True when the network's output at ``params`` is NaN or inf at ``dtype``."""
     from reference import MLP
 
     with np.errstate(all="ignore"):
-        P = [(np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params]
-        out = MLP(network.sizes, network.activations, P).forward(np.asarray(X, np.float64))
+        P = [(np.asarray(W, dtype), np.asarray(b, dtype)) for W, b in params]
+        out = MLP(network.sizes, network.activations, P).forward(np.asarray(X, dtype))
     return not np.isfinite(out).all()
 
 
