@@ -105,7 +105,15 @@ def networks(*, min_depth: int = 1, max_depth: int = 5, min_width: int = 1, max_
 def cases(*, networks: st.SearchStrategy[Network] | None = None, min_batch: int = 1, max_batch: int = 32,
           batch: int | None = None, dtypes: Sequence[str] = DTYPES, regimes: Sequence[str] = REGIMES,
           max_seed: int = 2**32 - 1) -> st.SearchStrategy[Case]:
-    """Whole cases: a network, a batch size, a dtype, a data regime and a seed."""
+    """Whole cases: a network, a batch size, a dtype, a data regime and a seed.
+
+    The regimes (``cases.REGIMES``) carry the edges of the numerics: exact zeros at
+    ReLU kinks (``zeros``, ``kinks``), |z| > 40 (``saturated``), tiny and large
+    magnitudes, BCE outputs at torch's clamps and exactly 0 or 1 with targets exactly
+    0 and 1 (``clamp``). Widths and batches of 1 come from Hypothesis's own bias to
+    the bounds (about a third of the draws). Everything shrinks towards plain data,
+    batch 1, small widths and seed 0.
+    """
     _check_bounds("batch", min_batch, max_batch)
     dtypes = _check_choice("dtypes", dtypes, DTYPES)
     regimes = _check_choice("regimes", regimes, REGIMES)
