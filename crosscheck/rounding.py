@@ -110,12 +110,13 @@ def bounds(network, X, Y, params, grads: dict[str, np.ndarray], dtype: str, *,
             edA = s * (sg * (1 - sg) * Ez[L] + 3 * u * (sg + np.abs(Yd)))
         edA = edA + tiny
 
+        if f"dA{L}" not in grads or f"dZ{L}" not in grads:
+            grads = {**grads, **_intermediates(network, Z, A, P, Yd)}
         B: dict[str, np.ndarray] = {}
         for l in range(L, 0, -1):
             W = P[l - 1][0]
             act, a, z = acts[l - 1], A[l], Z[l]
-            dA = np.abs(grads[f"dA{l}"]) if f"dA{l}" in grads else np.abs(edA) * 0
-            dZ = np.abs(grads[f"dZ{l}"]) if f"dZ{l}" in grads else dA
+            dA, dZ = np.abs(grads[f"dA{l}"]), np.abs(grads[f"dZ{l}"])
             if act == "identity":
                 edZ = edA
             elif act in ("relu", "leaky_relu"):
@@ -145,3 +146,14 @@ def bounds(network, X, Y, params, grads: dict[str, np.ndarray], dtype: str, *,
         for k, v in B.items():
             B[k] = np.where(np.isfinite(v), v, np.inf)
     return Rounding(dtype, B, Ez, Z, A, [W for W, _ in P])
+
+
+def _intermediates(network, Z, A, P, Y) -> dict[str, np.ndarray]:
+    """dA_l and dZ_l in float64 NumPy, for a truth computed without them."""
+    out = {}
+    dA = forward64.loss_gradient(network, A[-1], Y)
+    for l in range(network.depth, 0, -1):
+        dZ = dA * forward64.slope(network.activations[l - 1], Z[l], A[l])
+        out[f"dA{l}"], out[f"dZ{l}"] = dA, dZ
+        dA = dZ @ P[l - 1][0]
+    return out
