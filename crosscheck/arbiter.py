@@ -12,7 +12,9 @@ different slopes of the loss along v: ``g_c · v`` and ``g_t · v``, apart by
 over h estimates its error). The verdict:
 
 - ``torch`` / ``candidate``: R is within a quarter of the gap of that side's slope;
-- ``neither``: R is far from both; ``inconclusive``: the gap is within the error;
+- ``neither``: R is far from both; ``inconclusive``: the gap is within the error, or
+  the float64 loss is flat to the last bit along the step (outputs saturated to
+  exactly 0 or 1), where a difference quotient says nothing;
 - ``kink``: the one-sided slopes ``(L(θ ± h v) - L(θ)) / ±h`` differ by a jump that does
   not shrink with h (a ReLU kink, or a BCE clamp, lies within the step) and both
   sides' slopes lie between them: both are valid one-sided derivatives, so the
@@ -44,6 +46,7 @@ class Verdict:
     error: float  # estimated error of ``slope``
     left: float  # one-sided slopes at h/2
     right: float
+    flat: bool = False  # the float64 loss is the same at every point of the difference
 
     def sentence(self) -> str:
         figures = (f"the loss changes at {self.slope:.4g} along the difference (±{self.error:.2g}), "
@@ -58,6 +61,10 @@ class Verdict:
                     f"candidate's {self.candidate_slope:.4g} are both valid one-sided derivatives")
         if self.label == "neither":
             return f"finite differences side with neither: {figures}"
+        if self.flat:
+            return ("finite differences cannot tell: the float64 loss does not change along the difference "
+                    f"(saturated outputs); torch predicts {self.torch_slope:.4g}, the candidate "
+                    f"{self.candidate_slope:.4g}")
         return f"finite differences cannot tell: {figures}"
 
 
@@ -113,6 +120,10 @@ def arbitrate(network, X, Y, params, name: str, candidate: np.ndarray, truth: np
     values = np.array([L0, Lp, Lm, Lp2, Lm2])
     if not np.isfinite(values).all():
         return Verdict("inconclusive", float("nan"), Dt, Dc, float("inf"), float("nan"), float("nan"))
+    if (values == L0).all():
+        # NOTE: a loss flat to the last bit (sigmoid outputs rounded to exactly 0 or 1) says
+        # nothing about which derivative the unrounded function has
+        return Verdict("inconclusive", 0.0, Dt, Dc, 0.0, 0.0, 0.0, flat=True)
     D1, D2 = (Lp - Lm) / (2 * h), (Lp2 - Lm2) / h
     R = D2 + (D2 - D1) / 3
     rounding = 64 * np.finfo(np.float64).eps * float(np.max(np.abs(values))) / h

@@ -232,3 +232,12 @@ def test_correct_code_in_another_layout_and_convention_agrees(case):
     target = column_layout.column_target(case.dtype)
     r = check_case(target, case)
     assert r.agree, f"{case.describe()}\n{r.message()}"
+
+
+def test_arbiter_does_not_judge_a_loss_that_rounding_made_flat():
+    # a sigmoid output of exactly 1.0: the float64 loss is constant near the point
+    net = Network((1, 1), ("sigmoid",), "bce")
+    X, Y = np.array([[1.0]]), np.array([[0.0]])
+    params = [(np.array([[800.0]]), np.array([0.0]))]
+    v = arbitrate(net, X, Y, params, "W1", np.array([[0.0]]), np.array([[2.0]]))
+    assert v.label == "inconclusive" and v.flat and "does not change" in v.sentence()
