@@ -126,6 +126,7 @@ class Judge:
         self.scales = layer_scales(truth.grads)
         self._rounding = self._noise = self._other = self._envelope = None
         self._envelope_done = False
+        self._rounding32 = None
         self.arbitrated = False
 
     # -- the lazily measured pieces ---------------------------------------------------
@@ -226,6 +227,9 @@ class Judge:
             judge(conv, allowed, undefined=undefined)
         if r.status != "mismatch":
             return r
+        if self.dtype == "float64" and self._within_float32(conv, name, span, undefined):
+            r.note = "; ".join(x for x in (r.note, "within float32 rounding: the code seems to compute in float32 "
+                                           "(declare dtype='float32' to judge it at that precision)") if x)
         _, over = over_budget(conv, allowed, span, undefined)
         from .arbiter import arbitrate
         verdict = arbitrate(self.case.network, self.X, self.Y, self.params, name, conv.values, truth, over)
@@ -234,6 +238,17 @@ class Judge:
         if verdict.label == "kink":
             r.status, r.note, r.arbiter_note = "agree", f"not a finding: {verdict.sentence()}", ""
         return r
+
+    def _within_float32(self, conv, name, span, undefined) -> bool:
+        """Whether a float64 candidate's disagreement is the size of float32 rounding."""
+        from .rounding import bounds
+        if self._rounding32 is None:
+            self._rounding32 = bounds(self.case.network, self.X, self.Y, self.params, self.truth.grads,
+                                      "float32", update_lr=self.update_lr)
+        truth = self.truth.grads[name]
+        loose = tolerance.floor(truth, "float32", self.scale(name)) + \
+            tolerance.BOUND_MULTIPLE * self._rounding32.bounds[name]
+        return not over_budget(conv, loose, span, undefined)[1].any()
 
     def _conventional(self, conv, allowed, span, undefined) -> TensorComparison:
         """Judge within the conventions' range; note the elements only the range accepts."""

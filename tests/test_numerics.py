@@ -241,3 +241,13 @@ def test_arbiter_does_not_judge_a_loss_that_rounding_made_flat():
     params = [(np.array([[800.0]]), np.array([0.0]))]
     v = arbitrate(net, X, Y, params, "W1", np.array([[0.0]]), np.array([[2.0]]))
     assert v.label == "inconclusive" and v.flat and "does not change" in v.sentence()
+
+
+def test_float64_code_that_computes_in_float32_is_a_finding_that_says_so():
+    def in_float32(X, Y, params, *, network):
+        g = REFERENCE.fn(X.astype(np.float32), Y.astype(np.float32),
+                         [(W.astype(np.float32), b.astype(np.float32)) for W, b in params], network=network)
+        return {k: v.astype(np.float64) for k, v in g.items() if k[0] in "Wb"}
+    r = check_case(generic("in_float32", in_float32), Case(Network((4, 5, 2), ("tanh", "identity")), 6))
+    assert not r.agree
+    assert all("within float32 rounding" in c.message for c in r.failing)
