@@ -32,3 +32,17 @@ def test_reports_name_the_first_diverging_step(tmp_path):
     assert data["findings"][0]["first_step"] == 2 and data["optimizers"][0]["diverging"] == n
     html = paths["html"].read_text()
     assert "mismatch at step 2 of 3" in html and html.count("data:image/png;base64,") == 2
+
+
+def test_a_blown_up_trajectory_is_drawn(tmp_path):
+    # losses up to 1e107 and then inf: matplotlib's log axis overflows on them; the report must not
+    from crosscheck.fuzz import FuzzRun
+    from crosscheck.trajectory import TrainingCase, check_reference
+
+    tc = TrainingCase.from_dict({"sizes": [1, 1, 1, 1], "activations": ["relu", "identity", "identity"],
+                                 "loss": "mse", "batch": 1, "dtype": "float64", "regime": "saturated", "seed": 0,
+                                 "optimizer": "sgd", "lr": 0.1, "steps": 8})
+    res = check_reference(tc)
+    assert res.agree and max(v for v in res.torch_losses if v == v) > 1e100
+    paths = train_report.write({"sgd": FuzzRun("reference", [res])}, tmp_path)
+    assert paths["html"].read_text().count("data:image/png;base64,") == 2

@@ -173,11 +173,16 @@ def loss_curves_figure(results: list[TrajectoryResult], title: str):
         steps = np.arange(len(r.torch_losses))
         ref = np.array([math.nan if v is None else v for v in r.losses], dtype=float)
         tor = np.array(r.torch_losses, dtype=float)
+        ref[~np.isfinite(ref)], tor[~np.isfinite(tor)] = math.nan, math.nan  # gaps where a side blew up
+        finite = np.concatenate([ref[np.isfinite(ref)], tor[np.isfinite(tor)]])
+        # NOTE: losses that span many decades are drawn as log10 on a linear axis: matplotlib's
+        # log axis overflows on a blown-up trajectory's 1e300.
+        wide = finite.size and finite.min() > 0 and finite.max() / finite.min() > 20
+        if wide:
+            ref, tor = np.log10(ref), np.log10(tor)
         ax.plot(steps, ref, "-o", markersize=3, label="reference", color="#1f77b4")
         ax.plot(steps, tor, "--", label="torch.optim", color="#d62728")
-        finite = np.concatenate([ref[np.isfinite(ref)], tor[np.isfinite(tor)]])
-        if finite.size and finite.min() > 0 and finite.max() / finite.min() > 20:
-            ax.set_yscale("log")
+        ax.set_ylabel("log10 loss" if wide else "loss", fontsize=8)
         if r.diverged_at is not None:
             ax.axvline(r.diverged_at, color="#b00020", linewidth=1)
         n_ = r.case.network
@@ -185,8 +190,7 @@ def loss_curves_figure(results: list[TrajectoryResult], title: str):
                      + (f", diverges at {r.diverged_at}" if r.diverged_at else ""), fontsize=8)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
-        if ax.get_yscale() == "linear":
-            ax.ticklabel_format(axis="y", useOffset=False)  # losses as they are, not "+1.319"
+        ax.ticklabel_format(axis="y", useOffset=False)  # losses as they are, not "+1.319"
         if k == 0:
             ax.legend(fontsize=7)
     return fig
@@ -198,16 +202,15 @@ def error_by_step_figure(results: list[TrajectoryResult], title: str):
 
     fig = Figure(figsize=(7, 3.2), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
-    floor = 1e-18
     for r in results:
         ts = sorted(r.per_step)
         errs = [max([c.max_rel_err for c in r.per_step[t] if c.tensor != LOSS and math.isfinite(c.max_rel_err)]
                     or [0.0]) for t in ts]
-        ax.plot(ts, np.maximum(errs, floor), color="#b00020" if not r.agree else "#1f77b4",
+        # log10 on a linear axis, exact agreement drawn at -18 (a log axis has no 0)
+        ax.plot(ts, np.log10(np.clip(errs, 1e-18, 1e300)), color="#b00020" if not r.agree else "#1f77b4",
                 alpha=0.9 if not r.agree else 0.25, linewidth=1.4 if not r.agree else 0.8)
-    ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("worst relative error")
+    ax.set_ylabel("log10 worst relative error")
     ax.set_title(title, fontsize=10)
     return fig
 
