@@ -16,6 +16,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/crosscheck fuzz --examples 500 --report reports
+	$(VENV)/bin/crosscheck train --report reports
 	@# The tutorials hold bugs on purpose, so findings (exit 1) are expected; usage errors (2),
 	@# internal errors (3) and a crash that leaves no fresh audit.json fail the job.
 	rm -f reports/audit.json

@@ -14,7 +14,7 @@ from .cli import EXIT_FINDINGS, EXIT_OK, UsageError, command
 from .optimizer_spec import MAX_STEPS, OPTIMIZERS
 from .options import add_report_option, add_run_options, add_workers_option
 
-DEFAULT_EXAMPLES = 25
+DEFAULT_EXAMPLES = 50
 
 
 def _arguments(p) -> None:
