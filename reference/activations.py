@@ -41,14 +41,18 @@ class Sigmoid(Activation):
     """a = 1 / (1 + exp(-z));  da/dz = a (1 - a).
 
     NOTE: ``exp(-z)`` overflows for z << 0; the stable form evaluates
-    ``exp(-|z|)`` only and picks the branch by sign, so |z| > 700 is fine.
+    ``exp(-|z|)`` only: a = 1 / (1 + e) where z >= 0 and e / (1 + e) where
+    z < 0, with e = exp(-|z|), so |z| > 700 is fine. The second quotient is
+    computed only where it is used.
     """
 
     name = "sigmoid"
 
     def forward(self, z):
         e = np.exp(-np.abs(z))
-        self.a = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+        d = 1 + e
+        self.a = 1 / d
+        np.divide(e, d, out=self.a, where=z < 0)
         return self.a
 
     def backward(self, dA):
@@ -65,26 +69,33 @@ class ReLU(Activation):
 
     def forward(self, z):
         self.mask = z > 0
-        return np.where(self.mask, z, 0).astype(z.dtype, copy=False)
+        return np.maximum(z, 0)  # NaN stays NaN, as in torch; several times faster than np.where
 
     def backward(self, dA):
         return dA * self.mask
 
 
 class LeakyReLU(Activation):
-    """a = z if z > 0 else slope z;  da/dz = 1 if z > 0 else slope (slope 0.01, torch's default)."""
+    """a = z if z > 0 else slope z;  da/dz = 1 if z > 0 else slope (slope 0.01, torch's default).
+
+    NOTE: for 0 <= slope <= 1, max(z, slope z) is exactly that piecewise form, without
+    a branch: many times faster than ``np.where`` on a mask that is true half the time.
+    """
 
     name = "leaky_relu"
 
     def __init__(self, slope: float = 0.01):
-        self.slope = slope
+        if not 0 <= slope <= 1:
+            raise ValueError(f"LeakyReLU needs 0 <= slope <= 1, got {slope!r}")
+        self.slope = float(slope)
 
     def forward(self, z):
         self.mask = z > 0
-        return np.where(self.mask, z, self.slope * z).astype(z.dtype, copy=False)
+        return np.maximum(z, self.slope * z)
 
     def backward(self, dA):
-        return np.where(self.mask, dA, self.slope * dA).astype(dA.dtype, copy=False)
+        dadz = np.maximum(self.mask, self.slope, dtype=dA.dtype)  # 1 where z > 0, slope elsewhere
+        return dA * dadz
 
 
 class Tanh(Activation):
