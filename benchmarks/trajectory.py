@@ -22,7 +22,8 @@ from crosscheck.cases import REGIMES, Case, Network  # noqa: E402
 from crosscheck.optimizer_spec import OPTIMIZERS, OptimizerSpec  # noqa: E402
 from crosscheck.trajectory import LOSS, TrainingCase, check_reference, torch_trajectory  # noqa: E402
 
-NETWORKS = [Network((4, 8, 1), ("tanh", "sigmoid"), "bce"), Network((6, 16, 16, 3), ("relu", "relu", "identity"), "mse"),
+NETWORKS = [Network((4, 8, 1), ("tanh", "sigmoid"), "bce"),
+            Network((6, 16, 16, 3), ("relu", "relu", "identity"), "mse"),
             Network((3, 5, 2), ("sigmoid", "identity"), "bce_with_logits", "sum")]
 LR = {"sgd": 0.1, "momentum": 0.05, "adam": 0.01, "adamw": 0.01}
 

@@ -114,7 +114,8 @@ def optimizers(*, names: Sequence[str] = OPTIMIZERS, lr: st.SearchStrategy[float
     return draw_spec()
 
 
-def training_cases(*, cases: st.SearchStrategy | None = None, optimizers: st.SearchStrategy[OptimizerSpec] | None = None,
+def training_cases(*, cases: st.SearchStrategy | None = None,
+                   optimizers: st.SearchStrategy[OptimizerSpec] | None = None,
                    steps: st.SearchStrategy[int] | None = None) -> st.SearchStrategy[TrainingCase]:
     """A case (network, batch, dtype, data, seed), an optimizer and a number of steps.
 

@@ -1,18 +1,20 @@
 """``crosscheck train``: fuzz the reference optimizers against torch.optim, step by step.
 
     crosscheck train [--optimizer sgd|momentum|adam|adamw] [--steps K] [--examples N] [--seed S] [--report DIR]
+                     [--workers N] [--profile ci|dev|thorough] [--database DIR|none]
 
 Without ``--optimizer`` every optimizer is fuzzed, ``--examples`` trajectories
 each; without ``--steps`` Hypothesis draws 1 to 20 steps. Writes
 ``train.csv``, ``train.md``, ``train.html`` and ``train.json`` to the report
-folder. Exit status 0 when every trajectory agrees, 1 when any diverges, 2 for
-bad arguments.
+folder. ``--profile`` and ``--database`` work as for ``crosscheck fuzz`` (under
+``dev`` a diverging trajectory is saved and replayed first next time). Exit
+status 0 when every trajectory agrees, 1 when any diverges, 2 for bad arguments.
 """
 from __future__ import annotations
 
 from .cli import EXIT_FINDINGS, EXIT_OK, UsageError, command
 from .optimizer_spec import MAX_STEPS, OPTIMIZERS
-from .options import add_report_option, add_run_options, add_workers_option
+from .options import add_profile_options, add_report_option, add_run_options, add_workers_option
 
 DEFAULT_EXAMPLES = 50
 
@@ -25,6 +27,7 @@ def _arguments(p) -> None:
     add_run_options(p.add_argument, examples=DEFAULT_EXAMPLES)
     add_report_option(p.add_argument)
     add_workers_option(p.add_argument, what="optimizers")
+    add_profile_options(p.add_argument)
 
 
 @command("train", "fuzz the reference optimizers against torch.optim, comparing every step", _arguments)
@@ -36,8 +39,14 @@ def cmd_train(args) -> int:
     from .reports import train as train_report
     from .trajectory import fuzz_reference
 
+    from . import profiles
     from .progress import progress
 
+    profile = args.profile or profiles.default_profile()
+    try:
+        profiles.database_location(args.database, profile)
+    except ValueError as e:  # --database names a file
+        raise UsageError(str(e)) from None
     names = list(dict.fromkeys(args.optimizer or OPTIMIZERS))
     runs = {}
     if args.workers > 1:  # one optimizer per process at a time (campaign.distribute): the same runs
@@ -45,7 +54,8 @@ def cmd_train(args) -> int:
 
         from .campaign import distribute
 
-        task = functools.partial(_fuzz_one, steps=args.steps, examples=int(args.examples), seed=args.seed)
+        task = functools.partial(_fuzz_one, steps=args.steps, examples=args.examples, seed=args.seed,
+                                 profile=profile, database=args.database)
         with progress(len(names), "train", unit="optimizer") as bar:
             for name, run in zip(names, distribute(task, names, workers=args.workers)):
                 runs[name] = run
@@ -53,8 +63,8 @@ def cmd_train(args) -> int:
     else:
         for name in names:
             with progress(int(args.examples), f"train {name}", unit="trajectory") as bar:
-                runs[name] = fuzz_reference(optimizers=[name], steps=args.steps, examples=int(args.examples),
-                                            seed=args.seed, on_result=bar)
+                runs[name] = fuzz_reference(optimizers=[name], steps=args.steps, examples=args.examples,
+                                            seed=args.seed, on_result=bar, profile=profile, database=args.database)
     paths = train_report.write(runs, args.report)
     diverging = 0
     for name, run in runs.items():
@@ -72,8 +82,9 @@ def cmd_train(args) -> int:
     return EXIT_FINDINGS if diverging else EXIT_OK
 
 
-def _fuzz_one(name: str, *, steps, examples: int, seed: int):
+def _fuzz_one(name: str, *, steps, examples: int, seed: int, profile=None, database=None):
     """One optimizer's run (a worker task of ``--workers``)."""
     from .trajectory import fuzz_reference
 
-    return fuzz_reference(optimizers=[name], steps=steps, examples=examples, seed=seed)
+    return fuzz_reference(optimizers=[name], steps=steps, examples=examples, seed=seed, profile=profile,
+                          database=database)

@@ -74,7 +74,8 @@ class TrainingCase:
         return cls(Case.from_dict(d), OptimizerSpec.from_dict({"optimizer": name, **hyper}), int(d.get("steps", 1)))
 
     def describe(self) -> str:
-        return f"{self.case.describe()}, {self.steps} step{'s' if self.steps != 1 else ''} of {self.optimizer.describe()}"
+        steps = f"{self.steps} step{'s' if self.steps != 1 else ''}"
+        return f"{self.case.describe()}, {steps} of {self.optimizer.describe()}"
 
 
 #: Independent noise runs: where rounding is amplified step after step (a large learning
@@ -544,16 +545,22 @@ def check_reference(tc: TrainingCase, make_optimizer: Callable[[OptimizerSpec], 
 
 def fuzz_reference(*, optimizers: Sequence[str] | None = None, steps: int | None = None, examples: int = 50,
                    seed: int = 0, settings: dict | None = None, on_result=None,
-                   make_optimizer: Callable[[OptimizerSpec], object] | None = None):
+                   make_optimizer: Callable[[OptimizerSpec], object] | None = None,
+                   profile: str | None = None, database=None):
     """Hypothesis draws networks, data, an optimizer from ``optimizers`` with its hyperparameters,
     and ``steps`` (1 to 20 when not given); each reference trajectory is checked against torch.optim.
-    Returns a ``fuzz.FuzzRun`` whose results are ``TrajectoryResult``s, findings shrunk."""
+    Returns a ``fuzz.FuzzRun`` whose results are ``TrajectoryResult``s, findings shrunk.
+    ``profile`` and ``database`` are ``fuzz``'s (saved failures are kept per optimizer set)."""
     from .fuzz import fuzz
     from .optimizer_strategies import optimizers as optimizer_specs
     from .optimizer_strategies import step_counts, training_cases
 
-    strategy = training_cases(optimizers=optimizer_specs(names=optimizers or OPTIMIZERS),
+    strategy = training_cases(optimizers=optimizer_specs(names=list(optimizers or OPTIMIZERS)),
                               steps=step_counts(min_steps=steps, max_steps=steps) if steps else None)
-    label = Target("reference", lambda *a, **k: None, Family(), returns="update", file="reference/optimizers.py")
+    names = list(optimizers or OPTIMIZERS)
+    # the name keys the example database: trajectories of these optimizers, apart from `crosscheck fuzz`'s
+    label = Target(f"reference-train-{'+'.join(names)}", lambda *a, **k: None, Family(), returns="update",
+                   file="reference/optimizers.py")
     return fuzz(label, examples=examples, seed=seed, strategy=strategy, settings=settings, on_result=on_result,
-                diagnose=False, check=lambda _, tc: check_reference(tc, make_optimizer))
+                diagnose=False, check=lambda _, tc: check_reference(tc, make_optimizer), profile=profile,
+                database=database)

@@ -127,7 +127,8 @@ class Adam(Optimizer):
         _check("learning rate", lr, lr >= 0, "the learning rate must be at least 0")
         _check("epsilon value", eps, eps >= 0, "eps must be at least 0")
         _check("weight_decay value", weight_decay, weight_decay >= 0, "weight decay must be at least 0")
-        self.lr, self.betas, self.eps, self.weight_decay = float(lr), _check_betas(betas), float(eps), float(weight_decay)
+        self.lr, self.betas, self.eps = float(lr), _check_betas(betas), float(eps)
+        self.weight_decay = float(weight_decay)
         self.m: list[np.ndarray] = []
         self.v: list[np.ndarray] = []
 

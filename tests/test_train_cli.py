@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_train_writes_csv_markdown_and_html(tmp_path, capsys):
     code = main(["train", "--optimizer", "adam", "--optimizer", "momentum", "--steps", "3", "--examples", "3",
-                 "--report", str(tmp_path)])
+                 "--report", str(tmp_path), "--database", "none"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "adam: 3 trajectories, 9 steps compared, 0 diverging" in out
@@ -34,6 +34,7 @@ def test_train_writes_csv_markdown_and_html(tmp_path, capsys):
     (["--steps", "5000"], "--steps must be from 1 to 1000"),
     (["--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
     (["--examples", "0"], "--examples must be at least 1"),
+    (["--profile", "fast"], "invalid choice: 'fast'"),
 ])
 def test_bad_arguments_exit_2_with_one_line(args, message, capsys, tmp_path):
     assert main(["train", *args, "--report", str(tmp_path)]) == 2

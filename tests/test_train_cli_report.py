@@ -17,7 +17,8 @@ class AdamBiasFrozen(r.Adam):
 
 
 def test_reports_name_the_first_diverging_step(tmp_path):
-    run = fuzz_reference(optimizers=["adam"], steps=3, examples=4, seed=5, settings={"phases": [Phase.generate]},
+    run = fuzz_reference(database="none", optimizers=["adam"], steps=3, examples=4, seed=5,
+                         settings={"phases": [Phase.generate]},
                          make_optimizer=lambda s: AdamBiasFrozen(**s.hyper))
     paths = train_report.write({"adam": run}, tmp_path)
     frame = pd.read_csv(paths["csv"])

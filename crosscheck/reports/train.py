@@ -186,7 +186,8 @@ def loss_curves_figure(results: list[TrajectoryResult], title: str):
         if r.diverged_at is not None:
             ax.axvline(r.diverged_at, color="#b00020", linewidth=1)
         n_ = r.case.network
-        ax.set_title(f"{'-'.join(map(str, n_.sizes))} {n_.loss} {r.case.dtype}\n{r.optimizer.name} lr={r.optimizer.lr:g}"
+        ax.set_title(f"{'-'.join(map(str, n_.sizes))} {n_.loss} {r.case.dtype}\n"
+                     f"{r.optimizer.name} lr={r.optimizer.lr:g}"
                      + (f", diverges at {r.diverged_at}" if r.diverged_at else ""), fontsize=8)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
