@@ -13,7 +13,7 @@ from . import tolerance
 from .cases import Case
 from .compare import TensorComparison, compare, convert, judge, over_budget, with_noise
 from .target import ReturnError, Target
-from .vocabulary import backward_order, param_names, tensor_layer
+from .vocabulary import param_names, tensor_layer
 
 #: Finding kinds, most serious first: a case's kind is the first that applies.
 KINDS = ("crash", "shape", "nonfinite", "mismatch")
@@ -284,20 +284,25 @@ def check_case(target: Target, case: Case) -> CaseResult:
         result.crash = {"type": type(e).__name__, "message": str(e)[:500],
                         "traceback": "".join(traceback.format_exception(e))[-4000:]}
         return result
-    truth = mirror(case.network, X, Y, params, "float64")
-    result.loss = truth.loss
-    result.undefined = not np.isfinite(truth.loss)
+    return judge_outputs(target, case, X, Y, params, got, mirror(case.network, X, Y, params, "float64"))
+
+
+def judge_outputs(target: Target, case: Case, X, Y, params, got: dict, truth) -> CaseResult:
+    """The end of ``check_case``: every tensor of ``got`` (the target's output) against ``truth`` (the
+    float64 mirror). ``fastpath.check_chunk`` ends each case with it too."""
+    from .fastpath import compare_all, ordered  # tensors within the floor in one pass; the rest go to the Judge
+
+    result = CaseResult(case, target.name, loss=truth.loss, undefined=not np.isfinite(truth.loss))
     names = param_names(case.network.depth)
     if any(k.startswith("d") for k in got):
         names = names + [n for n in truth.grads if n not in names and n in got]
     lr = target.lr if target.returns == "update" else None
-    from .fastpath import compare_all  # tensors within the floor in one pass; the rest go to the Judge
     judges: list[Judge] = []
 
     def make_judge() -> Judge:
         judges.append(Judge(case, X, Y, params, truth, update_lr=lr))
         return judges[-1]
 
-    result.comparisons = compare_all(backward_order(names), got, truth.grads, case.dtype, make_judge)
+    result.comparisons = compare_all(ordered(names), got, truth.grads, case.dtype, make_judge)
     result.measured = judges[0].measured if judges else ()
     return result

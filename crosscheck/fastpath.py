@@ -139,7 +139,7 @@ def check_chunk(target, cases: list) -> list:
     is handed to ``check_case`` itself, which runs the target again and makes the
     record, traceback and all.
     """
-    from .check import CaseResult, Judge, check_case
+    from .check import check_case, judge_outputs
     from .oracle import mirror
 
     arrays = [c.arrays() for c in cases]
@@ -153,30 +153,15 @@ def check_chunk(target, cases: list) -> list:
             outputs.append(None)
     truths = [mirror(c.network, X, Y, params, "float64") if got is not None else None
               for c, (X, Y, params), got in zip(cases, arrays, outputs)]
-    lr = target.lr if target.returns == "update" else None
-    results = []
-    for case, (X, Y, params), got, truth in zip(cases, arrays, outputs, truths):
-        if got is None:
-            results.append(check_case(target, case))
-            continue
-        # as the end of check_case
-        result = CaseResult(case, target.name, loss=truth.loss, undefined=not np.isfinite(truth.loss))
-        names = param_names(case.network.depth)
-        if any(k.startswith("d") for k in got):
-            names = names + [n for n in truth.grads if n not in names and n in got]
-        judges: list = []
+    return [check_case(target, case) if got is None else judge_outputs(target, case, X, Y, params, got, truth)
+            for case, (X, Y, params), got, truth in zip(cases, arrays, outputs, truths)]
 
-        def make_judge(case=case, X=X, Y=Y, params=params, truth=truth):
-            judges.append(Judge(case, X, Y, params, truth, update_lr=lr))
-            return judges[-1]
 
-        result.comparisons = compare_all(_backward_order(tuple(names)), got, truth.grads, case.dtype, make_judge)
-        result.measured = judges[0].measured if judges else ()
-        results.append(result)
-    return results
+def ordered(names: list[str]) -> list[str]:
+    """``vocabulary.backward_order(names)``, kept for each set of names a campaign meets (a few dozen)."""
+    return list(_backward_order(tuple(names)))
 
 
 @functools.lru_cache(maxsize=1024)
 def _backward_order(names: tuple[str, ...]) -> tuple[str, ...]:
-    """``vocabulary.backward_order``, kept for each set of names a campaign meets (a few dozen)."""
     return tuple(backward_order(names))
