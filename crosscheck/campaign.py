@@ -211,7 +211,7 @@ DATABASE_KEY = b"crosscheck-campaign"
 def fuzz_campaign(target, *, examples: int = 100, seed: int = 0, bounds: Bounds = Bounds(), workers: int = 1,
                   scheduler: str | None = None, executor: cf.Executor | None = None, report: str | None = None,
                   resume: bool = False, on_result: Callable | None = None, diagnose: bool = True,
-                  profile: str | None = None, database=None):
+                  profile: str | None = None, database=None, in_order: Callable | None = None):
     """Check ``examples`` seeded cases of ``target`` and shrink every distinct failure.
 
     With ``report`` (a folder), results stream to ``report/results.jsonl`` as
@@ -221,7 +221,10 @@ def fuzz_campaign(target, *, examples: int = 100, seed: int = 0, bounds: Bounds 
     again. ``profile`` and ``database`` choose the example database as for
     ``fuzz.fuzz``: the minimal failures of earlier runs kept there are checked
     first (``FuzzRun.replayed`` counts them) and shrunk again if they still fail.
-    Returns a ``fuzz.FuzzRun`` like ``fuzz.fuzz``.
+    ``on_result(result)`` sees each result as it completes; ``in_order(result)``
+    sees them in ``FuzzRun.results`` order (a few chunks are held back when
+    workers finish out of order), which is how ``crosscheck fuzz`` writes its
+    reports while the campaign runs. Returns a ``fuzz.FuzzRun`` like ``fuzz.fuzz``.
     """
     from . import profiles
     from .check import check_case
@@ -244,6 +247,9 @@ def fuzz_campaign(target, *, examples: int = 100, seed: int = 0, bounds: Bounds 
     kept: dict[int, Any] | None = {} if writer is None else None
     failures: dict[tuple, tuple[int, Any]] = {}
     start = time.perf_counter()
+    # indices run -len(saved)..-1 (replays), 0..examples-1 (cases), then examples.. (shrinking) without gaps
+    held: dict[int, Any] = {}
+    next_in_order = [-len(saved)]
 
     def record(i: int, result, phase: str) -> None:
         if writer is not None and phase != "resumed":
@@ -252,6 +258,11 @@ def fuzz_campaign(target, *, examples: int = 100, seed: int = 0, bounds: Bounds 
             kept[i] = result
         if on_result is not None:
             on_result(result)
+        if in_order is not None:
+            held[i] = result
+            while next_in_order[0] in held:
+                in_order(held.pop(next_in_order[0]))
+                next_in_order[0] += 1
         if phase != "shrink" and not result.agree:
             key = failure_key(target, result)
             if key not in failures or failures[key][0] > i:  # the first case, whatever order they finish in

@@ -45,17 +45,22 @@ def cmd_fuzz(args) -> int:
         profiles.database_location(args.database, profile)
     except ValueError as e:  # --database names a file
         raise UsageError(str(e)) from None
+    report = fuzz_report.FuzzReport(args.report)  # fuzz.csv written as the results come, in case order
     with progress(profiles.example_count(profile, args.examples), f"fuzz {target.name}") as bar:
         try:
             run = fuzz_campaign(target, examples=args.examples, seed=args.seed, profile=profile,
                                 database=args.database, on_result=bar, workers=args.workers,
-                                scheduler=args.scheduler, report=args.report, resume=args.resume)
+                                scheduler=args.scheduler, report=args.report, resume=args.resume,
+                                in_order=report.add)
         except (CampaignError, StreamError) as e:
+            report.close()
             raise UsageError(str(e)) from None
-    paths = fuzz_report.write(run, args.report, target=target)
+        except BaseException:
+            report.close()
+            raise
+    paths = report.finish(run, target=target)
     n_bad = len(run.findings)
-    print(f"crosscheck fuzz: {len(run.results)} cases, "
-          f"{sum(len(r.comparisons) for r in run.results)} tensors compared, "
+    print(f"crosscheck fuzz: {report.tally.cases} cases, {report.tally.tensors} tensors compared, "
           f"{n_bad} finding{'s' if n_bad != 1 else ''}; report in {paths['md']}")
     for i, f in enumerate(run.findings, 1):
         print(f"  {f.kind}: {f.message}\n    minimal example: {f.case.describe()}\n"

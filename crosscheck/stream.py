@@ -23,6 +23,7 @@ and most of the time spent writing it).
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -90,7 +91,7 @@ def comparison_from_dict(d: dict | list, row_fields=None):
 
 def result_to_dict(r, rows: bool = False) -> dict:
     """Every field of a ``CaseResult``; its comparisons as dicts, or as rows with ``rows``."""
-    d = {f.name: getattr(r, f.name) for f in fields(r)}
+    d = {name: getattr(r, name) for name in _field_names(type(r))}
     d["case"] = r.case.to_dict()
     d["comparisons"] = [comparison_row(c) if rows else comparison_to_dict(c) for c in r.comparisons]
     return d
@@ -109,8 +110,13 @@ def result_from_dict(d: dict, row_fields=None):
     return CaseResult(**kw)
 
 
+@functools.lru_cache(maxsize=None)
+def _field_names(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
 def _dumps(obj) -> str:
-    return json.dumps(obj, separators=(",", ":"), default=_default)
+    return _ENCODER.encode(obj)
 
 
 def _default(obj):
@@ -121,6 +127,11 @@ def _default(obj):
     if isinstance(obj, (tuple, set)):
         return list(obj)
     return str(obj)
+
+
+# one encoder for every line (json.dumps with options builds a new one each call); our records hold
+# no cycles, so the encoder need not track the containers it is inside
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_default, check_circular=False)
 
 
 # -- writing ----------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """``fuzz.csv``, ``fuzz.md``, ``summary.json`` and ``fuzz.html`` for a fuzz run.
 
-The results are read once, one case at a time (a campaign's come back from its
-results stream): each case's rows go straight to fuzz.csv and into a
-``tables.Tally``, so memory stays flat however long the run.
+``FuzzReport`` takes the results one case at a time, in case order: each case's
+rows go straight to fuzz.csv and into a ``tables.Tally``, so memory stays flat
+however long the run. ``crosscheck fuzz`` feeds it while the campaign runs
+(``fuzz_campaign(in_order=report.add)``), so nothing is read back from the
+results stream; ``write(run, dir)`` feeds it a finished run (``crosscheck report``
+rebuilds from the stream this way). Either way the files are the same.
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import csv
 from pathlib import Path
 
 from ..fuzz import Finding, FuzzRun
-from .tables import COLUMNS, Tally, comparison_rows, csv_cells, markdown, write_json
+from .tables import COLUMNS, Tally, case_rows, csv_cells, markdown, write_json
 
 
 def finding_dict(f: Finding) -> dict:
@@ -37,19 +40,63 @@ def summary(run: FuzzRun, tally: Tally) -> dict:
             "stopped": run.stopped, "finding_details": [finding_dict(f) for f in run.findings]}
 
 
+class FuzzReport:
+    """The report files of one run, fuzz.csv written as the results come (see the module docstring).
+
+    Rows go to ``fuzz.csv.part``, renamed to fuzz.csv by ``finish``: a run that
+    stops with an error leaves the previous fuzz.csv as it was, never a partial one.
+    """
+
+    def __init__(self, directory: str | Path):
+        self.out = Path(directory)
+        self.paths = {"csv": self.out / "fuzz.csv", "md": self.out / "fuzz.md", "json": self.out / "summary.json"}
+        self.tally = Tally()
+        self._part = self.out / "fuzz.csv.part"
+        self._fh = self._csv = None
+
+    def _open(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self._part, "w", newline="", encoding="utf-8")
+        self._csv = csv.writer(self._fh, lineterminator="\n")
+        self._csv.writerow(COLUMNS)
+
+    def add(self, result) -> None:
+        """The next result in case order (``FuzzRun.results`` order: replays, cases, shrinking)."""
+        if self._fh is None:
+            self._open()
+        rows = case_rows(self.tally.cases, result)
+        self._csv.writerows(csv_cells(row) for row in rows)
+        self.tally.add(rows)
+
+    def finish(self, run: FuzzRun, target=None) -> dict[str, Path]:
+        """fuzz.md, summary.json and fuzz.html, once every result is in; returns every file's path."""
+        if self._fh is None:
+            self._open()
+        self._fh.close()
+        self._part.replace(self.paths["csv"])
+        return _write_rest(run, self.out, dict(self.paths), self.tally, target)
+
+    def close(self) -> None:
+        """Give up without writing the reports (the run stopped with an error)."""
+        if self._fh is not None:
+            self._fh.close()
+            self._part.unlink(missing_ok=True)
+
+
 def write(run: FuzzRun, directory: str | Path, target=None) -> dict[str, Path]:
-    """The report files; ``target`` (the Target object) lets fuzz.html draw each finding's heatmap."""
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"csv": out / "fuzz.csv", "md": out / "fuzz.md", "json": out / "summary.json"}
-    tally = Tally()
-    with open(paths["csv"], "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        for i, result in enumerate(run.results):
-            rows = comparison_rows([result], start=i)
-            writer.writerows(csv_cells(row) for row in rows)
-            tally.add(rows)
+    """The report files of a finished run; ``target`` (the Target object) lets fuzz.html draw each
+    finding's heatmap."""
+    report = FuzzReport(directory)
+    try:
+        for result in run.results:
+            report.add(result)
+    except BaseException:
+        report.close()
+        raise
+    return report.finish(run, target)
+
+
+def _write_rest(run: FuzzRun, out: Path, paths: dict[str, Path], tally: Tally, target) -> dict[str, Path]:
     data = summary(run, tally)
     write_json(paths["json"], data)
     lines = [f"# crosscheck fuzz: {run.target}", "",

@@ -27,24 +27,31 @@ def case_columns(index: int, result: CaseResult) -> dict:
             "dtype": c.dtype, "regime": c.regime, "seed": c.seed}
 
 
+def case_rows(index: int, result: CaseResult) -> list[list]:
+    """The rows of one case as lists in ``COLUMNS`` order, ``None`` where a crash has no value.
+
+    ``comparison_rows`` without the dicts: a campaign writes a dozen rows a case as it runs.
+    """
+    c, n = result.case, result.case.network
+    head = [index, result.target, n.depth, "-".join(map(str, n.sizes)), c.batch, ",".join(n.activations), n.loss,
+            n.reduction, c.dtype, c.regime, c.seed]
+    if result.crash is not None:
+        return [head + ["", "", "crash", math.nan, math.nan, None, None, None, None, None, None, False, None, None]]
+    return [head + [cmp.tensor, "x".join(map(str, cmp.shape)) or "-", cmp.status, cmp.max_abs_err, cmp.max_rel_err,
+                    cmp.allowed_abs_err, cmp.torch_err, cmp.mismatches, cmp.size, cmp.mismatch_fraction,
+                    "" if cmp.worst_index is None else str(tuple(cmp.worst_index)), cmp.agree, cmp.arbiter,
+                    "; ".join(x for x in (cmp.note, cmp.arbiter_note) if x)]
+            for cmp in result.comparisons]
+
+
+def row_dict(row: list) -> dict:
+    """A ``case_rows`` row as a dict by column, without the columns it has no value for."""
+    return {k: v for k, v in zip(COLUMNS, row) if v is not None}
+
+
 def comparison_rows(results: list[CaseResult], start: int = 0) -> list[dict]:
-    rows = []
-    for i, r in enumerate(results, start=start):
-        head = case_columns(i, r)
-        if r.crash is not None:
-            rows.append({**head, "tensor": "", "shape": "", "status": "crash", "agree": False,
-                         "max_abs_err": math.nan, "max_rel_err": math.nan})
-            continue
-        for cmp in r.comparisons:
-            rows.append({**head, "tensor": cmp.tensor, "shape": "x".join(map(str, cmp.shape)) or "-",
-                         "status": cmp.status, "max_abs_err": cmp.max_abs_err, "max_rel_err": cmp.max_rel_err,
-                         "allowed_abs_err": cmp.allowed_abs_err, "torch_err": cmp.torch_err,
-                         "mismatches": cmp.mismatches, "size": cmp.size,
-                         "mismatch_fraction": cmp.mismatch_fraction,
-                         "worst_index": "" if cmp.worst_index is None else str(tuple(cmp.worst_index)),
-                         "agree": cmp.agree, "arbiter": cmp.arbiter,
-                         "note": "; ".join(x for x in (cmp.note, cmp.arbiter_note) if x)})
-    return rows
+    """One dict per case and tensor (a crash: one row without a tensor), cases numbered from ``start``."""
+    return [row_dict(row) for i, r in enumerate(results, start=start) for row in case_rows(i, r)]
 
 
 def comparisons_frame(results: list[CaseResult]) -> pd.DataFrame:
@@ -104,20 +111,23 @@ def write_json(path, data) -> None:
 SAMPLE_CASES = 3000
 
 
-def csv_cells(row: dict) -> list:
-    """A row as ``COLUMNS`` cells, written as ``DataFrame.to_csv`` writes them (NaN and None empty)."""
-    out = []
-    for k in COLUMNS:
-        v = row.get(k)
-        out.append("" if v is None or (isinstance(v, float) and v != v) else v)
-    return out
+def csv_cells(row: dict | list) -> list:
+    """A row (a dict, or a list in ``COLUMNS`` order) as ``COLUMNS`` cells, written as
+    ``DataFrame.to_csv`` writes them (NaN and None empty)."""
+    values = [row.get(k) for k in COLUMNS] if isinstance(row, dict) else row
+    return ["" if v is None or (v != v and isinstance(v, float)) else v for v in values]
+
+
+#: Positions in a ``case_rows`` row of the columns ``Tally`` reads.
+_CASE, _ACTIVATIONS, _LOSS, _DTYPE, _REL, _AGREE = (COLUMNS.index(k) for k in (
+    "case", "activations", "loss", "dtype", "max_rel_err", "agree"))
 
 
 class Tally:
     """The fuzz reports' numbers, gathered case by case: ``add(rows)`` with one case's rows
-    (``comparison_rows``). The totals and ``pivot()`` are exact; ``frame()`` holds every row
-    of up to ``sample_cases`` cases, beyond that a uniform sample of the cases (seeded: the
-    same run gives the same sample).
+    (``case_rows``, or the dicts of ``comparison_rows``). The totals and ``pivot()`` are exact;
+    ``frame()`` holds every row of up to ``sample_cases`` cases, beyond that a uniform sample of
+    the cases (seeded: the same run gives the same sample).
     """
 
     def __init__(self, sample_cases: int = SAMPLE_CASES, seed: int = 0):
@@ -133,15 +143,17 @@ class Tally:
     def add(self, rows: list[dict]) -> None:
         if not rows:
             return
+        if isinstance(rows[0], dict):
+            rows = [[row.get(k) for k in COLUMNS] for row in rows]
         head = rows[0]
         self.cases += 1
-        group = self._groups.setdefault((head["activations"], head["loss"]), [0, 0, None, 0])
+        group = self._groups.setdefault((head[_ACTIVATIONS], head[_LOSS]), [0, 0, None, 0])
         group[0] += 1
-        dtype = head["dtype"]
+        dtype = head[_DTYPE]
         by_dtype, finite = self.max_rel_by_dtype.get(dtype), self._finite_by_dtype.get(dtype)
         for row in rows:
-            rel = row.get("max_rel_err", math.nan)
-            bad = not row["agree"]
+            rel = math.nan if row[_REL] is None else row[_REL]
+            bad = not row[_AGREE]
             self.tensors += 1
             self.disagreements += bad
             group[1] += 1
@@ -166,8 +178,8 @@ class Tally:
 
     def frame(self) -> pd.DataFrame:
         """Every row of the sampled cases in case order: every row of the run unless ``sampled``."""
-        cases = sorted(self._sample, key=lambda rows: rows[0]["case"])
-        return pd.DataFrame([row for rows in cases for row in rows], columns=COLUMNS)
+        cases = sorted(self._sample, key=lambda rows: rows[0][_CASE])
+        return pd.DataFrame([row_dict(row) for rows in cases for row in rows], columns=COLUMNS)
 
     def pivot(self) -> pd.DataFrame:
         """``pivot(frame)`` of every row of the run, from the totals."""
