@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from ..cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, command
-from ..options import add_profile_options, add_report_option, add_run_options
+from ..options import add_profile_options, add_report_option, add_run_options, add_workers_option
 
 EXIT_INTERNAL = 3
 
@@ -25,6 +25,7 @@ def add_arguments(p) -> None:
                    help="wall-clock limit per target, in its own process (default 10 + examples/4 seconds)")
     p.add_argument("--memory", type=int, default=2048, metavar="MB",
                    help="address space each target's process may take beyond its start (default 2048 MB)")
+    add_workers_option(p.add_argument, what="targets")
 
 
 @command("audit", "audit third-party backprop code: every @audit_target function against torch.autograd",
@@ -44,7 +45,8 @@ def cmd_audit(args) -> int:
     except ValueError as e:  # --database names a file
         raise UsageError(str(e)) from None
     options = AuditOptions(examples=profiles.example_count(profile, args.examples), seed=args.seed,
-                           timeout=args.timeout, memory_mb=args.memory, profile=profile, database=args.database)
+                           timeout=args.timeout, memory_mb=args.memory, profile=profile, database=args.database,
+                           workers=args.workers)
     try:
         return _audit(args, options)
     except UsageError:

@@ -4,7 +4,11 @@
 that returns a JSON-ready dict (the target's record) and streams one event per
 case through ``emit``; ``audit_isolated`` runs it in a child process within the
 limits and, when the child is killed or dies, builds the record from what was
-streamed. ``audit_paths`` is the whole command: files, discovery, targets.
+streamed. ``audit_paths`` is the whole command: files, discovery, targets. With
+``AuditOptions.workers`` N > 1 it keeps up to N of those children running at
+once (files imported for discovery, then targets); records come out in file and
+source order whatever order the children finish in, so the report is the one a
+single worker writes (timings aside).
 
 Inside ``audit_one`` the spine's ``fuzz`` draws and shrinks cases. After a first
 failure Hypothesis stops drawing new cases early and moves on to shrinking, so
@@ -15,6 +19,7 @@ becomes a finding (with the smallest case that showed it).
 """
 from __future__ import annotations
 
+import functools
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -44,13 +49,17 @@ class AuditOptions:
     memory_mb: int | None = 2048  # address space per target process beyond its start
     profile: str | None = None  # Hypothesis profile (``profiles``): None, no example database
     database: str | None = None  # example database folder, "none", or None for the profile's choice
+    workers: int = 1  # targets audited at once, each in its own child process
 
     @property
     def seconds(self) -> float:
         return float(self.timeout) if self.timeout else default_timeout(self.examples)
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "timeout": self.seconds}
+        """The settings that decide what is checked (``workers`` only decides how fast)."""
+        d = {**asdict(self), "timeout": self.seconds}
+        d.pop("workers")
+        return d
 
 
 @dataclass
@@ -95,19 +104,22 @@ def audit_paths(paths, options: AuditOptions | None = None,
         where = ", ".join(str(p) for p in paths)
         raise NoTargets(f"no targets found in {where}: no .py file there uses @audit_target; decorate a "
                         f"function (X, Y, params) -> grads with @crosscheck.audit_target(activations=[...], loss=...)")
-    for f in candidates:
-        found = discover(f, options)
-        if found.get("internal"):
-            run.internal_errors.append(found["internal"])
-        if found["error"] is not None:
-            rec = record.invalid(found["error"], str(f))
-            run.records.append(rec)
-            if on_record:
-                on_record(rec)
-            continue
-        for spec in found["targets"]:
-            rec = audit_isolated(spec, options, on_event)  # on_event: each case as the child streams it
-            if rec.get("internal_error"):
+    with _children(options.workers) as run_all:
+        discovered = run_all(functools.partial(discover, options=options), candidates)
+        pending = []  # per file in order: its invalid record, or a future record per target
+        for f, found in zip(candidates, discovered):
+            if found.get("internal"):
+                run.internal_errors.append(found["internal"])
+            if found["error"] is not None:
+                pending.append(("invalid", record.invalid(found["error"], str(f)), None))
+                continue
+            events = on_event if on_event is None or options.workers == 1 else _serialized(on_event)
+            for spec, rec in zip(found["targets"], run_all(functools.partial(
+                    audit_isolated, options=options, on_event=events), found["targets"], lazy=True)):
+                pending.append(("target", rec, spec))
+        for kind, rec, spec in pending:
+            rec = rec() if callable(rec) else rec  # a target's record, once its child is done
+            if kind == "target" and rec.get("internal_error"):
                 run.internal_errors.append(f"{spec['name']}: {rec['internal_error']}")
             run.records.append(rec)
             if on_record:
@@ -117,6 +129,43 @@ def audit_paths(paths, options: AuditOptions | None = None,
                         f"audit_target but define no function decorated with @audit_target(...)")
     run.seconds = time.monotonic() - start
     return run
+
+
+@contextmanager
+def _children(workers: int):
+    """``run_all(fn, items, lazy=False)``: ``fn(item)`` for each item, up to ``workers`` at once.
+
+    Each call only waits on its child process, so threads are enough to keep
+    ``workers`` children running. Eager calls return the outputs in input
+    order; ``lazy=True`` returns one callable per item that waits for its output.
+    """
+    if workers <= 1:
+        def run_all(fn, items, lazy=False):
+            return [functools.partial(fn, item) for item in items] if lazy else [fn(item) for item in items]
+        yield run_all
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .isolation import context
+
+    context()  # set up the fork server once, before threads start children from it
+    with ThreadPoolExecutor(workers, thread_name_prefix="crosscheck-audit") as pool:
+        def run_all(fn, items, lazy=False):
+            futures = [pool.submit(fn, item) for item in items]
+            return [f.result for f in futures] if lazy else [f.result() for f in futures]
+        yield run_all
+
+
+def _serialized(fn):
+    """``fn`` called by one thread at a time (progress callbacks from several children)."""
+    import threading
+
+    lock = threading.Lock()
+
+    def call(*args, **kwargs):
+        with lock:
+            return fn(*args, **kwargs)
+    return call
 
 
 def discover(path, options: AuditOptions) -> dict:
