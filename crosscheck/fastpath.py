@@ -31,7 +31,9 @@ campaign checks its cases this way.
 from __future__ import annotations
 
 import functools
-from typing import Callable
+import itertools
+import math
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -54,18 +56,16 @@ def compare_all(names: list[str], got: dict, truth: dict[str, np.ndarray], dtype
     use all of them); ``judge()`` makes the full ``check.Judge`` of the case and
     is called at most once, only if some tensor is not settled by the floor.
     """
-    all_names = list(truth)
-    if not all_names:
+    layout = _layout(tuple(truth), tuple(t.shape for t in truth.values()))
+    if layout is None:  # no tensors, or an empty one
         return _slow(names, got, judge)
+    all_names = layout.names
     fast = {n for n in names if n in truth and _plain(got.get(n), truth[n])}
-    sizes = [truth[n].size for n in all_names]
-    if 0 in sizes:
-        return _slow(names, got, judge)
     # candidate and truth end to end, in the truth's order; a tensor not on the fast path
     # stands in with its own truth (difference 0) so both vectors share one segmentation
     t = np.concatenate([truth[n].ravel() for n in all_names])
     c = np.concatenate([(got[n] if n in fast else truth[n]).ravel() for n in all_names], dtype=np.float64)
-    starts = np.cumsum([0] + sizes[:-1])
+    starts = layout.starts
     with np.errstate(invalid="ignore"):
         d = np.abs(c - t)
         top = np.maximum.reduceat(np.abs(t), starts)
@@ -73,24 +73,24 @@ def compare_all(names: list[str], got: dict, truth: dict[str, np.ndarray], dtype
     if not np.isfinite(top).all():  # the truth is NaN or inf somewhere: undefined elements, the judge's call
         return _slow(names, got, judge)
     # the first element of each tensor at its maximum difference (argmax per segment)
-    at_max = np.flatnonzero(d == np.repeat(worst, sizes))
+    at_max = np.flatnonzero(d == worst[layout.segment])
     pos = np.minimum(np.searchsorted(at_max, starts), max(at_max.size - 1, 0))
-    first = at_max[pos] - starts if at_max.size else starts * 0  # meaningful where the maximum is finite
+    first = (at_max[pos] - starts).tolist() if at_max.size else [0] * len(all_names)  # where the maximum is finite
 
-    layers = [_layer(n) for n in all_names]
+    tops = top.tolist()
     layer_top: dict[int, float] = {}
-    for layer, m in zip(layers, top.tolist()):
+    for layer, m in zip(layout.layers, tops):
         layer_top[layer] = max(layer_top.get(layer, 0.0), m)
     unit = FLOOR_ULPS * EPS[dtype]
     out: dict[str, TensorComparison] = {}
     over_floor: list[tuple] = []
-    for n, off, layer, size, m, w, flat in zip(all_names, starts.tolist(), layers, sizes, top.tolist(),
-                                               worst.tolist(), first.tolist()):
+    for n, off, layer, size, shape, m, w, flat in zip(all_names, layout.offsets, layout.layers, layout.sizes,
+                                                      layout.shapes, tops, worst.tolist(), first):
         if n not in fast:
             continue
-        floor = unit * max(layer_top[layer], m)
+        floor = unit * layer_top[layer]  # S: the largest true magnitude in the layer
         if w <= floor:  # stage 1 of the judge: within the floor
-            out[n] = _agree(n, truth[n].shape, dtype, size, m, w, flat, floor)
+            out[n] = _agree(n, shape, dtype, size, m, w, flat, floor)
         elif w < np.inf:  # finite, over the floor: stage 2 below; NaN/inf go to the judge
             over_floor.append((n, off, size, m, w, flat, floor))
     full = None
@@ -112,9 +112,31 @@ def compare_all(names: list[str], got: dict, truth: dict[str, np.ndarray], dtype
     return [out[n] for n in names]
 
 
+class _Layout(NamedTuple):
+    """Where each tensor of a case sits in the concatenated vector (one per set of names and shapes)."""
+
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    sizes: tuple[int, ...]
+    offsets: tuple[int, ...]
+    starts: np.ndarray  # the offsets, for reduceat
+    segment: np.ndarray  # the tensor of each element
+    layers: tuple[int, ...]
+
+
+@functools.lru_cache(maxsize=4096)
+def _layout(names: tuple[str, ...], shapes: tuple[tuple[int, ...], ...]) -> _Layout | None:
+    sizes = tuple(math.prod(s) for s in shapes)
+    if not names or 0 in sizes:
+        return None
+    offsets = tuple(itertools.accumulate(sizes[:-1], initial=0))
+    return _Layout(names, shapes, sizes, offsets, np.array(offsets), np.repeat(np.arange(len(sizes)), sizes),
+                   tuple(_layer(n) for n in names))
+
+
 def _agree(name, shape, dtype, size, top, worst, flat, allowed) -> TensorComparison:
     """The judge's record of an agreeing tensor: ``worst`` the largest difference, first at ``flat``."""
-    idx = (flat // shape[1], flat % shape[1]) if len(shape) == 2 else tuple(
+    idx = (flat // shape[1], flat % shape[1]) if len(shape) == 2 else (flat,) if len(shape) == 1 else tuple(
         int(i) for i in np.unravel_index(flat, shape))
     rel = worst / top if top > 0 else (0.0 if worst == 0 else float("inf"))
     return TensorComparison(name, shape, shape, dtype, size, 0, 0.0, worst, rel, idx, allowed, float("nan"),
