@@ -11,6 +11,7 @@ import json
 import math
 import random
 
+import numpy as np
 import pandas as pd
 
 from ..check import CaseResult
@@ -119,8 +120,8 @@ def csv_cells(row: dict | list) -> list:
 
 
 #: Positions in a ``case_rows`` row of the columns ``Tally`` reads.
-_CASE, _ACTIVATIONS, _LOSS, _DTYPE, _REL, _AGREE = (COLUMNS.index(k) for k in (
-    "case", "activations", "loss", "dtype", "max_rel_err", "agree"))
+_CASE, _ACTIVATIONS, _LOSS, _DTYPE, _REL, _AGREE, _STATUS = (COLUMNS.index(k) for k in (
+    "case", "activations", "loss", "dtype", "max_rel_err", "agree", "status"))
 
 
 class Tally:
@@ -179,7 +180,10 @@ class Tally:
     def frame(self) -> pd.DataFrame:
         """Every row of the sampled cases in case order: every row of the run unless ``sampled``."""
         cases = sorted(self._sample, key=lambda rows: rows[0][_CASE])
-        return pd.DataFrame([row_dict(row) for rows in cases for row in rows], columns=COLUMNS)
+        frame = pd.DataFrame([row for rows in cases for row in rows], columns=COLUMNS)
+        # a crash row has no value in most columns: NaN there, as in ``comparisons_frame``
+        return frame.fillna(np.nan) if any(rows[0][_AGREE] is False and rows[0][_STATUS] == "crash"
+                                           for rows in cases) else frame
 
     def pivot(self) -> pd.DataFrame:
         """``pivot(frame)`` of every row of the run, from the totals."""
