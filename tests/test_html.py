@@ -37,7 +37,7 @@ def test_fuzz_page_has_tables_figures_and_a_heatmap_and_needs_no_network(bad):
     assert "<script" not in page and "<link" not in page and "@import" not in page
     # summary tables (pandas Styler) and the finding's failing-tensor table
     assert page.count("<table") == 4
-    for caption in ("The run", "Per tensor kind and dtype", "Cases per activation set and loss", "Failing tensors"):
+    for caption in ("The run", "Per tensor kind and dtype", "Cases per activation and loss", "Failing tensors"):
         assert f"<caption>{caption}</caption>" in page
     # the distributions, the per-layer bars and the heatmap, each a real PNG
     images = [base64.b64decode(m) for m in PNG.findall(page)]
@@ -147,7 +147,7 @@ def test_the_report_renders_in_headless_chromium(bad, tmp_path):
         assert complete and natural_w > 100 and natural_h > 100 and shown_w > 100, alt
     # every table rendered with its rows
     captions = {c: (rows, width) for c, rows, width in seen["tables"]}
-    assert set(captions) == {"The run", "Per tensor kind and dtype", "Cases per activation set and loss",
+    assert set(captions) == {"The run", "Per tensor kind and dtype", "Cases per activation and loss",
                              "Failing tensors"}
     assert all(rows >= 2 and width > 100 for rows, width in captions.values())
     assert captions["Failing tensors"][0] == 2  # the header and W1

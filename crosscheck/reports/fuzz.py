@@ -103,7 +103,8 @@ def _write_rest(run: FuzzRun, out: Path, paths: dict[str, Path], tally: Tally, t
              f"{data['cases']} cases, {data['tensors_compared']} tensors compared, "
              f"{data['disagreements']} disagreeing tensors, {len(run.findings)} distinct findings; "
              f"worst relative error {data['max_rel_err']:.3g}.", "",
-             "## Activations x loss", "", markdown(tally.pivot())]
+             "## Activation x loss", "", "A case counts under every activation it uses; worst relative errors "
+             "are normwise, per dtype.", "", markdown(tally.pivot())]
     lines += ["## Findings", ""]
     if not run.findings:
         lines.append("Every gradient agrees with torch.\n")

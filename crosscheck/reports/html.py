@@ -238,8 +238,9 @@ def _common_sections(frame: pd.DataFrame) -> list[str]:
            _img(error_distribution_figure(frame), "error distributions per tensor kind and dtype"),
            "<h2>Errors per layer</h2>",
            _img(layer_error_figure(frame), "median and worst relative error per layer and dtype"),
-           "<h2>Activations x loss</h2>",
-           _table(pivot(frame), "Cases per activation set and loss", text_columns=("activations", "loss"),
+           "<h2>Activation x loss</h2><p>A case counts under every activation it uses.</p>",
+           _table(pivot(frame), "Cases per activation and loss",
+                  text_columns=("activation", "loss"),
                   bad_columns=("disagreements",))]
     return out
 

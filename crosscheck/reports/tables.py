@@ -59,18 +59,30 @@ def comparisons_frame(results: list[CaseResult]) -> pd.DataFrame:
     return pd.DataFrame(comparison_rows(results), columns=COLUMNS)
 
 
+PIVOT_COLUMNS = ["activation", "loss", "cases", "tensors", "worst_rel_err_float64", "worst_rel_err_float32",
+                 "disagreements"]
+
+
 def pivot(frame: pd.DataFrame) -> pd.DataFrame:
-    """Activation set x loss: cases, tensors compared, worst relative error, disagreements."""
+    """Activation x loss: cases, tensors compared, worst relative error per dtype, disagreements.
+
+    A case counts under every activation it uses (a relu-sigmoid network under
+    both relu and sigmoid), so a row says how well that activation was exercised.
+    """
     if frame.empty:
-        return pd.DataFrame(columns=["activations", "loss", "cases", "tensors", "worst_rel_err", "disagreements"])
-    g = frame.groupby(["activations", "loss"], sort=True)
+        return pd.DataFrame(columns=PIVOT_COLUMNS)
+    frame = frame.assign(activation=frame["activations"].astype(str).str.split(",").map(lambda a: sorted(set(a))))
+    frame = frame.explode("activation")
+    g = frame.groupby(["activation", "loss"], sort=True)
+    rel = {dt: frame["max_rel_err"].where(frame["dtype"] == dt) for dt in ("float64", "float32")}
     out = pd.DataFrame({
         "cases": g["case"].nunique(),
         "tensors": g["tensor"].count(),
-        "worst_rel_err": g["max_rel_err"].max(),
+        "worst_rel_err_float64": rel["float64"].groupby([frame["activation"], frame["loss"]]).max(),
+        "worst_rel_err_float32": rel["float32"].groupby([frame["activation"], frame["loss"]]).max(),
         "disagreements": g["agree"].apply(lambda s: int((~s.astype(bool)).sum())),
     }).reset_index()
-    return out
+    return out[PIVOT_COLUMNS]
 
 
 def markdown(frame: pd.DataFrame, floatfmt: str = ".3g") -> str:
@@ -136,7 +148,8 @@ class Tally:
         self.max_rel: float | None = None  # finite values only
         self.max_rel_by_dtype: dict[str, float | None] = {}  # NaN skipped, inf kept (as pandas ``max``)
         self._finite_by_dtype: dict[str, float | None] = {}
-        self._groups: dict[tuple[str, str], list] = {}  # (activations, loss) -> [cases, tensors, worst, bad]
+        # (activation, loss) -> [cases, tensors, {dtype: worst}, bad]; a case counts under each activation it uses
+        self._groups: dict[tuple[str, str], list] = {}
         self.sample_cases = sample_cases
         self._sample: list[list[dict]] = []
         self._rng = random.Random(seed)
@@ -148,20 +161,25 @@ class Tally:
             rows = [[row.get(k) for k in COLUMNS] for row in rows]
         head = rows[0]
         self.cases += 1
-        group = self._groups.setdefault((head[_ACTIVATIONS], head[_LOSS]), [0, 0, None, 0])
-        group[0] += 1
+        groups = [self._groups.setdefault((act, head[_LOSS]), [0, 0, {}, 0])
+                  for act in sorted(set(str(head[_ACTIVATIONS]).split(",")))]
         dtype = head[_DTYPE]
+        for group in groups:
+            group[0] += 1
         by_dtype, finite = self.max_rel_by_dtype.get(dtype), self._finite_by_dtype.get(dtype)
         for row in rows:
             rel = math.nan if row[_REL] is None else row[_REL]
             bad = not row[_AGREE]
             self.tensors += 1
             self.disagreements += bad
-            group[1] += 1
-            group[3] += bad
+            for group in groups:
+                group[1] += 1
+                group[3] += bad
             if rel == rel:  # not NaN
                 by_dtype = rel if by_dtype is None else max(by_dtype, rel)
-                group[2] = rel if group[2] is None else max(group[2], rel)
+                for group in groups:
+                    worst = group[2].get(dtype)
+                    group[2][dtype] = rel if worst is None else max(worst, rel)
                 if rel != math.inf:
                     self.max_rel = rel if self.max_rel is None else max(self.max_rel, rel)
                     finite = rel if finite is None else max(finite, rel)
@@ -187,9 +205,9 @@ class Tally:
 
     def pivot(self) -> pd.DataFrame:
         """``pivot(frame)`` of every row of the run, from the totals."""
-        cols = ["activations", "loss", "cases", "tensors", "worst_rel_err", "disagreements"]
-        rows = [(a, l, c, t, math.nan if w is None else w, d) for (a, l), (c, t, w, d) in sorted(self._groups.items())]
-        return pd.DataFrame(rows, columns=cols)
+        rows = [(a, l, c, t, w.get("float64", math.nan), w.get("float32", math.nan), d)
+                for (a, l), (c, t, w, d) in sorted(self._groups.items())]
+        return pd.DataFrame(rows, columns=PIVOT_COLUMNS)
 
     def totals(self) -> dict:
         """Counts and worst errors of every row (what a sampled ``frame()`` cannot say), by overview label."""
