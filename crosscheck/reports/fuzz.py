@@ -102,7 +102,9 @@ def _write_rest(run: FuzzRun, out: Path, paths: dict[str, Path], tally: Tally, t
     lines = [f"# crosscheck fuzz: {run.target}", "",
              f"{data['cases']} cases, {data['tensors_compared']} tensors compared, "
              f"{data['disagreements']} disagreeing tensors, {len(run.findings)} distinct findings; "
-             f"worst relative error {data['max_rel_err']:.3g}.", "",
+             "worst relative error " + (", ".join(f"{v:.3g} in {dt}" for dt, v in
+                                                  sorted(data["max_rel_err_by_dtype"].items()) if v is not None)
+                                        or "0") + ".", "",
              "## Activation x loss", "", "A case counts under every activation it uses; worst relative errors "
              "are normwise, per dtype.", "", markdown(tally.pivot())]
     lines += ["## Findings", ""]
