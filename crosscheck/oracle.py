@@ -40,14 +40,22 @@ class Mirror:
 
 
 def _tensor(a, dtype, grad=False) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(a)).to(dtype)
+    a = np.asarray(a)
+    if a.dtype == _NUMPY_OF[dtype] and a.flags.writeable and a.dtype.isnative:
+        t = torch.from_numpy(a)  # the same memory, no copy: the mirror never writes into its inputs
+    else:
+        t = torch.as_tensor(a).to(dtype)
     return t.requires_grad_(grad)
+
+
+_NUMPY_OF = {torch.float64: np.dtype(np.float64), torch.float32: np.dtype(np.float32)}
 
 
 def torch_loss(network: Network, X: torch.Tensor, Y: torch.Tensor,
                params: list[tuple[torch.Tensor, torch.Tensor]], keep: dict | None = None,
-               nudge=None) -> torch.Tensor:
-    """The scalar loss of the mirror network; intermediates go into ``keep`` with ``retain_grad``.
+               nudge=None, retain: bool = True) -> torch.Tensor:
+    """The scalar loss of the mirror network; intermediates go into ``keep`` (with ``retain_grad``
+    unless ``retain`` is false: ``mirror`` asks autograd for their gradients directly).
 
     ``nudge``, if given, is applied to every pre-activation and activation: the
     tolerance uses it to see how far rounding at each step can move a gradient.
@@ -61,11 +69,13 @@ def torch_loss(network: Network, X: torch.Tensor, Y: torch.Tensor,
         if nudge is not None:
             A = nudge(A, probability=act == "sigmoid")
         if keep is not None:
-            # identity returns Z itself: give dA its own node so both keep a grad
-            if A is Z:
-                A = Z.view_as(Z)
-            Z.retain_grad()
-            A.retain_grad()
+            # identity returns Z itself: with retain_grad, give dA its own node so both keep a grad
+            # (asked of autograd.grad directly, dZ and dA of an identity are the one gradient)
+            if retain:
+                if A is Z:
+                    A = Z.view_as(Z)
+                Z.retain_grad()
+                A.retain_grad()
             keep[f"dZ{l}"], keep[f"dA{l}"] = Z, A
     return _LOSSES[network.loss](A, Y, reduction=network.reduction)
 
@@ -102,16 +112,14 @@ def mirror(network: Network, X, Y, params, dtype: str = "float64", *, intermedia
         W.requires_grad_(True)
         b.requires_grad_(True)
     keep: dict[str, torch.Tensor] | None = {} if intermediates else None
-    loss = torch_loss(network, Xt, Yt, Pt, keep, nudge)
-    loss.backward()
-    grads: dict[str, np.ndarray] = {}
-    for l, (W, b) in enumerate(Pt, start=1):
-        grads[f"W{l}"], grads[f"b{l}"] = W.grad.numpy(), b.grad.numpy()
+    loss = torch_loss(network, Xt, Yt, Pt, keep, nudge, retain=False)
+    # one autograd call for every gradient: parameters, then each Z and A, then X (the ``grads`` order)
+    names = [n for l in range(1, len(Pt) + 1) for n in (f"W{l}", f"b{l}")]
+    inputs = [t for Wb in Pt for t in Wb]
     if keep is not None:
-        for name, t in keep.items():
-            grads[name] = t.grad.numpy() if t.grad is not None else np.zeros(tuple(t.shape), t.detach().numpy().dtype)
-        grads["dX"] = Xt.grad.numpy()
-        output = keep[f"dA{network.depth}"].detach().numpy()
-    else:
-        output = np.array([])
+        names += [*keep, "dX"]
+        inputs += [*keep.values(), Xt]
+    found = torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True)
+    grads: dict[str, np.ndarray] = {n: g.numpy() for n, g in zip(names, found)}
+    output = keep[f"dA{network.depth}"].detach().numpy() if keep is not None else np.array([])
     return Mirror(float(loss.detach()), grads, output)
