@@ -131,6 +131,59 @@ def csv_cells(row: dict | list) -> list:
     return ["" if v is None or (v != v and isinstance(v, float)) else v for v in values]
 
 
+#: Columns that are the same in every row of a case (``case_rows``): written once per case.
+_HEAD = COLUMNS.index("tensor")
+
+
+def csv_text(rows: list[list]) -> str:
+    """One case's ``case_rows`` as the lines ``csv.writer(lineterminator="\n")`` writes for their
+    ``csv_cells``, the case's columns formatted once for all its rows rather than once per row."""
+    head = _csv_line(rows[0][:_HEAD])
+    if head is None:
+        return _csv_module_text(rows)
+    lines = []
+    for row in rows:
+        tail = _csv_line(row[_HEAD:])
+        if tail is None:
+            return _csv_module_text(rows)
+        lines.append(f"{head},{tail}\n")
+    return "".join(lines)
+
+
+def _csv_line(values: list) -> str | None:
+    """``values`` joined as csv.writer's QUOTE_MINIMAL writes them (floats by ``repr``, NaN and None
+    empty, a field holding a comma quoted); ``None`` for a value it leaves to the csv module."""
+    cells = []
+    for v in values:
+        t = type(v)
+        if t is str:
+            if "," in v:
+                if '"' in v or "\n" in v or "\r" in v:
+                    return None
+                v = f'"{v}"'
+            elif '"' in v or "\n" in v or "\r" in v:
+                return None
+            cells.append(v)
+        elif t is float:
+            cells.append("" if v != v else float.__repr__(v))
+        elif t is int or t is bool:
+            cells.append(str(v))
+        elif v is None:
+            cells.append("")
+        else:
+            return None
+    return ",".join(cells)
+
+
+def _csv_module_text(rows: list[list]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(csv_cells(row) for row in rows)
+    return buf.getvalue()
+
+
 #: Positions in a ``case_rows`` row of the columns ``Tally`` reads.
 _CASE, _ACTIVATIONS, _LOSS, _DTYPE, _REL, _AGREE, _STATUS = (COLUMNS.index(k) for k in (
     "case", "activations", "loss", "dtype", "max_rel_err", "agree", "status"))
