@@ -93,7 +93,12 @@ def result_to_dict(r, rows: bool = False) -> dict:
     """Every field of a ``CaseResult``; its comparisons as dicts, or as rows with ``rows``."""
     d = {name: getattr(r, name) for name in _field_names(type(r))}
     d["case"] = r.case.to_dict()
-    d["comparisons"] = [comparison_row(c) if rows else comparison_to_dict(c) for c in r.comparisons]
+    if rows:  # a dataclass sets its fields in order: its __dict__ is the row (``comparison_row``)
+        n = len(comparison_fields())
+        d["comparisons"] = [list(v.values()) if len(v := c.__dict__) == n else comparison_row(c)
+                            for c in r.comparisons]
+    else:
+        d["comparisons"] = [comparison_to_dict(c) for c in r.comparisons]
     return d
 
 
@@ -186,7 +191,9 @@ class StreamWriter:
         self.fh.flush()
 
     def result(self, index: int, phase: str, result) -> None:
-        self._line({"type": "result", "index": index, "phase": phase, "result": result_to_dict(result, rows=True)})
+        self.fh.write(f'{{"type":"result","index":{int(index)},"phase":{_dumps(phase)},"result":'
+                      f'{_dumps(result_to_dict(result, rows=True))}}}\n')
+        self.fh.flush()
 
     def record(self, type: str, data: dict | None = None, **fields) -> None:
         """Any other line: ``type`` is ``finding``, ``end``, or a command's own kind of record."""
