@@ -6,6 +6,7 @@ target has findings), 2 for bad arguments, each with a one-line explanation.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 
 from .options import add_profile_options, add_report_option, add_run_options, add_scale_options
@@ -39,6 +40,9 @@ def cmd_fuzz(args) -> int:
     from .stream import StreamError
     from .target import reference_target
 
+    # Everything imported so far lives for the whole run: keep it out of the
+    # collector's sweeps, which otherwise rescan it every few thousand results.
+    gc.freeze()
     target = reference_target()
     profile = args.profile or profiles.default_profile()
     try:
