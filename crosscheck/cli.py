@@ -32,6 +32,19 @@ def _positive(name):
     return check
 
 
+def chosen_profile(args) -> str:
+    """The Hypothesis profile a command runs under (``--profile``, else the default for
+    this environment), with ``--database`` checked: a usage error if it names a file."""
+    from . import profiles
+
+    profile = args.profile or profiles.default_profile()
+    try:
+        profiles.database_location(args.database, profile)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return profile
+
+
 def cmd_fuzz(args) -> int:
     from . import profiles
     from .campaign import CampaignError, fuzz_campaign
@@ -44,11 +57,7 @@ def cmd_fuzz(args) -> int:
     # collector's sweeps, which otherwise rescan it every few thousand results.
     gc.freeze()
     target = reference_target()
-    profile = args.profile or profiles.default_profile()
-    try:
-        profiles.database_location(args.database, profile)
-    except ValueError as e:  # --database names a file
-        raise UsageError(str(e)) from None
+    profile = chosen_profile(args)
     report = fuzz_report.FuzzReport(args.report)  # fuzz.csv written as the results come, in case order
     with progress(profiles.example_count(profile, args.examples), f"fuzz {target.name}") as bar:
         try:

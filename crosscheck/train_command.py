@@ -12,7 +12,7 @@ status 0 when every trajectory agrees, 1 when any diverges, 2 for bad arguments.
 """
 from __future__ import annotations
 
-from .cli import EXIT_FINDINGS, EXIT_OK, UsageError, command
+from .cli import EXIT_FINDINGS, EXIT_OK, UsageError, chosen_profile, command
 from .optimizer_spec import MAX_STEPS, OPTIMIZERS
 from .options import add_profile_options, add_report_option, add_run_options, add_workers_option
 
@@ -39,14 +39,9 @@ def cmd_train(args) -> int:
     from .reports import train as train_report
     from .trajectory import fuzz_reference
 
-    from . import profiles
     from .progress import progress
 
-    profile = args.profile or profiles.default_profile()
-    try:
-        profiles.database_location(args.database, profile)
-    except ValueError as e:  # --database names a file
-        raise UsageError(str(e)) from None
+    profile = chosen_profile(args)
     names = list(dict.fromkeys(args.optimizer or OPTIMIZERS))
     runs = {}
     if args.workers > 1:  # one optimizer per process at a time (campaign.distribute): the same runs

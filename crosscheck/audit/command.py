@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from ..cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, command
+from ..cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, chosen_profile, command
 from ..options import add_profile_options, add_report_option, add_run_options, add_workers_option
 
 EXIT_INTERNAL = 3
@@ -39,11 +39,7 @@ def cmd_audit(args) -> int:
         raise UsageError(f"--memory must be at least 64 (MB), got {args.memory}")
     from .. import profiles
 
-    profile = args.profile or profiles.default_profile()
-    try:
-        profiles.database_location(args.database, profile)
-    except ValueError as e:  # --database names a file
-        raise UsageError(str(e)) from None
+    profile = chosen_profile(args)
     options = AuditOptions(examples=profiles.example_count(profile, args.examples), seed=args.seed,
                            timeout=args.timeout, memory_mb=args.memory, profile=profile, database=args.database,
                            workers=args.workers)
