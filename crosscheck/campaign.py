@@ -409,15 +409,13 @@ def shrink(target, failures: dict, picks_of: Callable[[int], list[int]], *, exam
     for key, (i, result) in failures.items():
         if key in found:
             continue
-        tensors = [] if key[0] == "crash" else list(key[1:])
-        f = Finding(result.kind, tensors, result, i + offset + 1)
+        f = Finding(result.kind, result.finding_tensors(), result, i + offset + 1)
         if diagnose:
             from .diagnosis import diagnose_finding
             f.diagnosis, f.message = diagnose_finding(target, f)
         found[key] = f
         notes.append(f"case {i + offset + 1} did not fail again when Hypothesis replayed it, so it is reported unshrunk")
-    findings = sorted(found.values(), key=lambda f: (("crash", "shape", "nonfinite", "mismatch").index(f.kind),
-                                                      f.tensors))
+    findings = sorted(found.values(), key=Finding.order)
     stopped = "; ".join(filter(None, [run.stopped, *notes])) or None
     return findings, stopped
 

@@ -57,6 +57,13 @@ class CaseResult:
         """Names of failing parameter gradients (W, b), in layer order."""
         return [c.tensor for c in self.failing if c.tensor[0] in "Wb"]
 
+    def finding_tensors(self) -> list[str]:
+        """The tensors a finding names: the failing parameters, else every failing tensor
+        (none for a crash)."""
+        if self.kind == "crash":
+            return []
+        return self.failing_parameters() or [c.tensor for c in self.failing]
+
     def message(self) -> str:
         if self.crash is not None:
             return f"{self.crash['type']}: {self.crash['message']}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .cases import Case
-from .check import CaseResult, check_case
+from .check import KINDS, CaseResult, check_case
 from .target import Target
 from .vocabulary import tensor_layer
 
@@ -46,8 +46,7 @@ def finding_key(result: CaseResult, by_tensor: bool = True) -> tuple:
         return ("crash", result.crash["type"])
     if not by_tensor:
         return (result.kind,)
-    failing = result.failing_parameters() or [c.tensor for c in result.failing]
-    return (result.kind, f"layer{max(tensor_layer(n) for n in failing)}")
+    return (result.kind, f"layer{max(tensor_layer(n) for n in result.finding_tensors())}")
 
 
 def failure_key(target: Target, result: CaseResult) -> tuple:
@@ -66,6 +65,10 @@ class Finding:
     first_seen: int  # 1-based index of the first case that showed it
     diagnosis: list[str] = field(default_factory=list)
     message: str = ""
+
+    def order(self) -> tuple:
+        """Findings sort most serious kind first (``check.KINDS``), then by tensors."""
+        return (KINDS.index(self.kind), self.tensors)
 
     @property
     def case(self) -> Case:
@@ -103,7 +106,7 @@ def fuzz(target: Target, *, examples: int = 100, seed: int = 0, strategy=None, s
     folder, ``"none"`` or an ``ExampleDatabase``) overrides the latter. Saved
     failures of this target are replayed before new cases are drawn.
     """
-    from hypothesis import HealthCheck, Phase, given
+    from hypothesis import given
     from hypothesis import seed as hseed
     from hypothesis import settings as hsettings
 
@@ -147,13 +150,13 @@ def fuzz(target: Target, *, examples: int = 100, seed: int = 0, strategy=None, s
             run.stopped = run.stopped or f"{type(e).__name__}: {e}"
             continue
         key = failure_key(target, e.result)
-        tensors = [] if key[0] == "crash" else (e.result.failing_parameters() or [c.tensor for c in e.result.failing])
+        tensors = e.result.finding_tensors()
         run.findings.append(Finding(e.result.kind, tensors, e.result, first_seen.get(key, len(run.results))))
     if diagnose:
         from .diagnosis import diagnose_finding
         for f in run.findings:
             f.diagnosis, f.message = diagnose_finding(target, f)
-    run.findings.sort(key=lambda f: (("crash", "shape", "nonfinite", "mismatch").index(f.kind), f.tensors))
+    run.findings.sort(key=Finding.order)
     return run
 
 

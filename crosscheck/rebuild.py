@@ -47,13 +47,11 @@ def fuzz_run_from_stream(contents):
             if not r.agree:
                 key = failure_key(target, r)
                 if key not in first:
-                    tensors = [] if r.kind == "crash" else (r.failing_parameters() or [c.tensor for c in r.failing])
-                    first[key] = Finding(r.kind, tensors, r, position)
+                    first[key] = Finding(r.kind, r.finding_tensors(), r, position)
         from .diagnosis import diagnose_finding
         for f in first.values():
             f.diagnosis, f.message = diagnose_finding(target, f)
-        findings = sorted(first.values(), key=lambda f: (("crash", "shape", "nonfinite", "mismatch").index(f.kind),
-                                                          f.tensors))
+        findings = sorted(first.values(), key=Finding.order)
         done = sum(1 for _ in contents.records("result"))
         stopped = (f"the run stopped after {done} of {header.get('examples', '?')} cases "
                    f"({stopped or 'killed'}); findings are as first seen, not shrunk; rerun with --resume to finish")

@@ -367,8 +367,7 @@ def _sweep(target, strategy, examples: int, seed: int, on_result, *, known, firs
         if any(key[0] == k[0] and set(key[1:]) <= set(k[1:]) for k in keys):
             continue  # a known failure (fuzz's key), or the same one showing in fewer tensors
         _, smallest = min(group, key=lambda t: record.case_size(t[1].case.to_dict()))
-        tensors = [] if key[0] == "crash" else (smallest.failing_parameters() or [c.tensor for c in smallest.failing])
-        finding = Finding(smallest.kind, tensors, smallest, min(i for i, _ in group))
+        finding = Finding(smallest.kind, smallest.finding_tensors(), smallest, min(i for i, _ in group))
         _diagnose(target, finding)
         out.append(record.finding_dict(finding, shrunk=False))
     return out, skipped[0]

@@ -22,7 +22,6 @@ from reference.network import MLP
 
 from . import pieces
 
-SMOOTH = ("sigmoid", "tanh")
 NONLINEAR = ("sigmoid", "tanh", "relu", "leaky_relu")
 
 

@@ -21,13 +21,6 @@ COLUMNS = ["case", "target", "depth", "sizes", "batch", "activations", "loss", "
            "mismatches", "size", "mismatch_fraction", "worst_index", "agree", "arbiter", "note"]
 
 
-def case_columns(index: int, result: CaseResult) -> dict:
-    c, n = result.case, result.case.network
-    return {"case": index, "target": result.target, "depth": n.depth, "sizes": "-".join(map(str, n.sizes)),
-            "batch": c.batch, "activations": ",".join(n.activations), "loss": n.loss, "reduction": n.reduction,
-            "dtype": c.dtype, "regime": c.regime, "seed": c.seed}
-
-
 def case_rows(index: int, result: CaseResult) -> list[list]:
     """The rows of one case as lists in ``COLUMNS`` order, ``None`` where a crash has no value.
 
