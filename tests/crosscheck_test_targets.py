@@ -37,3 +37,19 @@ def write_targets(folder: Path, name: str = "my_targets.py") -> Path:
     path.write_text(SOURCE)
     return path
 
+
+
+# -- an in-process target with findings of two kinds, for the campaign report tests --
+
+def _some_wrong(X, Y, params, *, network):
+    """Right on float64 cases, a wrong factor on W1 of float32 cases, a crash at depth 2 with width 5 input."""
+    from reference import MLP
+    if network.depth == 2 and network.sizes[0] == 5:
+        raise RuntimeError("a bug of the target")
+    grads = MLP(network.sizes, network.activations, params).gradients(X, Y, network.loss, network.reduction)[1]
+    return {**grads, "W1": grads["W1"] * (0.5 if X.dtype.name == "float32" else 1.0)}
+
+
+def some_wrong_target():
+    from crosscheck.target import Family, Target
+    return Target("some_wrong", _some_wrong, Family(), takes_network=True)

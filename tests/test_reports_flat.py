@@ -9,21 +9,12 @@ from crosscheck.campaign import fuzz_campaign
 from crosscheck.reports import fuzz as fuzz_report
 from crosscheck.reports.tables import Tally, comparison_rows, comparisons_frame, pivot
 from crosscheck.sampler import Bounds
-from crosscheck.target import Family, Target
+from crosscheck_test_targets import some_wrong_target
 
 SMALL = Bounds(max_depth=2, max_width=5, max_batch=3)
 
 
-def _some_wrong(X, Y, params, *, network):
-    """Right on float64 cases, a wrong factor on W1 of float32 cases, a crash at depth 2 with width 5 input."""
-    from reference import MLP
-    if network.depth == 2 and network.sizes[0] == 5:
-        raise RuntimeError("a bug of the target")
-    grads = MLP(network.sizes, network.activations, params).gradients(X, Y, network.loss, network.reduction)[1]
-    return {**grads, "W1": grads["W1"] * (0.5 if X.dtype.name == "float32" else 1.0)}
-
-
-TARGET = Target("some_wrong", _some_wrong, Family(), takes_network=True)
+TARGET = some_wrong_target()
 
 
 def test_csv_summary_and_pivot_match_the_whole_frame(tmp_path):
