@@ -4,6 +4,7 @@ This is the single path every front end takes (fuzz, audit, pytest, replay).
 """
 from __future__ import annotations
 
+import functools
 import traceback
 from dataclasses import dataclass, field
 
@@ -130,13 +131,20 @@ class Judge:
         self.case, self.X, self.Y, self.params, self.truth = case, X, Y, params, truth
         self.dtype = case.dtype
         self.update_lr = update_lr
-        self.scales = layer_scales(truth.grads)
+        self._scales = None
         self._rounding = self._noise = self._other = self._envelope = None
         self._envelope_done = False
         self._rounding32 = None
         self.arbitrated = False
 
     # -- the lazily measured pieces ---------------------------------------------------
+    @property
+    def scales(self) -> dict[int, float]:
+        """``layer_scales`` of the truth (the floor's S per layer)."""
+        if self._scales is None:
+            self._scales = layer_scales(self.truth.grads)
+        return self._scales
+
     @property
     def rounding(self):
         """``rounding.Rounding``: the bound of every element, at the case's precision."""
@@ -296,20 +304,33 @@ def check_case(target: Target, case: Case) -> CaseResult:
 
 def judge_outputs(target: Target, case: Case, X, Y, params, got: dict, truth) -> CaseResult:
     """The end of ``check_case``: every tensor of ``got`` (the target's output) against ``truth`` (the
-    float64 mirror). ``fastpath.check_chunk`` ends each case with it too."""
-    from .fastpath import compare_all, ordered  # tensors within the floor in one pass; the rest go to the Judge
+    float64 mirror)."""
+    return judge_many([(target, case, X, Y, params, got, truth)])[0]
 
-    result = CaseResult(case, target.name, loss=truth.loss, undefined=not np.isfinite(truth.loss))
-    names = param_names(case.network.depth)
-    if any(k.startswith("d") for k in got):
-        names = names + [n for n in truth.grads if n not in names and n in got]
-    lr = target.lr if target.returns == "update" else None
-    judges: list[Judge] = []
 
-    def make_judge() -> Judge:
-        judges.append(Judge(case, X, Y, params, truth, update_lr=lr))
-        return judges[-1]
+def judge_many(items: list[tuple]) -> list[CaseResult]:
+    """``[judge_outputs(*item) for item in items]``, the floor stage of every case at once
+    (``fastpath.compare_many``): how ``fastpath.check_chunk`` ends a chunk."""
+    from .fastpath import compare_many, ordered  # tensors within the floor in one pass; the rest go to the Judge
 
-    result.comparisons = compare_all(ordered(names), got, truth.grads, case.dtype, make_judge)
-    result.measured = judges[0].measured if judges else ()
-    return result
+    results, jobs, made = [], [], []
+    for target, case, X, Y, params, got, truth in items:
+        results.append(CaseResult(case, target.name, loss=truth.loss, undefined=not np.isfinite(truth.loss)))
+        names = param_names(case.network.depth)
+        if any(k.startswith("d") for k in got):
+            names = names + [n for n in truth.grads if n not in names and n in got]
+        lr = target.lr if target.returns == "update" else None
+        judges: list[Judge] = []
+        made.append(judges)
+        jobs.append((ordered(names), got, truth.grads, case.dtype,
+                     functools.partial(_new_judge, judges, case, X, Y, params, truth, lr)))
+    for result, comparisons, judges in zip(results, compare_many(jobs), made):
+        result.comparisons = comparisons
+        result.measured = judges[0].measured if judges else ()
+    return results
+
+
+def _new_judge(judges: list, case, X, Y, params, truth, lr) -> "Judge":
+    """The case's ``Judge``, made when the floor does not settle every tensor (kept in ``judges``)."""
+    judges.append(Judge(case, X, Y, params, truth, update_lr=lr))
+    return judges[-1]

@@ -57,43 +57,100 @@ def compare_all(names: list[str], got: dict, truth: dict[str, np.ndarray], dtype
     use all of them); ``judge()`` makes the full ``check.Judge`` of the case and
     is called at most once, only if some tensor is not settled by the floor.
     """
-    layout = _layout(tuple(truth), tuple(t.shape for t in truth.values()))
-    if layout is None:  # no tensors, or an empty one
-        return _slow(names, got, judge)
-    all_names = layout.names
-    fast = {n for n in names if n in truth and _plain(got.get(n), truth[n])}
-    # candidate and truth end to end, in the truth's order; a tensor not on the fast path
-    # stands in with its own truth (difference 0) so both vectors share one segmentation
-    t = np.concatenate([truth[n].ravel() for n in all_names])
-    c = np.concatenate([(got[n] if n in fast else truth[n]).ravel() for n in all_names], dtype=np.float64)
-    starts = layout.starts
-    with np.errstate(invalid="ignore"):
-        d = np.abs(c - t)
-        top = np.maximum.reduceat(np.abs(t), starts)
-        worst = np.maximum.reduceat(d, starts)  # NaN/inf candidates make NaN/inf here
-    if not np.isfinite(top).all():  # the truth is NaN or inf somewhere: undefined elements, the judge's call
-        return _slow(names, got, judge)
-    # the first element of each tensor at its maximum difference (argmax per segment)
-    at_max = np.flatnonzero(d == worst[layout.segment])
-    pos = np.minimum(np.searchsorted(at_max, starts), max(at_max.size - 1, 0))
-    first = (at_max[pos] - starts).tolist() if at_max.size else [0] * len(all_names)  # where the maximum is finite
+    return compare_many([(names, got, truth, dtype, judge)])[0]
 
-    tops = top.tolist()
-    layer_top: dict[int, float] = {}
-    for layer, m in zip(layout.layers, tops):
-        layer_top[layer] = max(layer_top.get(layer, 0.0), m)
-    unit = FLOOR_ULPS * EPS[dtype]
+
+def compare_many(jobs: list[tuple]) -> list[list[TensorComparison]]:
+    """``[compare_all(*job) for job in jobs]``, the floor settled for every case of a chunk at once.
+
+    Each job is ``(names, got, truth, dtype, judge)``. The NumPy calls of the
+    floor stage (concatenation, differences, per-tensor maxima, the layer
+    scales, the floor test) run once over every tensor of every job, so their
+    fixed cost is shared by the chunk; only building the records stays per tensor.
+    """
+    out: list[list[TensorComparison] | None] = [None] * len(jobs)
+    layouts, fasts, t_parts, c_parts = [], [], [], []
+    starts, sizes, groups, units, job_of = [], [], [], [], []  # per tensor, per tensor, ..., per job
+    base = first_tensor = 0
+    n_groups = 0
+    for j, (names, got, truth, dtype, judge) in enumerate(jobs):
+        layout = _layout(tuple(truth), tuple(t.shape for t in truth.values()))
+        if layout is None:  # no tensors, or an empty one
+            out[j] = _slow(names, got, judge)
+            layouts.append(None)
+            fasts.append(None)
+            continue
+        fast = {n for n in names if n in truth and _plain(got.get(n), truth[n])}
+        t_parts += truth.values()
+        # a tensor not on the fast path stands in with its own truth (difference 0), so
+        # candidate and truth share one segmentation
+        c_parts += [got[n] if n in fast else truth[n] for n in layout.names]
+        starts += [base + o for o in layout.offsets]
+        sizes += layout.sizes
+        groups += [n_groups + g for g in layout.groups]
+        n_groups += layout.n_groups
+        units.append(FLOOR_ULPS * EPS[dtype])
+        job_of.append(len(layout.names))
+        layouts.append((layout, first_tensor, base))
+        fasts.append(fast)
+        base += layout.total
+        first_tensor += len(layout.names)
+    if not t_parts:
+        return out
+
+    t = np.concatenate(t_parts, axis=None)
+    d = np.concatenate(c_parts, axis=None, dtype=np.float64)
+    starts_a = np.array(starts)
+    with np.errstate(invalid="ignore"):
+        np.subtract(d, t, out=d)  # in place: these vectors span the whole chunk
+        np.abs(d, out=d)
+        worst = np.maximum.reduceat(d, starts_a)  # NaN/inf candidates make NaN/inf here
+        top = np.maximum.reduceat(np.abs(t, out=t), starts_a)
+    # the first element of each tensor at its maximum difference (argmax per segment)
+    at_max = np.flatnonzero(d == np.repeat(worst, sizes))
+    if at_max.size:
+        first = (at_max[np.minimum(np.searchsorted(at_max, starts_a), at_max.size - 1)] - starts_a).tolist()
+    else:
+        first = [0] * len(starts)
+    # S, the largest true magnitude in each tensor's layer (group: one layer of one case), and the
+    # floor F · eps · S
+    gid = np.array(groups)
+    layer_top = np.zeros(n_groups)
+    np.maximum.at(layer_top, gid, top)
+    floor = np.repeat(units, job_of) * layer_top[gid]
+    finite_job = np.logical_and.reduceat(np.isfinite(top), np.cumsum([0] + job_of[:-1]))
+
+    tops, worsts, floors, finite = top.tolist(), worst.tolist(), floor.tolist(), finite_job.tolist()
+    k = 0
+    for j, ((names, got, truth, dtype, judge), placed, fast) in enumerate(zip(jobs, layouts, fasts)):
+        if placed is None:
+            continue
+        layout, t0, e0 = placed
+        if not finite[k]:  # the truth is NaN or inf somewhere: undefined elements, the judge's call
+            out[j] = _slow(names, got, judge)
+        else:
+            out[j] = _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, d, tops, worsts, floors, first)
+        k += 1
+    return out
+
+
+def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, d, tops, worsts, floors, first):
+    """One case's records: the floor's verdicts read off the chunk's arrays (tensor ``t0`` and
+    element ``e0`` on are this case's), then the judge's later stages for what is left."""
     out: dict[str, TensorComparison] = {}
     over_floor: list[tuple] = []
-    for n, off, layer, size, shape, m, w, flat in zip(all_names, layout.offsets, layout.layers, layout.sizes,
-                                                      layout.shapes, tops, worst.tolist(), first):
+    nan = math.nan
+    for i, (n, off, size, shape, cols) in enumerate(layout.tensors, start=t0):
         if n not in fast:
             continue
-        floor = unit * layer_top[layer]  # S: the largest true magnitude in the layer
-        if w <= floor:  # stage 1 of the judge: within the floor
-            out[n] = _agree(n, shape, dtype, size, m, w, flat, floor)
-        elif w < np.inf:  # finite, over the floor: stage 2 below; NaN/inf go to the judge
-            over_floor.append((n, off, size, m, w, flat, floor))
+        w, floor, flat = worsts[i], floors[i], first[i]
+        if w <= floor:  # stage 1 of the judge: within the floor; the judge's record, built here
+            m = tops[i]
+            idx = divmod(flat, cols) if cols else (flat,) if cols == 0 else _unravel(flat, shape)
+            rel = w / m if m > 0 else (0.0 if w == 0 else math.inf)
+            out[n] = TensorComparison(n, shape, shape, dtype, size, 0, 0.0, w, rel, idx, floor, nan, "agree")
+        elif w < math.inf:  # finite, over the floor: stage 2 below; NaN/inf go to the judge
+            over_floor.append((n, e0 + off, size, tops[i], w, flat, floor))
     full = None
     if over_floor:
         # stage 2 of the judge: floor + M · (rounding bound of each element), the bound measured
@@ -117,12 +174,14 @@ class _Layout(NamedTuple):
     """Where each tensor of a case sits in the concatenated vector (one per set of names and shapes)."""
 
     names: tuple[str, ...]
-    shapes: tuple[tuple[int, ...], ...]
     sizes: tuple[int, ...]
     offsets: tuple[int, ...]
-    starts: np.ndarray  # the offsets, for reduceat
-    segment: np.ndarray  # the tensor of each element
-    layers: tuple[int, ...]
+    total: int
+    #: per tensor: its layer's group, numbered 0.. within the case (``_layer``)
+    groups: tuple[int, ...]
+    n_groups: int
+    #: per tensor: (name, offset, size, shape, columns: shape[1] if 2-D, 0 if 1-D, else None)
+    tensors: tuple[tuple, ...]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -131,17 +190,22 @@ def _layout(names: tuple[str, ...], shapes: tuple[tuple[int, ...], ...]) -> _Lay
     if not names or 0 in sizes:
         return None
     offsets = tuple(itertools.accumulate(sizes[:-1], initial=0))
-    return _Layout(names, shapes, sizes, offsets, np.array(offsets), np.repeat(np.arange(len(sizes)), sizes),
-                   tuple(_layer(n) for n in names))
+    layers = [_layer(n) for n in names]
+    number = {layer: k for k, layer in enumerate(dict.fromkeys(layers))}
+    cols = [s[1] if len(s) == 2 else 0 if len(s) == 1 else None for s in shapes]
+    return _Layout(names, sizes, offsets, sum(sizes), tuple(number[layer] for layer in layers), len(number),
+                   tuple(zip(names, offsets, sizes, shapes, cols)))
+
+
+def _unravel(flat: int, shape: tuple) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(flat, shape))
 
 
 def _agree(name, shape, dtype, size, top, worst, flat, allowed) -> TensorComparison:
     """The judge's record of an agreeing tensor: ``worst`` the largest difference, first at ``flat``."""
-    idx = (flat // shape[1], flat % shape[1]) if len(shape) == 2 else (flat,) if len(shape) == 1 else tuple(
-        int(i) for i in np.unravel_index(flat, shape))
-    rel = worst / top if top > 0 else (0.0 if worst == 0 else float("inf"))
-    return TensorComparison(name, shape, shape, dtype, size, 0, 0.0, worst, rel, idx, allowed, float("nan"),
-                            "agree")
+    idx = divmod(flat, shape[1]) if len(shape) == 2 else (flat,) if len(shape) == 1 else _unravel(flat, shape)
+    rel = worst / top if top > 0 else (0.0 if worst == 0 else math.inf)
+    return TensorComparison(name, shape, shape, dtype, size, 0, 0.0, worst, rel, idx, allowed, math.nan, "agree")
 
 
 @functools.lru_cache(maxsize=None)
@@ -171,7 +235,7 @@ def check_chunk(target, cases: list) -> list:
             return check_chunk(target, cases)
         finally:
             gc.enable()
-    from .check import check_case, judge_outputs
+    from .check import check_case, judge_many
     from .oracle import mirror
 
     arrays = [c.arrays() for c in cases]
@@ -185,8 +249,10 @@ def check_chunk(target, cases: list) -> list:
             outputs.append(None)
     truths = [mirror(c.network, X, Y, params, "float64") if got is not None else None
               for c, (X, Y, params), got in zip(cases, arrays, outputs)]
-    return [check_case(target, case) if got is None else judge_outputs(target, case, X, Y, params, got, truth)
-            for case, (X, Y, params), got, truth in zip(cases, arrays, outputs, truths)]
+    judged = iter(judge_many([(target, case, X, Y, params, got, truth)
+                              for case, (X, Y, params), got, truth in zip(cases, arrays, outputs, truths)
+                              if got is not None]))
+    return [check_case(target, case) if got is None else next(judged) for case, got in zip(cases, outputs)]
 
 
 def ordered(names: list[str]) -> list[str]:

@@ -5,6 +5,7 @@ validate arguments without loading torch or pandas.
 """
 from __future__ import annotations
 
+import functools
 import re
 
 ACTIVATIONS = ("identity", "sigmoid", "relu", "tanh", "leaky_relu")
@@ -33,6 +34,7 @@ def param_names(depth: int) -> list[str]:
     return [name for l in range(1, depth + 1) for name in (f"W{l}", f"b{l}")]
 
 
+@functools.lru_cache(maxsize=4096)  # a campaign asks about the same few dozen names millions of times
 def tensor_layer(name: str) -> int:
     """The 1-based layer a tensor name belongs to (0 for ``dX``)."""
     m = _TENSOR.match(name)
@@ -41,6 +43,7 @@ def tensor_layer(name: str) -> int:
     return int(m.group(2)) if m.group(2) else 0
 
 
+@functools.lru_cache(maxsize=4096)
 def tensor_kind(name: str) -> str:
     """``W``, ``b``, ``dZ``, ``dA`` or ``dX``."""
     m = _TENSOR.match(name)
