@@ -7,6 +7,7 @@ Hypothesis draws cases (see ``strategies``) and shrinks them field by field.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -110,8 +111,9 @@ class Case:
     def arrays(self) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
         """(X, Y, params) in the case's dtype, a pure function of the case."""
         X, Y, params = _draw(self)
-        dt = np.dtype(self.dtype)
-        return (X.astype(dt), Y.astype(dt), [(W.astype(dt), b.astype(dt)) for W, b in params])
+        dt = np.dtype(self.dtype)  # the drawn arrays are fresh float64: cast, never shared
+        return (X.astype(dt, copy=False), Y.astype(dt, copy=False),
+                [(W.astype(dt, copy=False), b.astype(dt, copy=False)) for W, b in params])
 
 
 def _draw(case: Case):
@@ -120,7 +122,7 @@ def _draw(case: Case):
     sizes, batch, regime = net.sizes, case.batch, case.regime
     params = []
     for n_in, n_out in zip(sizes, sizes[1:]):
-        bound = np.sqrt(3.0 / n_in)  # unit-variance pre-activations for unit-variance inputs
+        bound = math.sqrt(3.0 / n_in)  # unit-variance pre-activations for unit-variance inputs
         W = rng.uniform(-bound, bound, (n_out, n_in))
         b = rng.uniform(-0.5, 0.5, (n_out,))
         params.append([W, b])

@@ -5,6 +5,7 @@ NumPy arrays under crosscheck's names: ``W1, b1, ..., dZ1, dA1, ..., dX``.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,26 +106,34 @@ def mirror(network: Network, X, Y, params, dtype: str = "float64", *, intermedia
                 moved = moved.clamp(0, 1)
             return t + (moved - t.detach())
 
-    Xt, Yt = _tensor(X, tdt), _tensor(Y, tdt)
-    Pt = [(_tensor(W, tdt), _tensor(b, tdt)) for W, b in params]
-    if nudge is not None:
-        Xt, Pt = nudge(Xt), [(nudge(W), nudge(b)) for W, b in Pt]
-    Xt.requires_grad_(True)
-    for W, b in Pt:
-        W.requires_grad_(True)
-        b.requires_grad_(True)
+    if nudge is None:
+        Xt = _tensor(X, tdt, True)
+        Pt = [(_tensor(W, tdt, True), _tensor(b, tdt, True)) for W, b in params]
+    else:  # the nudged values become the leaves
+        Xt = nudge(_tensor(X, tdt)).requires_grad_(True)
+        Pt = [(nudge(_tensor(W, tdt)).requires_grad_(True), nudge(_tensor(b, tdt)).requires_grad_(True))
+              for W, b in params]
+    Yt = _tensor(Y, tdt)
     keep: dict[str, torch.Tensor] | None = {} if intermediates else None
     loss = torch_loss(network, Xt, Yt, Pt, keep, nudge, retain=False)
     # one autograd call for every gradient: parameters, then each Z and A, then X (the ``grads`` order)
-    names = [n for l in range(1, len(Pt) + 1) for n in (f"W{l}", f"b{l}")]
     inputs = [t for Wb in Pt for t in Wb]
     if keep is not None:
-        names += [*keep, "dX"]
         inputs += [*keep.values(), Xt]
     found = _gradients(loss, inputs)
-    grads: dict[str, np.ndarray] = {n: g.numpy() for n, g in zip(names, found)}
+    grads: dict[str, np.ndarray] = {n: g.numpy() for n, g in zip(_grad_names(len(Pt), keep is not None), found)}
     output = keep[f"dA{network.depth}"].detach().numpy() if keep is not None else np.array([])
-    return Mirror(float(loss.detach()), grads, output)
+    return Mirror(loss.item(), grads, output)
+
+
+@functools.lru_cache(maxsize=None)
+def _grad_names(depth: int, intermediates: bool) -> tuple[str, ...]:
+    """The names of ``mirror``'s gradients in the order it asks autograd for them: W1, b1, ..., then
+    dZ1, dA1, ..., dZL, dAL (the order ``torch_loss`` keeps them) and dX."""
+    names = [n for l in range(1, depth + 1) for n in (f"W{l}", f"b{l}")]
+    if intermediates:
+        names += [n for l in range(1, depth + 1) for n in (f"dZ{l}", f"dA{l}")] + ["dX"]
+    return tuple(names)
 
 
 def _gradients(loss: torch.Tensor, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
