@@ -13,7 +13,7 @@ import csv
 from pathlib import Path
 
 from ..fuzz import Finding, FuzzRun
-from .tables import COLUMNS, Tally, case_csv, case_rows, markdown, write_json
+from .tables import COLUMNS, Tally, case_rows, csv_text, markdown, write_json
 
 
 def finding_dict(f: Finding) -> dict:
@@ -65,7 +65,7 @@ class FuzzReport:
         if self._fh is None:
             self._open()
         rows = case_rows(self.tally.cases, result)
-        self._fh.write(case_csv(self.tally.cases, result))
+        self._fh.write(csv_text(rows))
         self.tally.add(rows)
 
     def finish(self, run: FuzzRun, target=None) -> dict[str, Path]:
