@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import os
 import re
 from array import array
@@ -139,6 +140,194 @@ def _default(obj):
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=_default, check_circular=False)
 
 
+# -- a result's texts by hand ----------------------------------------------------------
+#
+# Recording a checked case writes it twice: its line here (``result_line``) and its rows of fuzz.csv
+# (``reports.tables.case_csv``, called right after on the same result). Both are mostly a dozen
+# comparisons of short names, small int tuples and floats, where ``json`` and ``csv`` spend their
+# time: above all on float texts (the shortest repr costs about 0.5 µs, and a case has some 60
+# floats), then on a chunk or a cell per value. So ``case_texts`` formats each comparison of the usual
+# types once for both files, byte for byte what ``_dumps`` and ``csv.writer`` write for them, keeps
+# the text of each float for its next use (a case repeats its budgets and errors), and hands the
+# second call the texts of the first. Any other comparison is left to the general code.
+
+#: Texts of finite, nonzero floats formatted lately (``float.__repr__``, which JSON and CSV both
+#: write for them). Zeros stay out (``0.0 == -0.0``: one key for two texts), and so do NaN and inf.
+#: Cleared when full.
+FLOAT_TEXT: dict[float, str] = {}
+_FLOAT_TEXT_SIZE = 4096
+
+
+def float_repr(x: float) -> str:
+    """``float.__repr__(x)`` for a float ``x``, kept in ``FLOAT_TEXT`` when finite and nonzero."""
+    text = float.__repr__(x)
+    if x and x - x == 0.0:  # nonzero and finite: inf - inf and NaN - NaN are NaN
+        if len(FLOAT_TEXT) >= _FLOAT_TEXT_SIZE:
+            FLOAT_TEXT.clear()
+        FLOAT_TEXT[x] = text
+    return text
+
+
+#: Text that both files write as it is: printable ASCII without ``"``, ``\`` (JSON would escape
+#: them) and ``,`` (CSV would quote the cell).
+_PLAIN = re.compile(r'[ !#-+\--\[\]-~]*\Z').match
+#: Strings found plain lately (names, statuses and notes repeat): a set lookup instead of a match.
+_PLAIN_TEXTS: set[str] = {""}
+
+
+def _plain(text: str) -> bool:
+    """Whether ``text`` (a ``str``) is ``_PLAIN``, remembered in ``_PLAIN_TEXTS`` if so."""
+    if _PLAIN(text) is None:
+        return False
+    if len(_PLAIN_TEXTS) >= 1024:
+        _PLAIN_TEXTS.clear()
+        _PLAIN_TEXTS.add("")
+    _PLAIN_TEXTS.add(text)
+    return True
+
+
+#: The comparison row's fields in the order ``comparison_texts`` writes them; another layout goes
+#: to the general code.
+_ROW_FIELDS = ("tensor", "shape", "expected_shape", "dtype", "size", "mismatches", "mismatch_fraction",
+               "max_abs_err", "max_rel_err", "worst_index", "allowed_abs_err", "torch_err", "status", "note",
+               "arbiter", "arbiter_note", "conventions")
+
+#: ``_int_texts`` of tuples of Python ints seen lately; cleared when full.
+_INT_TEXTS: dict[tuple, tuple[str, str, str]] = {}
+
+
+def _int_texts(t) -> tuple[str, str, str] | None:
+    """For a tuple of one or two Python ints, e.g. ``(1, 29)``: its JSON (``[1,29]``), its shape cell in
+    fuzz.csv (``1x29``) and its index cell (``"(1, 29)"``, quoted for its comma); ``None`` for anything
+    else (a bool, a NumPy int or a float is written otherwise, though equal to an int)."""
+    if type(t) is tuple:
+        n = len(t)
+        if n == 2:
+            a, b = t
+            if int is type(a) is type(b):  # only now may t be a key: (True, 2) == (1, 2)
+                texts = _INT_TEXTS.get(t)
+                if texts is None:
+                    texts = _INT_TEXTS[t] = (f"[{a},{b}]", f"{a}x{b}", f'"({a}, {b})"')
+                return texts
+        elif n == 1:
+            a = t[0]
+            if type(a) is int:
+                texts = _INT_TEXTS.get(t)
+                if texts is None:
+                    texts = _INT_TEXTS[t] = (f"[{a}]", f"{a}", f'"({a},)"')
+                return texts
+    return None
+
+
+def comparison_texts(c) -> tuple[str, str] | None:
+    """A comparison's JSON row (``_dumps(comparison_row(c))``) and its fuzz.csv cells from ``tensor``
+    on (``reports.tables.case_rows``, as ``csv.writer`` writes them), for the usual types: names and
+    notes of plain characters (``_PLAIN``), shapes and index of one or two ints, Python ints and finite
+    floats (``torch_err`` may be NaN); ``None`` for any other comparison. The caller has checked that
+    ``comparison_fields() == _ROW_FIELDS``."""
+    values = c.__dict__
+    if len(values) != len(_ROW_FIELDS):  # extra attributes: their order is not the fields' order
+        return None
+    # a dataclass sets its fields in order (``comparison_row``)
+    (tensor, shape, expected, dtype, size, mismatches, frac, abs_err, rel_err, worst, allowed, torch_err, status,
+     note, arbiter, arbiter_note, conventions) = values.values()
+    agree = c.agree
+    plain = _PLAIN_TEXTS
+    if not (str is type(tensor) is type(dtype) is type(status) is type(note) is type(arbiter) is type(arbiter_note)
+            and int is type(size) is type(mismatches) is type(conventions) and type(agree) is bool
+            and float is type(frac) is type(abs_err) is type(rel_err) is type(allowed) is type(torch_err)
+            and frac - frac == abs_err - abs_err == rel_err - rel_err == allowed - allowed == 0.0  # finite
+            and (tensor in plain or _plain(tensor)) and (dtype in plain or _plain(dtype))
+            and (status in plain or _plain(status)) and (note in plain or _plain(note))
+            and (arbiter in plain or _plain(arbiter)) and (arbiter_note in plain or _plain(arbiter_note))):
+        return None
+    shape, expected = _int_texts(shape), _int_texts(expected)
+    worst = ("null", "") if worst is None else _int_texts(worst)
+    if shape is None or expected is None or worst is None:
+        return None
+    text = FLOAT_TEXT.get
+    frac, abs_err, rel_err, allowed = (text(frac) or float_repr(frac), text(abs_err) or float_repr(abs_err),
+                                       text(rel_err) or float_repr(rel_err), text(allowed) or float_repr(allowed))
+    if torch_err != torch_err:  # noise not measured
+        torch_json, torch_csv = "NaN", ""
+    elif torch_err - torch_err == 0.0:
+        torch_json = torch_csv = text(torch_err) or float_repr(torch_err)
+    else:
+        return None
+    if arbiter_note:  # the note cell: "; ".join of the notes that are not empty
+        note_csv = f"{note}; {arbiter_note}" if note else arbiter_note
+    else:
+        note_csv = note
+    return (f'["{tensor}",{shape[0]},{expected[0]},"{dtype}",{size},{mismatches},{frac},{abs_err},{rel_err},'
+            f'{worst[0]},{allowed},{torch_json},"{status}","{note}","{arbiter}","{arbiter_note}",{conventions}]',
+            f"{tensor},{shape[1]},{status},{abs_err},{rel_err},{allowed},{torch_csv},{mismatches},{size},{frac},"
+            f"{worst[-1]},{agree},{arbiter},{note_csv}")
+
+
+#: The texts of results formatted lately and not yet asked for again, by ``id``: (result, its
+#: comparisons list, JSON rows, CSV cells). Each entry holds its result, so no other object can
+#: take its ``id`` meanwhile. A few chunks' worth: results that workers finish out of order wait
+#: that long for fuzz.csv.
+_TEXTS: dict[int, tuple] = {}
+_TEXTS_KEPT = 512
+
+
+def case_texts(result) -> tuple[list[str], list[str | None]]:
+    """The JSON rows and the fuzz.csv cells (from ``tensor`` on) of a result's comparisons, by
+    ``comparison_texts``; a comparison outside its types has its row from ``_dumps`` and ``None``
+    cells (for the CSV's general code). A result is formatted once for its two files: the first
+    call keeps the texts for the second (the stream line, then fuzz.csv), which takes them. A
+    result is not changed once it is recorded."""
+    comparisons = result.comparisons
+    kept = _TEXTS.pop(id(result), None)
+    if kept is not None and kept[0] is result and kept[1] is comparisons and len(kept[2]) == len(comparisons):
+        return kept[2], kept[3]
+    rows, cells = [], []
+    by_hand = comparison_fields() == _ROW_FIELDS
+    for c in comparisons:
+        texts = comparison_texts(c) if by_hand else None
+        if texts is None:
+            rows.append(_dumps(comparison_row(c)))
+            cells.append(None)
+        else:
+            rows.append(texts[0])
+            cells.append(texts[1])
+    if len(_TEXTS) >= _TEXTS_KEPT:
+        del _TEXTS[next(iter(_TEXTS))]  # the oldest
+    _TEXTS[id(result)] = (result, comparisons, rows, cells)
+    if len(_INT_TEXTS) > 1024:
+        _INT_TEXTS.clear()
+    return rows, cells
+
+
+@functools.lru_cache(maxsize=None)
+def _around_comparisons(cls) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The fields of ``cls`` before and after ``comparisons``; ``None`` unless there are both."""
+    names = _field_names(cls)
+    if "comparisons" not in names:
+        return None
+    k = names.index("comparisons")
+    return (names[:k], names[k + 1:]) if 0 < k < len(names) - 1 else None
+
+
+def result_line(index: int, phase: str, result) -> str:
+    """The stream line of one result, newline included: ``result_to_dict(result, rows=True)`` under
+    ``{"type":"result","index":..,"phase":..,"result":..}``, its comparison rows from ``case_texts``."""
+    prefix = f'{{"type":"result","index":{int(index)},"phase":{_dumps(phase)},"result":'
+    around = _around_comparisons(type(result))
+    if around is None:
+        return f"{prefix}{_dumps(result_to_dict(result, rows=True))}}}\n"
+    before, after = around
+    head = {name: getattr(result, name) for name in before}
+    tail = {name: getattr(result, name) for name in after}
+    if "case" in head:
+        head["case"] = result.case.to_dict()
+    elif "case" in tail:
+        tail["case"] = result.case.to_dict()
+    # '{"case":..,"target":..' and ',"comparisons":[..],' and '"crash":..,..}'
+    return f'{prefix}{_dumps(head)[:-1]},"comparisons":[{",".join(case_texts(result)[0])}],{_dumps(tail)[1:]}}}\n'
+
+
 # -- writing ----------------------------------------------------------------------------
 
 class StreamWriter:
@@ -191,8 +380,7 @@ class StreamWriter:
         self.fh.flush()
 
     def result(self, index: int, phase: str, result) -> None:
-        self.fh.write(f'{{"type":"result","index":{int(index)},"phase":{_dumps(phase)},"result":'
-                      f'{_dumps(result_to_dict(result, rows=True))}}}\n')
+        self.fh.write(result_line(index, phase, result))
         self.fh.flush()
 
     def record(self, type: str, data: dict | None = None, **fields) -> None:

@@ -13,7 +13,7 @@ import csv
 from pathlib import Path
 
 from ..fuzz import Finding, FuzzRun
-from .tables import COLUMNS, Tally, case_rows, csv_text, markdown, write_json
+from .tables import COLUMNS, Tally, case_csv, markdown, write_json
 
 
 def finding_dict(f: Finding) -> dict:
@@ -64,9 +64,9 @@ class FuzzReport:
         """The next result in case order (``FuzzRun.results`` order: replays, cases, shrinking)."""
         if self._fh is None:
             self._open()
-        rows = case_rows(self.tally.cases, result)
-        self._fh.write(csv_text(rows))
-        self.tally.add(rows)
+        index = self.tally.cases
+        self._fh.write(case_csv(index, result))
+        self.tally.add_result(index, result)
 
     def finish(self, run: FuzzRun, target=None) -> dict[str, Path]:
         """fuzz.md, summary.json and fuzz.html, once every result is in; returns every file's path."""

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..check import CaseResult
+from ..stream import case_texts
 
 COLUMNS = ["case", "target", "depth", "sizes", "batch", "activations", "loss", "reduction", "dtype", "regime",
            "seed", "tensor", "shape", "status", "max_abs_err", "max_rel_err", "allowed_abs_err", "torch_err",
@@ -26,9 +27,7 @@ def case_rows(index: int, result: CaseResult) -> list[list]:
 
     ``comparison_rows`` without the dicts: a campaign writes a dozen rows a case as it runs.
     """
-    c, n = result.case, result.case.network
-    head = [index, result.target, n.depth, "-".join(map(str, n.sizes)), c.batch, ",".join(n.activations), n.loss,
-            n.reduction, c.dtype, c.regime, c.seed]
+    head = _head(index, result)
     if result.crash is not None:
         return [head + ["", "", "crash", math.nan, math.nan, None, None, None, None, None, None, False, None, None]]
     return [head + [cmp.tensor, "x".join(map(str, cmp.shape)) or "-", cmp.status, cmp.max_abs_err, cmp.max_rel_err,
@@ -36,6 +35,13 @@ def case_rows(index: int, result: CaseResult) -> list[list]:
                     "" if cmp.worst_index is None else str(tuple(cmp.worst_index)), cmp.agree, cmp.arbiter,
                     "; ".join(x for x in (cmp.note, cmp.arbiter_note) if x)]
             for cmp in result.comparisons]
+
+
+def _head(index: int, result: CaseResult) -> list:
+    """The columns of a case's rows up to ``tensor``: the same in each of its rows."""
+    c, n = result.case, result.case.network
+    return [index, result.target, n.depth, "-".join(map(str, n.sizes)), c.batch, ",".join(n.activations), n.loss,
+            n.reduction, c.dtype, c.regime, c.seed]
 
 
 def row_dict(row: list) -> dict:
@@ -168,6 +174,21 @@ def _csv_line(values: list) -> str | None:
     return ",".join(cells)
 
 
+def case_csv(index: int, result: CaseResult) -> str:
+    """``csv_text(case_rows(index, result))``: the case's columns formatted once, each comparison's from
+    ``stream.case_texts`` (formatted by hand for the usual types, and only once when the result's
+    stream line has just been written), any other by ``_csv_line`` or the csv module."""
+    if result.crash is None and result.comparisons:
+        head = _csv_line(_head(index, result))
+        if head is not None:
+            cells = case_texts(result)[1]
+            if None not in cells:
+                return "".join([f"{head},{tail}\n" for tail in cells])
+            rows = case_rows(index, result)
+            return "".join(csv_text([row]) if tail is None else f"{head},{tail}\n" for row, tail in zip(rows, cells))
+    return csv_text(case_rows(index, result))
+
+
 def _csv_module_text(rows: list[list]) -> str:
     import csv
     import io
@@ -184,9 +205,10 @@ _CASE, _ACTIVATIONS, _LOSS, _DTYPE, _REL, _AGREE, _STATUS = (COLUMNS.index(k) fo
 
 class Tally:
     """The fuzz reports' numbers, gathered case by case: ``add(rows)`` with one case's rows
-    (``case_rows``, or the dicts of ``comparison_rows``). The totals and ``pivot()`` are exact;
-    ``frame()`` holds every row of up to ``sample_cases`` cases, beyond that a uniform sample of
-    the cases (seeded: the same run gives the same sample).
+    (``case_rows``, or the dicts of ``comparison_rows``), or ``add_result(index, result)``, the same
+    without building the rows. The totals and ``pivot()`` are exact; ``frame()`` holds every row of
+    up to ``sample_cases`` cases, beyond that a uniform sample of the cases (seeded: the same run
+    gives the same sample).
     """
 
     def __init__(self, sample_cases: int = SAMPLE_CASES, seed: int = 0):
@@ -196,8 +218,10 @@ class Tally:
         self._finite_by_dtype: dict[str, float | None] = {}
         # (activation, loss) -> [cases, tensors, {dtype: worst}, bad]; a case counts under each activation it uses
         self._groups: dict[tuple[str, str], list] = {}
+        self._groups_of: dict[tuple, list[list]] = {}  # (activations column, loss) -> that case's groups
         self.sample_cases = sample_cases
-        self._sample: list[list[dict]] = []
+        # (case index, its rows or its CaseResult): the rows of a result are built by ``frame``
+        self._sample: list[tuple[int, list | CaseResult]] = []
         self._rng = random.Random(seed)
 
     def add(self, rows: list[dict]) -> None:
@@ -206,36 +230,66 @@ class Tally:
         if isinstance(rows[0], dict):
             rows = [[row.get(k) for k in COLUMNS] for row in rows]
         head = rows[0]
+        self._count(str(head[_ACTIVATIONS]), head[_LOSS], head[_DTYPE], len(rows),
+                    sum(not row[_AGREE] for row in rows),
+                    [math.nan if row[_REL] is None else row[_REL] for row in rows], (head[_CASE], rows))
+
+    def add_result(self, index: int, result: CaseResult) -> None:
+        """``add(case_rows(index, result))``, reading the records instead of rows: the case's rows are
+        built only if ``frame`` needs them."""
+        comparisons = result.comparisons
+        if result.crash is not None or not comparisons:
+            return self.add(case_rows(index, result))
+        agree = [c.agree for c in comparisons]
+        case = result.case
+        self._count(",".join(case.network.activations), case.network.loss, case.dtype, len(comparisons),
+                    0 if all(agree) else sum(not a for a in agree), [c.max_rel_err for c in comparisons],
+                    (index, result))
+
+    def _count(self, activations: str, loss, dtype, tensors: int, bad: int, rels: list, entry: tuple) -> None:
+        """One case: its ``tensors`` rows, ``bad`` of them disagreeing, their relative errors ``rels``
+        (NaN where none); ``entry`` is what the sample keeps of it."""
+        try:
+            total = sum(rels)
+        except TypeError:
+            total = math.nan
+        if total - total == 0.0:  # every error finite (the usual case): no NaN to skip, no inf to leave out
+            worst = finite = max(rels)
+        else:
+            worst = finite = None
+            for rel in rels:
+                if rel == rel:  # not NaN
+                    worst = rel if worst is None else max(worst, rel)
+                    if rel != math.inf:
+                        finite = rel if finite is None else max(finite, rel)
+        # the first greatest value wins, as when the rows are taken one by one (``max`` keeps its first argument)
         self.cases += 1
-        groups = [self._groups.setdefault((act, head[_LOSS]), [0, 0, {}, 0])
-                  for act in sorted(set(str(head[_ACTIVATIONS]).split(",")))]
-        dtype = head[_DTYPE]
+        self.tensors += tensors
+        self.disagreements += bad
+        groups = self._groups_of.get((activations, loss))
+        if groups is None:
+            groups = self._groups_of[(activations, loss)] = [
+                self._groups.setdefault((act, loss), [0, 0, {}, 0]) for act in sorted(set(activations.split(",")))]
         for group in groups:
             group[0] += 1
-        by_dtype, finite = self.max_rel_by_dtype.get(dtype), self._finite_by_dtype.get(dtype)
-        for row in rows:
-            rel = math.nan if row[_REL] is None else row[_REL]
-            bad = not row[_AGREE]
-            self.tensors += 1
-            self.disagreements += bad
-            for group in groups:
-                group[1] += 1
-                group[3] += bad
-            if rel == rel:  # not NaN
-                by_dtype = rel if by_dtype is None else max(by_dtype, rel)
-                for group in groups:
-                    worst = group[2].get(dtype)
-                    group[2][dtype] = rel if worst is None else max(worst, rel)
-                if rel != math.inf:
-                    self.max_rel = rel if self.max_rel is None else max(self.max_rel, rel)
-                    finite = rel if finite is None else max(finite, rel)
-        self.max_rel_by_dtype[dtype], self._finite_by_dtype[dtype] = by_dtype, finite
+            group[1] += tensors
+            group[3] += bad
+            if worst is not None:
+                w = group[2].get(dtype)
+                group[2][dtype] = worst if w is None else max(w, worst)
+        by_dtype, finite_by_dtype = self.max_rel_by_dtype.get(dtype), self._finite_by_dtype.get(dtype)
+        if worst is not None:
+            by_dtype = worst if by_dtype is None else max(by_dtype, worst)
+        if finite is not None:
+            finite_by_dtype = finite if finite_by_dtype is None else max(finite_by_dtype, finite)
+            self.max_rel = finite if self.max_rel is None else max(self.max_rel, finite)
+        self.max_rel_by_dtype[dtype], self._finite_by_dtype[dtype] = by_dtype, finite_by_dtype
         if len(self._sample) < self.sample_cases:  # reservoir sampling of whole cases (Algorithm R)
-            self._sample.append(rows)
+            self._sample.append(entry)
         else:
             j = self._rng.randrange(self.cases)
             if j < self.sample_cases:
-                self._sample[j] = rows
+                self._sample[j] = entry
 
     @property
     def sampled(self) -> bool:
@@ -243,7 +297,8 @@ class Tally:
 
     def frame(self) -> pd.DataFrame:
         """Every row of the sampled cases in case order: every row of the run unless ``sampled``."""
-        cases = sorted(self._sample, key=lambda rows: rows[0][_CASE])
+        cases = [kept if isinstance(kept, list) else case_rows(index, kept)
+                 for index, kept in sorted(self._sample, key=lambda entry: entry[0])]
         frame = pd.DataFrame([row for rows in cases for row in rows], columns=COLUMNS)
         # a crash row has no value in most columns: NaN there, as in ``comparisons_frame``
         return frame.fillna(np.nan) if any(rows[0][_AGREE] is False and rows[0][_STATUS] == "crash"
