@@ -231,8 +231,7 @@ class Tally:
             rows = [[row.get(k) for k in COLUMNS] for row in rows]
         head = rows[0]
         self._count(str(head[_ACTIVATIONS]), head[_LOSS], head[_DTYPE], len(rows),
-                    sum(not row[_AGREE] for row in rows),
-                    [math.nan if row[_REL] is None else row[_REL] for row in rows], (head[_CASE], rows))
+                    sum(not row[_AGREE] for row in rows), [row[_REL] for row in rows], (head[_CASE], rows))
 
     def add_result(self, index: int, result: CaseResult) -> None:
         """``add(case_rows(index, result))``, reading the records instead of rows: the case's rows are
@@ -248,17 +247,18 @@ class Tally:
 
     def _count(self, activations: str, loss, dtype, tensors: int, bad: int, rels: list, entry: tuple) -> None:
         """One case: its ``tensors`` rows, ``bad`` of them disagreeing, their relative errors ``rels``
-        (NaN where none); ``entry`` is what the sample keeps of it."""
+        (NaN or None where none); ``entry`` is what the sample keeps of it."""
         try:
             total = sum(rels)
         except TypeError:
             total = math.nan
-        if total - total == 0.0:  # every error finite (the usual case): no NaN to skip, no inf to leave out
+        # the usual case, every error a finite float: no NaN to skip, no inf to leave out of ``finite``
+        if type(total) is float and total - total == 0.0:
             worst = finite = max(rels)
         else:
             worst = finite = None
             for rel in rels:
-                if rel == rel:  # not NaN
+                if rel is not None and rel == rel:  # not NaN
                     worst = rel if worst is None else max(worst, rel)
                     if rel != math.inf:
                         finite = rel if finite is None else max(finite, rel)
