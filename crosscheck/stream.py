@@ -310,10 +310,19 @@ def _around_comparisons(cls) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     return (names[:k], names[k + 1:]) if 0 < k < len(names) - 1 else None
 
 
+#: The JSON of the phases met so far ("generate", "shrink", ...).
+_PHASE_JSON: dict[str, str] = {}
+
+
 def result_line(index: int, phase: str, result) -> str:
     """The stream line of one result, newline included: ``result_to_dict(result, rows=True)`` under
     ``{"type":"result","index":..,"phase":..,"result":..}``, its comparison rows from ``case_texts``."""
-    prefix = f'{{"type":"result","index":{int(index)},"phase":{_dumps(phase)},"result":'
+    phase_json = _PHASE_JSON.get(phase) if type(phase) is str else None
+    if phase_json is None:
+        phase_json = _dumps(phase)
+        if type(phase) is str and len(_PHASE_JSON) < 64:
+            _PHASE_JSON[phase] = phase_json
+    prefix = f'{{"type":"result","index":{int(index)},"phase":{phase_json},"result":'
     around = _around_comparisons(type(result))
     if around is None:
         return f"{prefix}{_dumps(result_to_dict(result, rows=True))}}}\n"

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import random
 
 import numpy as np
 import pandas as pd
 
 from ..check import CaseResult
-from ..stream import case_texts
+from ..stream import _PLAIN, case_texts
 
 COLUMNS = ["case", "target", "depth", "sizes", "batch", "activations", "loss", "reduction", "dtype", "regime",
            "seed", "tensor", "shape", "status", "max_abs_err", "max_rel_err", "allowed_abs_err", "torch_err",
@@ -175,18 +176,36 @@ def _csv_line(values: list) -> str | None:
 
 
 def case_csv(index: int, result: CaseResult) -> str:
-    """``csv_text(case_rows(index, result))``: the case's columns formatted once, each comparison's from
-    ``stream.case_texts`` (formatted by hand for the usual types, and only once when the result's
-    stream line has just been written), any other by ``_csv_line`` or the csv module."""
+    """``csv_text(case_rows(index, result))``: the case's columns formatted once (``_head_cells``),
+    each comparison's from ``stream.case_texts`` (by hand for the usual types, and only once when
+    the result's stream line has just been written), anything else by ``_csv_line`` or the csv module."""
     if result.crash is None and result.comparisons:
-        head = _csv_line(_head(index, result))
+        head = _head_cells(index, result)
         if head is not None:
             cells = case_texts(result)[1]
-            if None not in cells:
-                return "".join([f"{head},{tail}\n" for tail in cells])
+            if None not in cells:  # "head,cells\n" for each comparison, in one join
+                between = f"\n{head},"
+                return f"{head},{between.join(cells)}\n"
             rows = case_rows(index, result)
             return "".join(csv_text([row]) if tail is None else f"{head},{tail}\n" for row, tail in zip(rows, cells))
     return csv_text(case_rows(index, result))
+
+
+def _head_cells(index: int, result: CaseResult) -> str | None:
+    """``_csv_line(_head(index, result))``, by hand when the case's values are of the usual types."""
+    case = result.case
+    n = case.network
+    target, loss, reduction, dtype, regime = result.target, n.loss, n.reduction, case.dtype, case.regime
+    depth, batch, seed = n.depth, case.batch, case.seed
+    sizes, activations = "-".join(map(str, n.sizes)), ",".join(n.activations)
+    if (int is type(index) is type(depth) is type(batch) is type(seed)
+            and str is type(target) is type(loss) is type(reduction) is type(dtype) is type(regime)
+            and _PLAIN(f"{target}{loss}{reduction}{dtype}{regime}{sizes}")
+            and _PLAIN(activations.replace(",", ""))):
+        if "," in activations:  # quoted, as csv.writer quotes a cell with a comma
+            activations = f'"{activations}"'
+        return f"{index},{target},{depth},{sizes},{batch},{activations},{loss},{reduction},{dtype},{regime},{seed}"
+    return _csv_line(_head(index, result))
 
 
 def _csv_module_text(rows: list[list]) -> str:
@@ -201,6 +220,9 @@ def _csv_module_text(rows: list[list]) -> str:
 #: Positions in a ``case_rows`` row of the columns ``Tally`` reads.
 _CASE, _ACTIVATIONS, _LOSS, _DTYPE, _REL, _AGREE, _STATUS = (COLUMNS.index(k) for k in (
     "case", "activations", "loss", "dtype", "max_rel_err", "agree", "status"))
+
+
+_agree_of, _rel_of = operator.attrgetter("agree"), operator.attrgetter("max_rel_err")
 
 
 class Tally:
@@ -239,21 +261,21 @@ class Tally:
         comparisons = result.comparisons
         if result.crash is not None or not comparisons:
             return self.add(case_rows(index, result))
-        agree = [c.agree for c in comparisons]
+        agree = list(map(_agree_of, comparisons))
         case = result.case
         self._count(",".join(case.network.activations), case.network.loss, case.dtype, len(comparisons),
-                    0 if all(agree) else sum(not a for a in agree), [c.max_rel_err for c in comparisons],
+                    0 if all(agree) else sum(not a for a in agree), list(map(_rel_of, comparisons)),
                     (index, result))
 
     def _count(self, activations: str, loss, dtype, tensors: int, bad: int, rels: list, entry: tuple) -> None:
         """One case: its ``tensors`` rows, ``bad`` of them disagreeing, their relative errors ``rels``
         (NaN or None where none); ``entry`` is what the sample keeps of it."""
-        try:
-            total = sum(rels)
-        except TypeError:
+        try:  # (as C doubles: no NumPy warning for inf - inf)
+            total = math.fsum(rels)
+        except (TypeError, ValueError, OverflowError):  # None, inf - inf, an int too large
             total = math.nan
-        # the usual case, every error a finite float: no NaN to skip, no inf to leave out of ``finite``
-        if type(total) is float and total - total == 0.0:
+        # the usual case, every error finite: no NaN to skip, no inf to leave out of ``finite``
+        if total - total == 0.0:
             worst = finite = max(rels)
         else:
             worst = finite = None
