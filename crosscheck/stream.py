@@ -352,6 +352,7 @@ class StreamWriter:
         self.path = Path(directory) / STREAM_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fh = open(self.path, "a" if _append else "w", encoding="utf-8")
+        self._previous: int | None = None  # the id of the last result written by hand
         if not _append:
             self._line(_run_line(header))
 
@@ -389,8 +390,15 @@ class StreamWriter:
         self.fh.flush()
 
     def result(self, index: int, phase: str, result) -> None:
-        self.fh.write(result_line(index, phase, result))
+        # Formatting by hand pays when fuzz.csv takes the texts too (``case_texts``); a stream
+        # without a report (the previous result's texts still unclaimed) is left to ``json``.
+        shared = self._previous is None or self._previous not in _TEXTS
+        self.fh.write(result_line(index, phase, result) if shared else
+                      f'{{"type":"result","index":{int(index)},"phase":{_dumps(phase)},"result":'
+                      f'{_dumps(result_to_dict(result, rows=True))}}}\n')
         self.fh.flush()
+        if shared:
+            self._previous = id(result)
 
     def record(self, type: str, data: dict | None = None, **fields) -> None:
         """Any other line: ``type`` is ``finding``, ``end``, or a command's own kind of record."""

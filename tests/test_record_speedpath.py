@@ -167,3 +167,12 @@ def test_add_result_tallies_what_the_rows_say(results, sample):
         assert (c, t, d) == (c2, t2, d2) and w.keys() == w2.keys() and all(_same(w[x], w2[x]) for x in w)
     import pandas as pd
     pd.testing.assert_frame_equal(by_rows.frame(), by_records.frame())
+
+
+def test_a_stream_without_a_report_writes_the_same_lines(tmp_path, results):
+    """Alone (no fuzz.csv taking the texts), the writer leaves its lines to json: the same bytes."""
+    with stream.StreamWriter(tmp_path, {"command": "test"}) as writer:
+        for i, r in enumerate(results[:6]):
+            writer.result(i, "generate", r)
+    lines = (tmp_path / stream.STREAM_FILE).read_text().splitlines(keepends=True)[1:]
+    assert lines == [json_line(i, "generate", r) for i, r in enumerate(results[:6])]
