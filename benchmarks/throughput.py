@@ -1,32 +1,37 @@
 """Fuzz throughput against the bare compute of the same cases, measured side by side.
 
-    .venv/bin/python benchmarks/throughput.py [--cases 1000] [--repeats 3] [--seed 0] [--no-hypothesis]
+    .venv/bin/python benchmarks/throughput.py [--cases 5000] [--repeats 3] [--seed 0]
+                                              [--hypothesis-cases 1000] [--no-hypothesis] [--no-stages]
 
 For the same seeded cases (``sampler.seeded_case``) it times, in one process
-with torch on one thread throughout:
+with torch on one thread throughout, alternating the runs ``--repeats`` times:
 
-- bare: the reference's forward and backward (``MLP.gradients``) plus torch's
-  forward and backward of the same network at the case's dtype (``loss.backward()``
-  on leaf tensors, no intermediates kept), on arrays made beforehand: nothing else;
-- campaign: ``crosscheck fuzz``'s engine (``campaign.fuzz_campaign``): drawing
-  each case, its arrays, the reference, the torch truth, the tolerance judge,
-  every tensor compared and each result written to ``results.jsonl``, and the
-  shrinking of any finding; no report files;
-- crosscheck fuzz: the command itself, in this process (``cli.main(["fuzz", ...])``):
-  the campaign above plus every report file (fuzz.csv and its tallies written
-  while the cases run, then summary.json, fuzz.md and fuzz.html). Its rate is
-  printed twice: with everything, and without the time spent in fuzz.html
-  (``html.write_fuzz``, timed on its own in the same run). That HTML time is a
-  fixed cost, not a per-case one: its figures draw a sample of at most 3,000
-  cases, and matplotlib is imported once (about 0.7 s), so it weighs on a short
-  run and fades in a long one;
-- hypothesis loop: ``fuzz.fuzz``, Hypothesis drawing every case (the naive loop).
+- **bare**: the reference's forward and backward (``MLP.gradients``) plus
+  torch's forward and backward of the same network at the case's dtype
+  (``loss.backward()`` on leaf tensors, no intermediates kept), on arrays made
+  beforehand: nothing else;
+- **crosscheck fuzz**: the command itself, run in this process
+  (``cli.main(["fuzz", "--examples", N, ...])``): drawing every case and its
+  arrays, the reference, the torch truth, the tolerance judge, every tensor
+  compared, every result streamed to ``results.jsonl`` and written to
+  ``fuzz.csv`` as it comes, the shrinking of any finding, then summary.json,
+  fuzz.md and fuzz.html. This is the headline: its rate over bare's is the
+  ratio the target (at least 0.5) is about. Its fixed cost, the report pages
+  written once at the end, is printed apart;
+- **campaign**: the command's engine alone (``campaign.fuzz_campaign`` with the
+  results stream, no report files);
+- **hypothesis loop**: ``fuzz.fuzz``, Hypothesis drawing every case (the naive
+  loop), on the first ``--hypothesis-cases`` cases: a rate is a rate, and this
+  loop is slow.
 
-The runs alternate, ``--repeats`` times; it prints cases/s of each and the
-median ratio to bare (target: at least 0.5), by the wall clock and by the
-processor time of this process: on a machine shared with other work the wall
-clock also counts the time others held the cores, which the processor time
-leaves out.
+Rates are printed by the wall clock and by this process's processor time: on a
+machine shared with other work the wall clock also counts the time others held
+the cores, which the processor time leaves out.
+
+Then (unless ``--no-stages``) the stages of the command are timed apart on the
+same cases, in the command's own chunks, to say where a case's time goes:
+drawing, arrays, the target, the torch truth, the judge, the stream line,
+the fuzz.csv rows and tallies.
 """
 from __future__ import annotations
 
@@ -83,31 +88,32 @@ def campaign_seconds(n: int, seed: int) -> tuple[tuple[float, float], int]:
 
 
 def command_seconds(n: int, seed: int) -> tuple[tuple[float, float], tuple[float, float], int]:
-    """``crosscheck fuzz --examples n`` in this process: (its seconds, the seconds of fuzz.html within them,
-    cases checked)."""
+    """``crosscheck fuzz --examples n`` in this process: (its seconds, the seconds of the report pages
+    written at the end within them, cases checked)."""
     import json
 
     from crosscheck import cli
-    from crosscheck.reports import html
+    from crosscheck.reports import fuzz as fuzz_report
 
-    write_fuzz, spent = html.write_fuzz, [(0.0, 0.0)]
+    finish, spent = fuzz_report.FuzzReport.finish, [(0.0, 0.0)]
 
-    def timed(*a, **k):
+    def timed(self, *a, **k):
         t = _clock()
         try:
-            return write_fuzz(*a, **k)
+            return finish(self, *a, **k)
         finally:
             spent[0] = _since(t)
 
-    html.write_fuzz = timed
+    fuzz_report.FuzzReport.finish = timed
     try:
         with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
             t0 = _clock()
-            code = cli.main(["fuzz", "--examples", str(n), "--seed", str(seed), "--report", tmp, "--profile", "ci"])
+            code = cli.main(["fuzz", "--examples", str(n), "--seed", str(seed), "--report", tmp,
+                             "--profile", "ci", "--database", "none"])
             seconds = _since(t0)
             count = json.loads((Path(tmp) / "summary.json").read_text())["cases"]
     finally:
-        html.write_fuzz = write_fuzz
+        fuzz_report.FuzzReport.finish = finish
     if code not in (0, 1):
         raise SystemExit(f"crosscheck fuzz exited {code}")
     return seconds, spent[0], count
@@ -122,12 +128,64 @@ def hypothesis_seconds(n: int, seed: int) -> tuple[tuple[float, float], int]:
     return _since(t0), len(run.results)
 
 
+def stage_microseconds(seed: int, n: int) -> dict[str, float]:
+    """Processor µs per case of each stage of ``crosscheck fuzz``, in its chunks (``fastpath.check_chunk``,
+    then the results line and the fuzz.csv rows), and of the bare compute on the same cases."""
+    import gc
+
+    from crosscheck.campaign import MAX_CHUNK
+    from crosscheck.check import judge_many
+    from crosscheck.oracle import mirror
+    from crosscheck.reports.fuzz import FuzzReport
+    from crosscheck.sampler import seeded_case
+    from crosscheck.stream import StreamWriter
+    from crosscheck.target import reference_target
+
+    target = reference_target()
+    spent = dict.fromkeys(["draw the case", "its arrays", "the target (reference)", "the torch truth (float64)",
+                           "the judge (every tensor)", "results.jsonl line", "fuzz.csv rows and tallies"], 0.0)
+    names = list(spent)
+    with tempfile.TemporaryDirectory() as tmp:
+        writer, report = StreamWriter(tmp, {"command": "benchmark"}), FuzzReport(tmp)
+        gc.disable()
+        try:
+            for start in range(0, n, MAX_CHUNK):
+                t = time.process_time()
+                cases = [seeded_case(seed, i) for i in range(start, min(n, start + MAX_CHUNK))]
+                t, spent[names[0]] = time.process_time(), spent[names[0]] + time.process_time() - t
+                arrays = [c.arrays() for c in cases]
+                t, spent[names[1]] = time.process_time(), spent[names[1]] + time.process_time() - t
+                outputs = [target.run(c.network, X, Y, p) for c, (X, Y, p) in zip(cases, arrays)]
+                t, spent[names[2]] = time.process_time(), spent[names[2]] + time.process_time() - t
+                truths = [mirror(c.network, X, Y, p, "float64") for c, (X, Y, p) in zip(cases, arrays)]
+                t, spent[names[3]] = time.process_time(), spent[names[3]] + time.process_time() - t
+                results = judge_many([(target, c, X, Y, p, g, tr)
+                                      for c, (X, Y, p), g, tr in zip(cases, arrays, outputs, truths)])
+                t, spent[names[4]] = time.process_time(), spent[names[4]] + time.process_time() - t
+                for i, r in enumerate(results, start):
+                    writer.result(i, "generate", r)
+                t, spent[names[5]] = time.process_time(), spent[names[5]] + time.process_time() - t
+                for r in results:
+                    report.add(r)
+                spent[names[6]] += time.process_time() - t
+                gc.collect(0)
+        finally:
+            gc.enable()
+            writer.close()
+            report.close()
+    bare = bare_seconds([seeded_case(seed, i) for i in range(n)])[0][1]
+    return {k: v / n * 1e6 for k, v in spent.items()} | {"bare compute (reference + torch)": bare / n * 1e6}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cases", type=int, default=1000)
+    p.add_argument("--cases", type=int, default=5000, help="cases per run (default 5000)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hypothesis-cases", type=int, default=1000,
+                   help="cases of the naive Hypothesis loop (default 1000)")
     p.add_argument("--no-hypothesis", action="store_true", help="skip the naive Hypothesis loop")
+    p.add_argument("--no-stages", action="store_true", help="skip the per-stage breakdown")
     args = p.parse_args(argv)
 
     import torch
@@ -137,41 +195,50 @@ def main(argv=None) -> int:
 
     single_thread_torch()
     cases = [seeded_case(args.seed, i) for i in range(args.cases)]
-    bare_seconds(cases[:50])  # warm up torch and NumPy, import matplotlib once
-    command_seconds(50, args.seed + 1)
-    names = ["bare", "campaign", "crosscheck fuzz", "  without fuzz.html"] + \
+    bare_seconds(cases[:100])  # warm up torch and NumPy, and import what the command imports
+    command_seconds(100, args.seed + 1)
+    names = ["bare", "crosscheck fuzz", "  its per-case work", "campaign"] + \
         ([] if args.no_hypothesis else ["hypothesis loop"])
     rates = {k: {"wall": [], "cpu": []} for k in names}
     ratios = {k: {"wall": [], "cpu": []} for k in names}
-    html_seconds = []
+    fixed = []
     for r in range(args.repeats):
-        (total, in_html, count) = command_seconds(args.cases, args.seed)
-        runs = {"bare": bare_seconds(cases), "campaign": campaign_seconds(args.cases, args.seed),
-                "crosscheck fuzz": (total, count),
-                "  without fuzz.html": ((total[0] - in_html[0], total[1] - in_html[1]), count)}
-        html_seconds.append(in_html)
+        total, pages, count = command_seconds(args.cases, args.seed)
+        runs = {"bare": bare_seconds(cases), "crosscheck fuzz": (total, count),
+                "  its per-case work": ((total[0] - pages[0], total[1] - pages[1]), count),
+                "campaign": campaign_seconds(args.cases, args.seed)}
+        fixed.append(pages)
         if not args.no_hypothesis:
-            runs["hypothesis loop"] = hypothesis_seconds(args.cases, args.seed)
+            runs["hypothesis loop"] = hypothesis_seconds(min(args.cases, args.hypothesis_cases), args.seed)
         for name, ((wall, cpu), n) in runs.items():
             for clock, seconds in (("wall", wall), ("cpu", cpu)):
                 rates[name][clock].append(n / seconds)
                 ratios[name][clock].append(rates[name][clock][-1] / rates["bare"][clock][-1])
-        print(f"repeat {r + 1}: " + ", ".join(f"{k.strip()} {rates[k]['wall'][-1]:.0f}/s ({ratios[k]['wall'][-1]:.2f}x)"
+        print(f"repeat {r + 1}: " + ", ".join(f"{k.strip()} {rates[k]['cpu'][-1]:.0f}/s ({ratios[k]['cpu'][-1]:.2f}x)"
                                                for k in names), flush=True)
     med = statistics.median
-    print(f"\n{args.cases} seeded cases, torch threads {torch.get_num_threads()}, medians of {args.repeats}; "
-          f"rates by the wall clock and by this process's processor time:")
+    print(f"\n{args.cases} seeded cases (widths up to 32, batch up to 32, depth up to 5), torch threads "
+          f"{torch.get_num_threads()}, medians of {args.repeats}; cases per second by the wall clock and by "
+          f"this process's processor time:")
     print(f"{'':22s}{'cases/s':>10s}{'x bare':>9s}{'cpu cases/s':>14s}{'x bare':>9s}")
     for name in names:
         print(f"{name:22s}{med(rates[name]['wall']):10.0f}{med(ratios[name]['wall']):9.2f}"
               f"{med(rates[name]['cpu']):14.0f}{med(ratios[name]['cpu']):9.2f}")
-    print(f"fuzz.html took {med(s[0] for s in html_seconds):.2f} s wall, {med(s[1] for s in html_seconds):.2f} s "
-          f"processor per run: a fixed cost (figures of at most 3,000 sampled cases), excluded from the "
-          f"'without fuzz.html' line only")
-    for name in ("campaign", "crosscheck fuzz", "  without fuzz.html"):
-        wall, cpu = med(ratios[name]["wall"]), med(ratios[name]["cpu"])
-        print(f"{name.strip()} / bare = {wall:.2f} wall, {cpu:.2f} processor (target >= 0.5: "
-              f"{'met' if min(wall, cpu) >= 0.5 else 'met by processor time' if cpu >= 0.5 else 'NOT met'})")
+    if not args.no_hypothesis:
+        print(f"(the hypothesis loop ran {min(args.cases, args.hypothesis_cases)} of the cases)")
+    print(f"fixed cost within crosscheck fuzz: summary.json, fuzz.md and fuzz.html written at the end, "
+          f"{med(s[0] for s in fixed):.2f} s wall, {med(s[1] for s in fixed):.2f} s processor per run; "
+          f"'its per-case work' leaves it out")
+    if not args.no_stages:
+        stages = stage_microseconds(args.seed, min(args.cases, 3000))
+        print(f"\nwhere a case's time goes ({min(args.cases, 3000)} cases, processor µs per case, the command's "
+              f"chunks of 64):")
+        for name, us in stages.items():
+            print(f"  {name:36s}{us:8.1f}")
+        print(f"  {'sum of the stages':36s}{sum(v for k, v in stages.items() if not k.startswith('bare')):8.1f}")
+    wall, cpu = med(ratios["crosscheck fuzz"]["wall"]), med(ratios["crosscheck fuzz"]["cpu"])
+    verdict = "met" if min(wall, cpu) >= 0.5 else "met by processor time" if cpu >= 0.5 else "NOT met"
+    print(f"\ncrosscheck fuzz / bare = {wall:.2f} wall, {cpu:.2f} processor (target >= 0.5: {verdict})")
     return 0
 
 

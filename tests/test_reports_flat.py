@@ -58,3 +58,22 @@ def test_a_long_run_keeps_a_bounded_sample_and_exact_totals(tmp_path):
     for i, r in enumerate(run.results):
         again.add(comparison_rows([r], start=i))
     pd.testing.assert_frame_equal(again.frame(), sample)  # the same run, the same sample
+
+
+def test_a_frame_of_some_columns_is_those_columns_of_the_whole_frame(tmp_path):
+    """``Tally.frame(columns)`` reads the columns off the records; the rows of crashes and of cases
+    added as rows give the same values as the full frame."""
+    from crosscheck.reports.html import FRAME_COLUMNS
+
+    run = fuzz_campaign(TARGET, examples=30, seed=1, bounds=SMALL, report=tmp_path, diagnose=False)
+    results = list(run.results)
+    assert any(r.crash for r in results) and any(not r.agree and not r.crash for r in results)
+    tally = Tally()
+    for i, r in enumerate(results):
+        if i % 5 == 4:
+            tally.add(comparison_rows([r], start=i))  # some cases as rows, the rest as records
+        else:
+            tally.add_result(i, r)
+    whole = tally.frame()
+    for columns in (FRAME_COLUMNS, ["case", "status", "agree"], ["loss", "tensor", "max_rel_err"]):
+        pd.testing.assert_frame_equal(tally.frame(columns), whole[columns], check_dtype=False)

@@ -120,7 +120,7 @@ def _write_rest(run: FuzzRun, out: Path, paths: dict[str, Path], tally: Tally, t
     paths["md"].write_text("\n".join(lines))
     from . import html
 
-    paths["html"] = html.write_fuzz(run, out / "fuzz.html", target, report=paths["json"], frame=tally.frame(),
-                                    totals=tally.totals(), sample=tally.sample_note(),
-                                    activation_loss=None if tally.sampled else tally.pivot())
+    paths["html"] = html.write_fuzz(run, out / "fuzz.html", target, report=paths["json"],
+                                    frame=tally.frame(html.FRAME_COLUMNS), totals=tally.totals(),
+                                    sample=tally.sample_note(), activation_loss=tally.pivot())
     return paths

@@ -99,6 +99,11 @@ class TargetEntry:
 
 # -- pages ----------------------------------------------------------------------------------
 
+#: The columns of ``tables.COLUMNS`` that ``fuzz_page`` reads from its ``frame`` when it is given
+#: ``activation_loss`` (``Tally.frame(FRAME_COLUMNS)`` builds only these).
+FRAME_COLUMNS = ["tensor", "dtype", "agree", "max_rel_err", "max_abs_err", "torch_err"]
+
+
 def fuzz_page(run, target=None, *, report: str | Path | None = None, title: str | None = None,
               frame: pd.DataFrame | None = None, totals: dict | None = None, sample: str = "",
               activation_loss: pd.DataFrame | None = None) -> str:

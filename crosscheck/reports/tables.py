@@ -223,7 +223,14 @@ _CASE, _ACTIVATIONS, _LOSS, _DTYPE, _REL, _AGREE, _STATUS = (COLUMNS.index(k) fo
 
 
 _agree_of, _rel_of = operator.attrgetter("agree"), operator.attrgetter("max_rel_err")
-
+#: How ``Tally.frame`` reads a column of a result ``r`` (case ``i``) off its comparisons ``cs``, as
+#: ``case_rows`` writes it; a column not here is read from the full rows.
+_READ = {
+    "case": lambda i, r, cs: [i] * len(cs),
+    "dtype": lambda i, r, cs: [r.case.dtype] * len(cs),
+    **{k: (lambda get: lambda i, r, cs: map(get, cs))(operator.attrgetter(k))
+       for k in ("tensor", "status", "max_abs_err", "max_rel_err", "torch_err", "agree")},
+}
 
 class Tally:
     """The fuzz reports' numbers, gathered case by case: ``add(rows)`` with one case's rows
@@ -317,14 +324,34 @@ class Tally:
     def sampled(self) -> bool:
         return self.cases > len(self._sample)
 
-    def frame(self) -> pd.DataFrame:
-        """Every row of the sampled cases in case order: every row of the run unless ``sampled``."""
-        cases = [kept if isinstance(kept, list) else case_rows(index, kept)
-                 for index, kept in sorted(self._sample, key=lambda entry: entry[0])]
-        frame = pd.DataFrame([row for rows in cases for row in rows], columns=COLUMNS)
-        # a crash row has no value in most columns: NaN there, as in ``comparisons_frame``
-        return frame.fillna(np.nan) if any(rows[0][_AGREE] is False and rows[0][_STATUS] == "crash"
-                                           for rows in cases) else frame
+    def frame(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """Every row of the sampled cases in case order: every row of the run unless ``sampled``.
+
+        ``columns`` (a subset of ``COLUMNS``) gives ``frame()[columns]`` without building the
+        other columns: the HTML page needs six of the 25, read straight off the records.
+        """
+        entries = sorted(self._sample, key=lambda entry: entry[0])
+        if columns is None:
+            cases = [kept if isinstance(kept, list) else case_rows(index, kept) for index, kept in entries]
+            frame = pd.DataFrame([row for rows in cases for row in rows], columns=COLUMNS)
+            # a crash row has no value in most columns: NaN there, as in ``comparisons_frame``
+            return frame.fillna(np.nan) if any(rows[0][_AGREE] is False and rows[0][_STATUS] == "crash"
+                                               for rows in cases) else frame
+        at = [COLUMNS.index(k) for k in columns]
+        read = [_READ.get(k) for k in columns]
+        data: list[list] = [[] for _ in columns]
+        crashed = False
+        for index, kept in entries:
+            if isinstance(kept, list) or kept.crash is not None or any(r is None for r in read):
+                rows = kept if isinstance(kept, list) else case_rows(index, kept)
+                crashed = crashed or (rows[0][_AGREE] is False and rows[0][_STATUS] == "crash")
+                for values, k in zip(data, at):
+                    values.extend(row[k] for row in rows)
+            else:
+                for values, r in zip(data, read):
+                    values.extend(r(index, kept, kept.comparisons))
+        frame = pd.DataFrame(dict(zip(columns, data)), columns=columns)
+        return frame.fillna(np.nan) if crashed else frame
 
     def pivot(self) -> pd.DataFrame:
         """``pivot(frame)`` of every row of the run, from the totals."""
@@ -342,6 +369,6 @@ class Tally:
     def sample_note(self) -> str:
         if not self.sampled:
             return ""
-        return (f"The tables and figures after the first describe a uniform sample of {len(self._sample)} of the "
-                f"{self.cases} cases (every tensor of each); the first table's totals count every case, and "
-                f"fuzz.csv holds every row.")
+        return (f"The per-kind table and the figures describe a uniform sample of {len(self._sample)} of the "
+                f"{self.cases} cases (every tensor of each); the first table's totals and the activation x loss "
+                f"table count every case, and fuzz.csv holds every row.")
