@@ -190,12 +190,13 @@ def distribute(fn: Callable[[Any], Any], items: Iterable, *, workers: int = 1, s
 
 # -- the fuzz campaign -------------------------------------------------------------------
 
-def check_seeded(target, seed: int, family, bounds: Bounds, indices: list[int]) -> list:
-    """Worker task: draw cases ``indices`` of the campaign and check each one."""
+def check_seeded(target, seed: int, family, bounds: Bounds, indices: list[int], *, texts: bool = False) -> list:
+    """Worker task: draw cases ``indices`` of the campaign and check each one (``texts``: this
+    process records them next, see ``check.judge_many``)."""
     from .fastpath import check_chunk
 
     single_thread_torch()
-    return check_chunk(target, [seeded_case(seed, i, family, bounds) for i in indices])
+    return check_chunk(target, [seeded_case(seed, i, family, bounds) for i in indices], texts=texts)
 
 
 def campaign_header(target, examples: int, seed: int, bounds: Bounds) -> dict:
@@ -275,10 +276,11 @@ def fuzz_campaign(target, *, examples: int = 100, seed: int = 0, bounds: Bounds 
             record(i, result_from_dict(done[i]["result"]), "resumed")
         todo = [i for i in range(examples) if i not in done]
         with executor_for(workers, scheduler, executor) as ex:
-            task = functools.partial(check_seeded, target, seed, target.family, bounds)
             # in this process too, cases go in chunks, checked stage by stage (``fastpath.check_chunk``),
             # one at a time so each chunk's results are on disk before the next starts
             inline = _workers_of(ex) == 1
+            task = functools.partial(check_seeded, target, seed, target.family, bounds,
+                                     texts=inline and writer is not None)
             for pos, result in run_chunks(task, todo, ex, chunksize=MAX_CHUNK if inline else None,
                                           window=1 if inline else None):
                 record(todo[pos], result, "generate")

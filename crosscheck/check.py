@@ -308,9 +308,11 @@ def judge_outputs(target: Target, case: Case, X, Y, params, got: dict, truth) ->
     return judge_many([(target, case, X, Y, params, got, truth)])[0]
 
 
-def judge_many(items: list[tuple]) -> list[CaseResult]:
+def judge_many(items: list[tuple], *, texts: bool = False) -> list[CaseResult]:
     """``[judge_outputs(*item) for item in items]``, the floor stage of every case at once
-    (``fastpath.compare_many``): how ``fastpath.check_chunk`` ends a chunk."""
+    (``fastpath.compare_many``): how ``fastpath.check_chunk`` ends a chunk. With ``texts``, the
+    records the floor settled are formatted for the results stream and fuzz.csv as they are made
+    (``stream.keep_texts``), for a campaign that records them next in this process."""
     from .fastpath import compare_many, ordered  # tensors within the floor in one pass; the rest go to the Judge
 
     results, jobs, made = [], [], []
@@ -324,9 +326,16 @@ def judge_many(items: list[tuple]) -> list[CaseResult]:
         made.append(judges)
         jobs.append((ordered(names), got, truth.grads, case.dtype,
                      functools.partial(_new_judge, judges, case, X, Y, params, truth, lr)))
-    for result, comparisons, judges in zip(results, compare_many(jobs), made):
+    formatted: list | None = [] if texts else None
+    for result, comparisons, judges in zip(results, compare_many(jobs, formatted), made):
         result.comparisons = comparisons
         result.measured = judges[0].measured if judges else ()
+    if formatted:
+        from .stream import keep_texts
+
+        for result, pair in zip(results, formatted):
+            if pair is not None:
+                keep_texts(result, *pair)
     return results
 
 

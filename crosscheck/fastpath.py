@@ -60,15 +60,20 @@ def compare_all(names: list[str], got: dict, truth: dict[str, np.ndarray], dtype
     return compare_many([(names, got, truth, dtype, judge)])[0]
 
 
-def compare_many(jobs: list[tuple]) -> list[list[TensorComparison]]:
+def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[TensorComparison]]:
     """``[compare_all(*job) for job in jobs]``, the floor settled for every case of a chunk at once.
 
     Each job is ``(names, got, truth, dtype, judge)``. The NumPy calls of the
     floor stage (concatenation, differences, per-tensor maxima, the layer
     scales, the floor test) run once over every tensor of every job, so their
     fixed cost is shared by the chunk; only building the records stays per tensor.
+
+    With ``texts`` (a list), one entry is appended per job: for a case whose
+    every record the floor settled, its records' results-stream rows and fuzz.csv
+    cells (``stream.case_texts``), formatted with the records; else ``None``.
     """
     out: list[list[TensorComparison] | None] = [None] * len(jobs)
+    made: list = [None] * len(jobs)
     layouts, fasts, t_parts, c_parts = [], [], [], []
     starts, sizes, groups, units, job_of = [], [], [], [], []  # per tensor, per tensor, ..., per job
     base = first_tensor = 0
@@ -96,6 +101,8 @@ def compare_many(jobs: list[tuple]) -> list[list[TensorComparison]]:
         base += layout.total
         first_tensor += len(layout.names)
     if not t_parts:
+        if texts is not None:
+            texts += made
         return out
 
     t = np.concatenate(t_parts, axis=None)
@@ -129,19 +136,26 @@ def compare_many(jobs: list[tuple]) -> list[list[TensorComparison]]:
         if not finite[k]:  # the truth is NaN or inf somewhere: undefined elements, the judge's call
             out[j] = _slow(names, got, judge)
         else:
-            out[j] = _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, d, tops, worsts, floors, first)
+            out[j], made[j] = _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, d, tops, worsts,
+                                      floors, first, texts is not None)
         k += 1
+    if texts is not None:
+        texts += made
     return out
 
 
-def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, d, tops, worsts, floors, first):
+def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, d, tops, worsts, floors, first, want_texts):
     """One case's records: the floor's verdicts read off the chunk's arrays (tensor ``t0`` and
-    element ``e0`` on are this case's), then the judge's later stages for what is left."""
+    element ``e0`` on are this case's), then the judge's later stages for what is left; and, if
+    ``want_texts`` and the floor settled every record, their texts (see ``compare_many``)."""
     out: dict[str, TensorComparison] = {}
     over_floor: list[tuple] = []
     nan = math.nan
+    texts: dict[str, tuple[str, str]] | None = {} if want_texts else None
+    pieces = _text_pieces(layout, dtype) if want_texts else ()
     for i, (n, off, size, shape, cols) in enumerate(layout.tensors, start=t0):
         if n not in fast:
+            texts = None
             continue
         w, floor, flat = worsts[i], floors[i], first[i]
         if w <= floor:  # stage 1 of the judge: within the floor; the judge's record, built here
@@ -149,8 +163,25 @@ def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, d, tops, wors
             idx = divmod(flat, cols) if cols else (flat,) if cols == 0 else _unravel(flat, shape)
             rel = w / m if m > 0 else (0.0 if w == 0 else math.inf)
             out[n] = TensorComparison(n, shape, shape, dtype, size, 0, 0.0, w, rel, idx, floor, nan, "agree")
+            if texts is not None:
+                if cols is None or rel == math.inf:  # left to the stream's general code
+                    texts = None
+                else:
+                    # what ``stream.comparison_texts`` writes for this record; floats by ``repr``
+                    row, cell = pieces[i - t0]
+                    errs, budget = f"{w!r},{rel!r}", repr(floor)
+                    if cols:
+                        a, b = idx
+                        texts[n] = (f'{row}{errs},[{a},{b}],{budget},NaN,"agree","","","",0]',
+                                    f'{cell}{errs},{budget},,0,{size},0.0,"({a}, {b})",True,,')
+                    else:
+                        texts[n] = (f'{row}{errs},[{flat}],{budget},NaN,"agree","","","",0]',
+                                    f'{cell}{errs},{budget},,0,{size},0.0,"({flat},)",True,,')
         elif w < math.inf:  # finite, over the floor: stage 2 below; NaN/inf go to the judge
             over_floor.append((n, e0 + off, size, tops[i], w, flat, floor))
+            texts = None
+        else:
+            texts = None
     full = None
     if over_floor:
         # stage 2 of the judge: floor + M · (rounding bound of each element), the bound measured
@@ -167,7 +198,21 @@ def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, d, tops, wors
         for n in names:
             if n not in out:
                 out[n] = full.compare(n, got.get(n))
-    return [out[n] for n in names]
+        texts = None
+    if texts is not None and len(texts) == len(names):
+        return [out[n] for n in names], ([texts[n][0] for n in names], [texts[n][1] for n in names])
+    return [out[n] for n in names], None
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_pieces(layout: "_Layout", dtype: str) -> tuple[tuple[str, str], ...]:
+    """Per tensor of ``layout``, the start of an agreeing record's results-stream row and of its
+    fuzz.csv cells (``stream.comparison_texts``): its name, shape, dtype and size."""
+    out = []
+    for n, _, size, shape, _ in layout.tensors:
+        as_json, as_csv = "[" + ",".join(map(str, shape)) + "]", "x".join(map(str, shape)) or "-"
+        out.append((f'["{n}",{as_json},{as_json},"{dtype}",{size},0,0.0,', f"{n},{as_csv},agree,"))
+    return tuple(out)
 
 
 class _Layout(NamedTuple):
@@ -219,8 +264,9 @@ def _slow(names, got, judge) -> list[TensorComparison]:
     return [full.compare(n, got.get(n)) for n in names]
 
 
-def check_chunk(target, cases: list) -> list:
+def check_chunk(target, cases: list, *, texts: bool = False) -> list:
     """``[check_case(target, c) for c in cases]``, stage by stage (see the module docstring).
+    ``texts``: format the records for the results stream as they are made (``check.judge_many``).
 
     A case whose target raises (a crash, or a return value that cannot be read)
     is handed to ``check_case`` itself, which runs the target again and makes the
@@ -232,7 +278,7 @@ def check_chunk(target, cases: list) -> list:
         # the reports' included; the chunk's garbage, if any, is collected as soon as it ends
         gc.disable()
         try:
-            return check_chunk(target, cases)
+            return check_chunk(target, cases, texts=texts)
         finally:
             gc.enable()
     from .check import check_case, judge_many
@@ -251,7 +297,7 @@ def check_chunk(target, cases: list) -> list:
               for c, (X, Y, params), got in zip(cases, arrays, outputs)]
     judged = iter(judge_many([(target, case, X, Y, params, got, truth)
                               for case, (X, Y, params), got, truth in zip(cases, arrays, outputs, truths)
-                              if got is not None]))
+                              if got is not None], texts=texts))
     return [check_case(target, case) if got is None else next(judged) for case, got in zip(cases, outputs)]
 
 

@@ -265,9 +265,9 @@ def comparison_texts(c) -> tuple[str, str] | None:
 
 
 #: The texts of results formatted lately and not yet asked for again, by ``id``: (result, its
-#: comparisons list, JSON rows, CSV cells). Each entry holds its result, so no other object can
-#: take its ``id`` meanwhile. A few chunks' worth: results that workers finish out of order wait
-#: that long for fuzz.csv.
+#: comparisons list, JSON rows, CSV cells, how many more calls may take them). Each entry holds
+#: its result, so no other object can take its ``id`` meanwhile. A few chunks' worth: results
+#: that workers finish out of order wait that long for fuzz.csv.
 _TEXTS: dict[int, tuple] = {}
 _TEXTS_KEPT = 512
 
@@ -279,8 +279,13 @@ def case_texts(result) -> tuple[list[str], list[str | None]]:
     call keeps the texts for the second (the stream line, then fuzz.csv), which takes them. A
     result is not changed once it is recorded."""
     comparisons = result.comparisons
-    kept = _TEXTS.pop(id(result), None)
+    key = id(result)
+    kept = _TEXTS.get(key)
     if kept is not None and kept[0] is result and kept[1] is comparisons and len(kept[2]) == len(comparisons):
+        if kept[4] > 1:
+            _TEXTS[key] = (*kept[:4], kept[4] - 1)
+        else:
+            del _TEXTS[key]
         return kept[2], kept[3]
     rows, cells = [], []
     by_hand = comparison_fields() == _ROW_FIELDS
@@ -294,10 +299,21 @@ def case_texts(result) -> tuple[list[str], list[str | None]]:
             cells.append(texts[1])
     if len(_TEXTS) >= _TEXTS_KEPT:
         del _TEXTS[next(iter(_TEXTS))]  # the oldest
-    _TEXTS[id(result)] = (result, comparisons, rows, cells)
+    _TEXTS[key] = (result, comparisons, rows, cells, 1)
     if len(_INT_TEXTS) > 1024:
         _INT_TEXTS.clear()
     return rows, cells
+
+
+def keep_texts(result, rows: list[str], cells: list[str]) -> None:
+    """Texts of ``result``'s comparisons made with its records (``fastpath`` formats the records it
+    builds itself, a chunk at once): ``case_texts`` hands them to the stream line and to fuzz.csv,
+    byte for byte what it would have written (``tests/test_fastpath.py`` checks it)."""
+    if comparison_fields() != _ROW_FIELDS or len(rows) != len(result.comparisons):
+        return
+    if len(_TEXTS) >= _TEXTS_KEPT:
+        del _TEXTS[next(iter(_TEXTS))]  # the oldest
+    _TEXTS[id(result)] = (result, result.comparisons, rows, cells, 2)
 
 
 @functools.lru_cache(maxsize=None)

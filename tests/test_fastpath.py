@@ -178,3 +178,19 @@ def test_check_chunk_gives_check_cases_results(fn, returns, lr):
             assert _same(x, y), (fn.__name__, a.case, x, y)
     if fn is _crashes_on_depth_two:
         assert any(r.crash for r in chunk) and any(not r.crash for r in chunk)
+
+
+def test_texts_made_with_the_records_are_the_streams_own():
+    """``check_chunk(texts=True)`` formats the records the floor settled as it makes them: the very
+    rows and cells ``stream.comparison_texts`` writes for them, for nearly every case."""
+    from crosscheck import stream
+    from crosscheck.fastpath import check_chunk
+
+    results = check_chunk(reference_target(), [seeded_case(4, i) for i in range(150)], texts=True)
+    kept = [r for r in results if id(r) in stream._TEXTS]
+    assert len(kept) > 0.8 * len(results)
+    for r in kept:
+        rows, cells = stream._TEXTS[id(r)][2:4]
+        assert [stream.comparison_texts(c) for c in r.comparisons] == list(zip(rows, cells))
+        assert stream.case_texts(r) == (rows, cells) and stream.case_texts(r) == (rows, cells)
+        assert id(r) not in stream._TEXTS  # taken twice (the stream line, then fuzz.csv), then dropped
