@@ -152,7 +152,7 @@ def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, d, tops, wors
     over_floor: list[tuple] = []
     nan = math.nan
     texts: dict[str, tuple[str, str]] | None = {} if want_texts else None
-    pieces = _text_pieces(layout, dtype) if want_texts else ()
+    pieces = (layout.texts.get(dtype) or _text_pieces(layout, dtype)) if want_texts else ()
     for i, (n, off, size, shape, cols) in enumerate(layout.tensors, start=t0):
         if n not in fast:
             texts = None
@@ -204,15 +204,16 @@ def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, d, tops, wors
     return [out[n] for n in names], None
 
 
-@functools.lru_cache(maxsize=4096)
 def _text_pieces(layout: "_Layout", dtype: str) -> tuple[tuple[str, str], ...]:
     """Per tensor of ``layout``, the start of an agreeing record's results-stream row and of its
-    fuzz.csv cells (``stream.comparison_texts``): its name, shape, dtype and size."""
+    fuzz.csv cells (``stream.comparison_texts``): its name, shape, dtype and size; kept in
+    ``layout.texts``."""
     out = []
     for n, _, size, shape, _ in layout.tensors:
         as_json, as_csv = "[" + ",".join(map(str, shape)) + "]", "x".join(map(str, shape)) or "-"
         out.append((f'["{n}",{as_json},{as_json},"{dtype}",{size},0,0.0,', f"{n},{as_csv},agree,"))
-    return tuple(out)
+    layout.texts[dtype] = tuple(out)
+    return layout.texts[dtype]
 
 
 class _Layout(NamedTuple):
@@ -227,6 +228,8 @@ class _Layout(NamedTuple):
     n_groups: int
     #: per tensor: (name, offset, size, shape, columns: shape[1] if 2-D, 0 if 1-D, else None)
     tensors: tuple[tuple, ...]
+    #: dtype -> ``_text_pieces``, filled when first asked for
+    texts: dict
 
 
 @functools.lru_cache(maxsize=4096)
@@ -239,7 +242,7 @@ def _layout(names: tuple[str, ...], shapes: tuple[tuple[int, ...], ...]) -> _Lay
     number = {layer: k for k, layer in enumerate(dict.fromkeys(layers))}
     cols = [s[1] if len(s) == 2 else 0 if len(s) == 1 else None for s in shapes]
     return _Layout(names, sizes, offsets, sum(sizes), tuple(number[layer] for layer in layers), len(number),
-                   tuple(zip(names, offsets, sizes, shapes, cols)))
+                   tuple(zip(names, offsets, sizes, shapes, cols)), {})
 
 
 def _unravel(flat: int, shape: tuple) -> tuple[int, ...]:
