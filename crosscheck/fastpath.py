@@ -13,7 +13,10 @@ NumPy calls over one concatenated vector:
     max_d[t] = np.maximum.reduceat(d, starts)      per tensor
     top[t]   = np.maximum.reduceat(|truth|, starts)  per tensor, then S per layer
 
-A tensor with ``max_d[t] <= floor[t]`` agrees, and its record is built straight
+``compare_many`` does this for every case of a chunk at once (one concatenated
+vector for the chunk, the layer scales per case by ``np.maximum.at``), and can
+format the records it builds for the results stream and fuzz.csv as it goes
+(``stream.keep_texts``). A tensor with ``max_d[t] <= floor[t]`` agrees, and its record is built straight
 from these maxima; it is the very record ``Judge.compare`` would return
 (``tests/test_fastpath.py`` checks this field by field). Every other tensor (over
 the floor, NaN or inf anywhere, a missing or misshapen candidate, a torch tensor,
