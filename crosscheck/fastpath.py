@@ -37,6 +37,7 @@ import functools
 import gc
 import itertools
 import math
+import threading
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -46,10 +47,9 @@ from .tolerance import BOUND_MULTIPLE, EPS, FLOOR_ULPS
 from .vocabulary import backward_order, param_names, tensor_layer
 
 
-def _plain(candidate, truth: np.ndarray) -> bool:
-    """A NumPy float array of exactly the truth's shape: the only kind the fast path takes."""
-    return (type(candidate) is np.ndarray and candidate.shape == truth.shape
-            and candidate.dtype.kind == "f" and candidate.dtype.itemsize >= 4)
+#: The NumPy float types the fast path takes (``dtype.char``): float32, float64, long double. A
+#: candidate must be a plain ``np.ndarray`` of one of them, of exactly the truth's shape.
+_FLOATS = "fdg"
 
 
 def compare_all(names: list[str], got: dict, truth: dict[str, np.ndarray], dtype: str,
@@ -88,11 +88,17 @@ def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[Tens
             layouts.append(None)
             fasts.append(None)
             continue
-        fast = {n for n in names if n in truth and _plain(got.get(n), truth[n])}
         t_parts += truth.values()
         # a tensor not on the fast path stands in with its own truth (difference 0), so
         # candidate and truth share one segmentation
-        c_parts += [got[n] if n in fast else truth[n] for n in layout.names]
+        wanted, fast = set(names), set()
+        for n, _, _, shape, _ in layout.tensors:
+            g = got.get(n)
+            if n in wanted and type(g) is np.ndarray and g.shape == shape and g.dtype.char in _FLOATS:
+                fast.add(n)
+                c_parts.append(g)
+            else:
+                c_parts.append(truth[n])
         starts += [base + o for o in layout.offsets]
         sizes += layout.sizes
         groups += [n_groups + g for g in layout.groups]
@@ -108,16 +114,24 @@ def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[Tens
             texts += made
         return out
 
-    t = np.concatenate(t_parts, axis=None)
-    d = np.concatenate(c_parts, axis=None, dtype=np.float64)
+    # the chunk's vectors go in this thread's scratch buffers: fresh arrays of a few MB each
+    # would be fresh pages from the system at every chunk
+    t = np.concatenate(t_parts, axis=None, out=_scratch("truth", base, np.float64))
+    d = np.concatenate(c_parts, axis=None, out=_scratch("difference", base, np.float64))
     starts_a = np.array(starts)
     with np.errstate(invalid="ignore"):
         np.subtract(d, t, out=d)  # in place: these vectors span the whole chunk
         np.abs(d, out=d)
         worst = np.maximum.reduceat(d, starts_a)  # NaN/inf candidates make NaN/inf here
         top = np.maximum.reduceat(np.abs(t, out=t), starts_a)
-    # the first element of each tensor at its maximum difference (argmax per segment)
-    at_max = np.flatnonzero(d == np.repeat(worst, sizes))
+        # the first element of each tensor at its maximum difference (argmax per segment):
+        # each element's tensor number (a cumulative sum of ones at the starts), its maximum, the
+        # elements equal to it
+        segment = _scratch("segment", base, np.intp)
+        segment[:] = 0
+        segment[starts_a[1:]] = 1
+        np.cumsum(segment, out=segment)
+        at_max = np.flatnonzero(np.equal(d, np.take(worst, segment, out=t), out=_scratch("at", base, np.bool_)))
     if at_max.size:
         first = (at_max[np.minimum(np.searchsorted(at_max, starts_a), at_max.size - 1)] - starts_a).tolist()
     else:
@@ -145,6 +159,18 @@ def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[Tens
     if texts is not None:
         texts += made
     return out
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, n: int, dtype) -> np.ndarray:
+    """This thread's buffer ``name`` as ``n`` elements of ``dtype`` (grown by doubling, never shrunk)."""
+    buf = getattr(_SCRATCH, name, None)
+    if buf is None or buf.size < n:
+        buf = np.empty(max(n, 2 * (0 if buf is None else buf.size), 4096), dtype)
+        setattr(_SCRATCH, name, buf)
+    return buf[:n]
 
 
 def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, d, tops, worsts, floors, first, want_texts):

@@ -91,11 +91,16 @@ def _broken(how):
             got["W1"] = got["W1"].tolist()
         elif how == "transpose":
             got["W1"] = got["W1"].T
+        elif how in ("float16", "int64", "float32"):
+            got["W1"] = got["W1"].astype(how)
+        elif how == "big-endian":
+            got["W1"] = got["W1"].astype(got["W1"].dtype.newbyteorder(">"))
         return got
     return change
 
 
-@pytest.mark.parametrize("how", ["scale", "nan", "nudge", "column", "missing", "list", "transpose"])
+@pytest.mark.parametrize("how", ["scale", "nan", "nudge", "column", "missing", "list", "transpose", "float16",
+                                 "int64", "float32", "big-endian"])
 def test_tensors_off_the_fast_path_get_the_full_judges_record(how):
     for i in range(6):
         case = seeded_case(11, i, None, SMALL)
