@@ -239,10 +239,20 @@ def _text_pieces(layout: "_Layout", dtype: str) -> tuple[tuple[str, str], ...]:
     ``layout.texts``."""
     out = []
     for n, _, size, shape, _ in layout.tensors:
-        as_json, as_csv = "[" + ",".join(map(str, shape)) + "]", "x".join(map(str, shape)) or "-"
-        out.append((f'["{n}",{as_json},{as_json},"{dtype}",{size},0,0.0,', f"{n},{as_csv},agree,"))
+        piece = _PIECES.get((n, shape, dtype))
+        if piece is None:  # a case's layout is mostly new (its batch and widths), its tensors' shapes not
+            as_json, as_csv = "[" + ",".join(map(str, shape)) + "]", "x".join(map(str, shape)) or "-"
+            piece = (f'["{n}",{as_json},{as_json},"{dtype}",{size},0,0.0,', f"{n},{as_csv},agree,")
+            if len(_PIECES) >= 65536:
+                _PIECES.clear()
+            _PIECES[(n, shape, dtype)] = piece
+        out.append(piece)
     layout.texts[dtype] = tuple(out)
     return layout.texts[dtype]
+
+
+#: ``_text_pieces`` of one tensor by (name, shape, dtype).
+_PIECES: dict[tuple, tuple[str, str]] = {}
 
 
 class _Layout(NamedTuple):

@@ -406,9 +406,10 @@ class StreamWriter:
         self.fh.flush()
 
     def result(self, index: int, phase: str, result) -> None:
-        # Formatting by hand pays when fuzz.csv takes the texts too (``case_texts``); a stream
-        # without a report (the previous result's texts still unclaimed) is left to ``json``.
-        shared = self._previous is None or self._previous not in _TEXTS
+        # Formatting by hand pays when the texts were made with the records (``keep_texts``) or when
+        # fuzz.csv takes them too (``case_texts``); otherwise (a stream without a report: the
+        # previous result's texts still unclaimed) the line is left to ``json``.
+        shared = self._previous is None or self._previous not in _TEXTS or id(result) in _TEXTS
         self.fh.write(result_line(index, phase, result) if shared else
                       f'{{"type":"result","index":{int(index)},"phase":{_dumps(phase)},"result":'
                       f'{_dumps(result_to_dict(result, rows=True))}}}\n')
