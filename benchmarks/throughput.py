@@ -134,7 +134,6 @@ def hypothesis_seconds(n: int, seed: int) -> tuple[tuple[float, float], int]:
 def stage_microseconds(seed: int, n: int) -> dict[str, float]:
     """Processor µs per case of each stage of ``crosscheck fuzz``, in its chunks (``fastpath.check_chunk``,
     then the results line and the fuzz.csv rows), and of the bare compute on the same cases."""
-
     from crosscheck.campaign import MAX_CHUNK
     from crosscheck.check import judge_many
     from crosscheck.oracle import mirror
