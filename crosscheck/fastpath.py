@@ -144,7 +144,12 @@ def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[Tens
     floor = np.repeat(units, job_of) * layer_top[gid]
     finite_job = np.logical_and.reduceat(np.isfinite(top), np.cumsum([0] + job_of[:-1]))
 
-    tops, worsts, floors, finite = top.tolist(), worst.tolist(), floor.tolist(), finite_job.tolist()
+    with np.errstate(divide="ignore", invalid="ignore"):  # normwise: the difference over the largest truth
+        rel = np.where(top > 0, worst / top, np.where(worst == 0, 0.0, np.inf))
+    chunk = _Chunk(d, top.tolist(), worst.tolist(), rel.tolist(), floor.tolist(), first)
+    if texts is not None:  # every float's text at once, for the records the floor settles
+        chunk = chunk._replace(texts=tuple(list(map(float.__repr__, v)) for v in (chunk.worst, chunk.rel, chunk.floor)))
+    finite = finite_job.tolist()
     k = 0
     for j, ((names, got, truth, dtype, judge), placed, fast) in enumerate(zip(jobs, layouts, fasts)):
         if placed is None:
@@ -153,8 +158,7 @@ def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[Tens
         if not finite[k]:  # the truth is NaN or inf somewhere: undefined elements, the judge's call
             out[j] = _slow(names, got, judge)
         else:
-            out[j], made[j] = _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, d, tops, worsts,
-                                      floors, first, texts is not None)
+            out[j], made[j] = _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, chunk)
         k += 1
     if texts is not None:
         texts += made
@@ -173,24 +177,38 @@ def _scratch(name: str, n: int, dtype) -> np.ndarray:
     return buf[:n]
 
 
-def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, d, tops, worsts, floors, first, want_texts):
-    """One case's records: the floor's verdicts read off the chunk's arrays (tensor ``t0`` and
-    element ``e0`` on are this case's), then the judge's later stages for what is left; and, if
-    ``want_texts`` and the floor settled every record, their texts (see ``compare_many``)."""
+class _Chunk(NamedTuple):
+    """What the floor stage measured over a chunk, per tensor of every case, end to end."""
+
+    d: np.ndarray  # |candidate - truth|, every element
+    top: list[float]  # the largest true magnitude
+    worst: list[float]  # the largest difference
+    rel: list[float]  # worst / top, normwise
+    floor: list[float]
+    first: list[int]  # where the largest difference first is, within the tensor
+    texts: tuple[list[str], list[str], list[str]] | None = None  # repr of worst, rel and floor
+
+
+def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, chunk: _Chunk):
+    """One case's records: the floor's verdicts read off the chunk (tensor ``t0`` and element
+    ``e0`` on are this case's), then the judge's later stages for what is left; and, when the
+    chunk has ``texts`` and the floor settled every record, their texts (see ``compare_many``)."""
     out: dict[str, TensorComparison] = {}
     over_floor: list[tuple] = []
     nan = math.nan
-    texts: dict[str, tuple[str, str]] | None = {} if want_texts else None
-    pieces = (layout.texts.get(dtype) or _text_pieces(layout, dtype)) if want_texts else ()
+    tops, worsts, rels, floors, first = chunk.top, chunk.worst, chunk.rel, chunk.floor, chunk.first
+    texts: dict[str, tuple[str, str]] | None = None
+    if chunk.texts is not None:
+        texts, (worst_text, rel_text, floor_text) = {}, chunk.texts
+        pieces = layout.texts.get(dtype) or _text_pieces(layout, dtype)
     for i, (n, off, size, shape, cols) in enumerate(layout.tensors, start=t0):
         if n not in fast:
             texts = None
             continue
         w, floor, flat = worsts[i], floors[i], first[i]
         if w <= floor:  # stage 1 of the judge: within the floor; the judge's record, built here
-            m = tops[i]
             idx = divmod(flat, cols) if cols else (flat,) if cols == 0 else _unravel(flat, shape)
-            rel = w / m if m > 0 else (0.0 if w == 0 else math.inf)
+            rel = rels[i]
             out[n] = TensorComparison(n, shape, shape, dtype, size, 0, 0.0, w, rel, idx, floor, nan, "agree")
             if texts is not None:
                 if cols is None or rel == math.inf:  # left to the stream's general code
@@ -198,7 +216,7 @@ def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, d, tops, wors
                 else:
                     # what ``stream.comparison_texts`` writes for this record; floats by ``repr``
                     row, cell = pieces[i - t0]
-                    errs, budget = f"{w!r},{rel!r}", repr(floor)
+                    errs, budget = f"{worst_text[i]},{rel_text[i]}", floor_text[i]
                     if cols:
                         a, b = idx
                         texts[n] = (f'{row}{errs},[{a},{b}],{budget},NaN,"agree","","","",0]',
@@ -220,7 +238,7 @@ def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, d, tops, wors
         for n, off, size, m, w, flat, floor in over_floor:
             shape = truth[n].shape
             allowed = floor + BOUND_MULTIPLE * np.broadcast_to(np.asarray(bounds[n], dtype=np.float64), shape).ravel()
-            if not (d[off:off + size] > allowed).any():
+            if not (chunk.d[off:off + size] > allowed).any():
                 out[n] = _agree(n, shape, dtype, size, m, w, flat, float(allowed[flat]))
     if len(out) < len(names):
         full = full or judge()
