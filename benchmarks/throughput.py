@@ -191,7 +191,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from crosscheck.campaign import single_thread_torch
+    from crosscheck.campaign import MAX_CHUNK, single_thread_torch
     from crosscheck.sampler import seeded_case
 
     single_thread_torch()
@@ -236,7 +236,7 @@ def main(argv=None) -> int:
     if not args.no_stages:
         stages = stage_microseconds(args.seed, min(args.cases, 3000))
         print(f"\nwhere a case's time goes ({min(args.cases, 3000)} cases, processor µs per case, the command's "
-              f"chunks of 64):")
+              f"chunks of {MAX_CHUNK}):")
         for name, us in stages.items():
             print(f"  {name:42s}{us:8.1f}")
         print(f"  {'sum of the stages':42s}{sum(v for k, v in stages.items() if not k.startswith('bare')):8.1f}")

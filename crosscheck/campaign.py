@@ -35,7 +35,7 @@ from .sampler import Bounds, seeded_case, seeded_choices, shrinking_cases
 
 #: Chunks in flight per worker: enough to keep workers busy, few enough for flat memory.
 WINDOW_PER_WORKER = 4
-MAX_CHUNK = 64
+MAX_CHUNK = 128
 
 
 class CampaignError(ValueError):
