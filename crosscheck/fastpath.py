@@ -148,7 +148,8 @@ def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[Tens
         rel = np.where(top > 0, worst / top, np.where(worst == 0, 0.0, np.inf))
     chunk = _Chunk(d, top.tolist(), worst.tolist(), rel.tolist(), floor.tolist(), first)
     if texts is not None:  # every float's text at once, for the records the floor settles
-        chunk = chunk._replace(texts=tuple(list(map(float.__repr__, v)) for v in (chunk.worst, chunk.rel, chunk.floor)))
+        chunk = chunk._replace(texts=tuple(list(map(float.__repr__, values))
+                                           for values in (chunk.worst, chunk.rel, chunk.floor)))
     finite = finite_job.tolist()
     k = 0
     for j, ((names, got, truth, dtype, judge), placed, fast) in enumerate(zip(jobs, layouts, fasts)):
@@ -168,11 +169,18 @@ def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[Tens
 _SCRATCH = threading.local()
 
 
+#: Elements beyond which a chunk's vector is a fresh array, not kept (a huge case would hold its
+#: memory for the rest of the process).
+_SCRATCH_MAX = 1 << 22
+
+
 def _scratch(name: str, n: int, dtype) -> np.ndarray:
     """This thread's buffer ``name`` as ``n`` elements of ``dtype`` (grown by doubling, never shrunk)."""
+    if n > _SCRATCH_MAX:
+        return np.empty(n, dtype)
     buf = getattr(_SCRATCH, name, None)
     if buf is None or buf.size < n:
-        buf = np.empty(max(n, 2 * (0 if buf is None else buf.size), 4096), dtype)
+        buf = np.empty(min(max(n, 2 * (0 if buf is None else buf.size), 4096), _SCRATCH_MAX), dtype)
         setattr(_SCRATCH, name, buf)
     return buf[:n]
 

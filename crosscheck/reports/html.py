@@ -201,7 +201,8 @@ def audit_sections(data: dict, *, report: str | Path | None = None, heatmaps: bo
     out = {"": "".join([
         "<h2>Errors per tensor kind and dtype</h2>",
         "<p class='note'>Over every target and tensor, the worst relative error the audit saw (normwise).</p>",
-        _svg_img(error_distribution_figure(frame, unit="target tensors"), "error distributions per tensor kind and dtype"),
+        _svg_img(error_distribution_figure(frame, unit="target tensors"),
+                 "error distributions per tensor kind and dtype"),
         _svg_img(layer_error_figure(frame), "median and worst relative error per layer and dtype")])}
     number = 0
     for t in data.get("targets", []):
