@@ -199,3 +199,13 @@ def test_texts_made_with_the_records_are_the_streams_own():
         assert [stream.comparison_texts(c) for c in r.comparisons] == list(zip(rows, cells))
         assert stream.case_texts(r) == (rows, cells) and stream.case_texts(r) == (rows, cells)
         assert id(r) not in stream._TEXTS  # taken twice (the stream line, then fuzz.csv), then dropped
+
+
+def test_scratch_buffers_are_reused_but_never_kept_beyond_their_cap(monkeypatch):
+    from crosscheck import fastpath
+
+    a = fastpath._scratch("probe", 100, np.float64)
+    assert fastpath._scratch("probe", 50, np.float64).base is a.base  # the same memory, reused
+    monkeypatch.setattr(fastpath, "_SCRATCH_MAX", 1000)
+    big = fastpath._scratch("probe", 5000, np.float64)
+    assert big.size == 5000 and fastpath._SCRATCH.probe.size <= 4096  # fresh, not kept
