@@ -8,7 +8,7 @@ Hypothesis draws cases (see ``strategies``) and shrinks them field by field.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 

@@ -44,7 +44,7 @@ import numpy as np
 
 from .compare import TensorComparison
 from .tolerance import BOUND_MULTIPLE, EPS, FLOOR_ULPS
-from .vocabulary import backward_order, param_names, tensor_layer
+from .vocabulary import backward_order, tensor_layer
 
 
 #: The NumPy float types the fast path takes (``dtype.char``): float32, float64, long double. A

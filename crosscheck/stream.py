@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import json
-import operator
 import os
 import re
 from array import array

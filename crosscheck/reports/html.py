@@ -145,7 +145,7 @@ def targets_page(title: str, entries: list[TargetEntry], *, report: str | Path |
                      "seconds": round(e.seconds, 2), **e.extra, "note": e.note})
     table = pd.DataFrame(rows)
     n_bad = sum(1 for r in rows if r["verdict"] != "agree")
-    lead = (f"<span class='verdict-ok'>every target agrees with torch</span>" if not n_bad else
+    lead = ("<span class='verdict-ok'>every target agrees with torch</span>" if not n_bad else
             f"<span class='verdict-bad'>{n_bad} of {len(rows)} target{'s' if len(rows) != 1 else ''} "
             f"disagree{'s' if n_bad == 1 else ''} with torch</span>")
     body = [f"<h1>{_e(title)}</h1>", f"<p class='lead'>{lead}. {_e(intro)}</p>",
