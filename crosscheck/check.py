@@ -313,19 +313,16 @@ def judge_many(items: list[tuple], *, texts: bool = False) -> list[CaseResult]:
     (``fastpath.compare_many``): how ``fastpath.check_chunk`` ends a chunk. With ``texts``, the
     records the floor settled are formatted for the results stream and fuzz.csv as they are made
     (``stream.keep_texts``), for a campaign that records them next in this process."""
-    from .fastpath import compare_many, ordered  # tensors within the floor in one pass; the rest go to the Judge
+    from .fastpath import compare_many  # tensors within the floor in one pass; the rest go to the Judge
 
     results, jobs, made = [], [], []
     for target, case, X, Y, params, got, truth in items:
         results.append(CaseResult(case, target.name, loss=truth.loss, undefined=not np.isfinite(truth.loss)))
-        names = param_names(case.network.depth)
-        if any(k.startswith("d") for k in got):
-            names = names + [n for n in truth.grads if n not in names and n in got]
         lr = target.lr if target.returns == "update" else None
         judges: list[Judge] = []
         made.append(judges)
-        jobs.append((ordered(names), got, truth.grads, case.dtype,
-                     functools.partial(_new_judge, judges, case, X, Y, params, truth, lr)))
+        jobs.append((_judged_names(case.network.depth, tuple(got), tuple(truth.grads)), got, truth.grads,
+                     case.dtype, functools.partial(_new_judge, judges, case, X, Y, params, truth, lr)))
     formatted: list | None = [] if texts else None
     for result, comparisons, judges in zip(results, compare_many(jobs, formatted), made):
         result.comparisons = comparisons
@@ -337,6 +334,19 @@ def judge_many(items: list[tuple], *, texts: bool = False) -> list[CaseResult]:
             if pair is not None:
                 keep_texts(result, *pair)
     return results
+
+
+@functools.lru_cache(maxsize=1024)
+def _judged_names(depth: int, returned: tuple[str, ...], truths: tuple[str, ...]) -> list[str]:
+    """The tensors judged, in backward order: every parameter gradient, and each intermediate the target
+    returned (``dZ``/``dA``/``dX`` among ``returned``) that torch has a truth for (``truths``).
+    A campaign meets a few dozen of these; the list is shared, never changed."""
+    from .fastpath import ordered
+
+    names = param_names(depth)
+    if any(k.startswith("d") for k in returned):
+        names = names + [n for n in truths if n not in names and n in returned]
+    return ordered(names)
 
 
 def _new_judge(judges: list, case, X, Y, params, truth, lr) -> "Judge":

@@ -78,7 +78,7 @@ def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[Tens
     out: list[list[TensorComparison] | None] = [None] * len(jobs)
     made: list = [None] * len(jobs)
     layouts, fasts, t_parts, c_parts = [], [], [], []
-    starts, sizes, groups, units, job_of = [], [], [], [], []  # per tensor, per tensor, ..., per job
+    starts, sizes, groups, units, job_of, groups_of = [], [], [], [], [], []  # per tensor, ..., per job
     base = first_tensor = 0
     n_groups = 0
     for j, (names, got, truth, dtype, judge) in enumerate(jobs):
@@ -105,6 +105,7 @@ def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[Tens
         n_groups += layout.n_groups
         units.append(FLOOR_ULPS * EPS[dtype])
         job_of.append(len(layout.names))
+        groups_of.append(layout.n_groups)
         layouts.append((layout, first_tensor, base))
         fasts.append(fast)
         base += layout.total
@@ -141,15 +142,18 @@ def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[Tens
     gid = np.array(groups)
     layer_top = np.zeros(n_groups)
     np.maximum.at(layer_top, gid, top)
-    floor = np.repeat(units, job_of) * layer_top[gid]
+    group_floor = np.repeat(units, groups_of) * layer_top  # the floor is one per layer of a case
+    floor = group_floor[gid]
     finite_job = np.logical_and.reduceat(np.isfinite(top), np.cumsum([0] + job_of[:-1]))
 
     with np.errstate(divide="ignore", invalid="ignore"):  # normwise: the difference over the largest truth
         rel = np.where(top > 0, worst / top, np.where(worst == 0, 0.0, np.inf))
     chunk = _Chunk(d, top.tolist(), worst.tolist(), rel.tolist(), floor.tolist(), first)
     if texts is not None:  # every float's text at once, for the records the floor settles
-        chunk = chunk._replace(texts=tuple(list(map(float.__repr__, values))
-                                           for values in (chunk.worst, chunk.rel, chunk.floor)))
+        # (``repr`` of a float takes most of a microsecond: each layer's floor is written once)
+        floor_texts = list(map(float.__repr__, group_floor.tolist()))
+        chunk = chunk._replace(texts=(list(map(float.__repr__, chunk.worst)), list(map(float.__repr__, chunk.rel)),
+                                      [floor_texts[g] for g in groups]))
     finite = finite_job.tolist()
     k = 0
     for j, ((names, got, truth, dtype, judge), placed, fast) in enumerate(zip(jobs, layouts, fasts)):
@@ -208,7 +212,7 @@ def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, chunk: _Chunk
     texts: dict[str, tuple[str, str]] | None = None
     if chunk.texts is not None:
         texts, (worst_text, rel_text, floor_text) = {}, chunk.texts
-        pieces = layout.texts.get(dtype) or _text_pieces(layout, dtype)
+        shape_texts = _SHAPE_TEXTS.get
     for i, (n, off, size, shape, cols) in enumerate(layout.tensors, start=t0):
         if n not in fast:
             texts = None
@@ -223,15 +227,17 @@ def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, chunk: _Chunk
                     texts = None
                 else:
                     # what ``stream.comparison_texts`` writes for this record; floats by ``repr``
-                    row, cell = pieces[i - t0]
-                    errs, budget = f"{worst_text[i]},{rel_text[i]}", floor_text[i]
+                    as_json, as_csv = shape_texts(shape) or _shape_texts(shape)
+                    w_t, r_t, f_t = worst_text[i], rel_text[i], floor_text[i]
                     if cols:
                         a, b = idx
-                        texts[n] = (f'{row}{errs},[{a},{b}],{budget},NaN,"agree","","","",0]',
-                                    f'{cell}{errs},{budget},,0,{size},0.0,"({a}, {b})",True,,')
+                        texts[n] = (f'["{n}",{as_json},{as_json},"{dtype}",{size},0,0.0,{w_t},{r_t},[{a},{b}],'
+                                    f'{f_t},NaN,"agree","","","",0]',
+                                    f'{n},{as_csv},agree,{w_t},{r_t},{f_t},,0,{size},0.0,"({a}, {b})",True,,')
                     else:
-                        texts[n] = (f'{row}{errs},[{flat}],{budget},NaN,"agree","","","",0]',
-                                    f'{cell}{errs},{budget},,0,{size},0.0,"({flat},)",True,,')
+                        texts[n] = (f'["{n}",{as_json},{as_json},"{dtype}",{size},0,0.0,{w_t},{r_t},[{flat}],'
+                                    f'{f_t},NaN,"agree","","","",0]',
+                                    f'{n},{as_csv},agree,{w_t},{r_t},{f_t},,0,{size},0.0,"({flat},)",True,,')
         elif w < math.inf:  # finite, over the floor: stage 2 below; NaN/inf go to the judge
             over_floor.append((n, e0 + off, size, tops[i], w, flat, floor))
             texts = None
@@ -259,26 +265,16 @@ def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, chunk: _Chunk
     return [out[n] for n in names], None
 
 
-def _text_pieces(layout: "_Layout", dtype: str) -> tuple[tuple[str, str], ...]:
-    """Per tensor of ``layout``, the start of an agreeing record's results-stream row and of its
-    fuzz.csv cells (``stream.comparison_texts``): its name, shape, dtype and size; kept in
-    ``layout.texts``."""
-    out = []
-    for n, _, size, shape, _ in layout.tensors:
-        piece = _PIECES.get((n, shape, dtype))
-        if piece is None:  # a case's layout is mostly new (its batch and widths), its tensors' shapes not
-            as_json, as_csv = "[" + ",".join(map(str, shape)) + "]", "x".join(map(str, shape)) or "-"
-            piece = (f'["{n}",{as_json},{as_json},"{dtype}",{size},0,0.0,', f"{n},{as_csv},agree,")
-            if len(_PIECES) >= 65536:
-                _PIECES.clear()
-            _PIECES[(n, shape, dtype)] = piece
-        out.append(piece)
-    layout.texts[dtype] = tuple(out)
-    return layout.texts[dtype]
+def _shape_texts(shape: tuple[int, ...]) -> tuple[str, str]:
+    """A shape as an agreeing record's results-stream row and fuzz.csv cells write it (``[3,4]``,
+    ``3x4``), kept in ``_SHAPE_TEXTS``: a campaign meets a few thousand shapes."""
+    if len(_SHAPE_TEXTS) >= 65536:
+        _SHAPE_TEXTS.clear()
+    _SHAPE_TEXTS[shape] = ("[" + ",".join(map(str, shape)) + "]", "x".join(map(str, shape)) or "-")
+    return _SHAPE_TEXTS[shape]
 
 
-#: ``_text_pieces`` of one tensor by (name, shape, dtype).
-_PIECES: dict[tuple, tuple[str, str]] = {}
+_SHAPE_TEXTS: dict[tuple[int, ...], tuple[str, str]] = {}
 
 
 class _Layout(NamedTuple):
@@ -293,21 +289,27 @@ class _Layout(NamedTuple):
     n_groups: int
     #: per tensor: (name, offset, size, shape, columns: shape[1] if 2-D, 0 if 1-D, else None)
     tensors: tuple[tuple, ...]
-    #: dtype -> ``_text_pieces``, filled when first asked for
-    texts: dict
 
 
 @functools.lru_cache(maxsize=4096)
 def _layout(names: tuple[str, ...], shapes: tuple[tuple[int, ...], ...]) -> _Layout | None:
-    sizes = tuple(math.prod(s) for s in shapes)
+    # (a campaign's cases nearly all have shapes of their own: this runs for most of them)
+    sizes = tuple(map(math.prod, shapes))
     if not names or 0 in sizes:
         return None
     offsets = tuple(itertools.accumulate(sizes[:-1], initial=0))
+    groups, n_groups = _groups(names)
+    cols = [s[1] if len(s) == 2 else 0 if len(s) == 1 else None for s in shapes]
+    return _Layout(names, sizes, offsets, offsets[-1] + sizes[-1], groups, n_groups,
+                   tuple(zip(names, offsets, sizes, shapes, cols)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _groups(names: tuple[str, ...]) -> tuple[tuple[int, ...], int]:
+    """Each tensor's layer group (numbered 0.. in order of first appearance), and how many groups."""
     layers = [_layer(n) for n in names]
     number = {layer: k for k, layer in enumerate(dict.fromkeys(layers))}
-    cols = [s[1] if len(s) == 2 else 0 if len(s) == 1 else None for s in shapes]
-    return _Layout(names, sizes, offsets, sum(sizes), tuple(number[layer] for layer in layers), len(number),
-                   tuple(zip(names, offsets, sizes, shapes, cols)), {})
+    return tuple(number[layer] for layer in layers), len(number)
 
 
 def _unravel(flat: int, shape: tuple) -> tuple[int, ...]:
