@@ -8,6 +8,7 @@ Hypothesis draws cases (see ``strategies``) and shrinks them field by field.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -109,65 +110,118 @@ class Case:
 
     # -- arrays ------------------------------------------------------------------
     def arrays(self) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-        """(X, Y, params) in the case's dtype, a pure function of the case."""
-        X, Y, params = _draw(self)
+        """(X, Y, params) in the case's dtype, a pure function of the case (see ``_draw``).
+
+        The parameters are views into one array of the case's own (W1, b1, W2, ...), end to end;
+        every call returns new arrays."""
+        X, Y, flat, shapes = _draw(self)
         dt = np.dtype(self.dtype)  # the drawn arrays are fresh float64: cast, never shared
-        return (X.astype(dt, copy=False), Y.astype(dt, copy=False),
-                [(W.astype(dt, copy=False), b.astype(dt, copy=False)) for W, b in params])
+        if dt != flat.dtype:
+            X, Y, flat = X.astype(dt), Y.astype(dt), flat.astype(dt)
+        params, at = [], 0
+        for out, n_in in shapes:
+            end = at + out * n_in
+            params.append((flat[at:end].reshape(out, n_in), flat[end:end + out]))
+            at = end + out
+        return X, Y, params
+
+
+#: The per-thread random generator ``_draw`` resets for each case: making a new one costs several
+#: times more than drawing a small case's numbers from it.
+_GENERATORS = threading.local()
+
+#: Odd 128-bit constants (the fractional digits of the golden ratio and of the square root of 2)
+#: that place each (seed, regime) on PCG64's cycle, and PCG's default 128-bit increment.
+_SEED_STEP, _REGIME_STEP = 0x9E3779B97F4A7C15F39CC0605CEDC835, 0x6A09E667F3BCC908B2FB1366EA957D3F
+_INCREMENT = 0x5851F42D4C957F2D14057B7EF767814F
+
+
+def _generator(seed: int, regime: int) -> np.random.Generator:
+    """This thread's PCG64 generator, set to the stream of (seed, regime).
+
+    Every case draws from one PCG64 sequence, starting at the state ``seed · a + (regime + 1) · b``
+    (mod 2^128, ``a`` and ``b`` the odd constants above): distinct cases start far apart on the
+    generator's cycle, so their numbers do not overlap, and no case starts at the state 0. Setting
+    the state is public PCG64 API, and about a quarter of the cost of seeding a new generator
+    through a ``SeedSequence``.
+    """
+    g = getattr(_GENERATORS, "g", None)
+    if g is None:
+        g = _GENERATORS.g = np.random.Generator(np.random.PCG64(0))
+    g.bit_generator.state = {"bit_generator": "PCG64",
+                             "state": {"state": (int(seed) * _SEED_STEP + (regime + 1) * _REGIME_STEP) % (1 << 128),
+                                       "inc": _INCREMENT},
+                             "has_uint32": 0, "uinteger": 0}
+    return g
 
 
 def _draw(case: Case):
+    """(X, Y, flat, shapes) of a case, in float64: the parameters end to end in ``flat``
+    (W1 as (out, in) row by row, then b1, W2, ...), ``shapes`` the (out, in) of each layer.
+
+    Every number comes from the case's generator (``_generator``), in this order: the
+    parameters, uniform in [-sqrt(3 / in), sqrt(3 / in)) for W (unit-variance pre-activations
+    for unit-variance inputs) and in [-0.5, 0.5) for b, in one call; then X, standard normal;
+    then what the regime needs; then Y.
+    """
     net = case.network
-    rng = np.random.default_rng([case.seed, REGIMES.index(case.regime)])
     sizes, batch, regime = net.sizes, case.batch, case.regime
-    params = []
-    for n_in, n_out in zip(sizes, sizes[1:]):
-        bound = math.sqrt(3.0 / n_in)  # unit-variance pre-activations for unit-variance inputs
-        W = rng.uniform(-bound, bound, (n_out, n_in))
-        b = rng.uniform(-0.5, 0.5, (n_out,))
-        params.append([W, b])
+    rng = _generator(case.seed, REGIMES.index(regime))
+    shapes = list(zip(sizes[1:], sizes))  # (out, in) of each layer
+    # the width of each uniform range: each layer's W, then its b
+    widths, counts = [], []
+    for out, n_in in shapes:
+        widths += (2.0 * math.sqrt(3.0 / n_in), 1.0)
+        counts += (out * n_in, out)
+    flat = rng.random(sum(counts))
+    flat -= 0.5
+    flat *= np.repeat(widths, counts)
     X = rng.standard_normal((batch, sizes[0]))
+    views = []  # (W, b) of each layer, views into ``flat``
+    at = 0
+    for out, n_in in shapes:
+        end = at + out * n_in
+        views.append((flat[at:end].reshape(out, n_in), flat[end:end + out]))
+        at = end + out
 
     if regime == "relu-gap":
         # Positive inputs but mostly negative pre-activations: a ReLU mask built
         # from the layer's input instead of its pre-activation differs from the
         # right one almost everywhere.
         X = np.abs(X) + 0.1
-        for p in params:
-            p[1] = -np.abs(p[1]) - 0.25
+        for _, b in views:
+            np.abs(b, out=b)
+            b *= -1.0
+            b -= 0.25
     elif regime == "zeros":
         # Small integers: pre-activations hit exactly 0 (the ReLU kink) and
         # some weights, inputs and whole units are exactly 0.
-        X = rng.integers(-1, 2, X.shape).astype(float)
-        for p in params:
-            p[0] = rng.integers(-1, 2, p[0].shape).astype(float)
-            p[1] = rng.integers(-1, 2, p[1].shape).astype(float)
+        X = np.floor(rng.random(X.shape) * 3.0) - 1.0
+        flat[:] = np.floor(rng.random(flat.size) * 3.0) - 1.0
     elif regime == "saturated":
-        for p in params:  # |z| well past 40: sigmoid and tanh flat, BCE at its clamps
-            p[0] *= 60.0
-            p[1] *= 60.0
+        flat *= 60.0  # |z| well past 40: sigmoid and tanh flat, BCE at its clamps
     elif regime == "tiny":
         X *= 1e-4
-        for p in params:
-            p[0] *= 1e-2
-            p[1] *= 1e-4
+        for W, b in views:
+            W *= 1e-2
+            b *= 1e-4
     elif regime == "large":
         X *= 1e3
     elif regime == "clamp":
         # |z| of 40 puts a (1 - a) below torch's 1e-12 clamp; 1000 makes a exactly 0 or 1
-        for p in params[-1:]:
-            factor = np.where(rng.random(p[0].shape[0]) < 0.25, 1000.0, 40.0)
-            p[0] *= factor[:, None]
-            p[1] *= factor
+        W, b = views[-1]
+        factor = np.where(rng.random(W.shape[0]) < 0.25, 1000.0, 40.0)
+        W *= factor[:, None]
+        b *= factor
     elif regime == "kinks":
         # Exact zeros amid float data: a zero row of W with a zero bias is a unit at z = 0
-        # for every sample; zero input columns and zero weights make more terms vanish.
+        # for every sample; zero input columns and zero weights and biases make more terms vanish.
         X[:, rng.random(X.shape[1]) < 0.3] = 0.0
-        for p in params:
-            dead = rng.random(p[0].shape[0]) < 0.3
-            p[0][dead] = 0.0
-            p[1][dead | (rng.random(p[1].shape) < 0.2)] = 0.0
-            p[0][rng.random(p[0].shape) < 0.2] = 0.0
+        flat[rng.random(flat.size) < 0.2] = 0.0
+        for W, b in views:
+            dead = rng.random(W.shape[0]) < 0.3
+            W[dead] = 0.0
+            b[dead] = 0.0
 
     out = sizes[-1]
     if net.loss == "mse":
@@ -175,7 +229,7 @@ def _draw(case: Case):
         if regime == "large":
             Y *= 1e3
     else:
-        Y = rng.uniform(0, 1, (batch, out))
+        Y = rng.random((batch, out))
         if regime in ("clamp", "saturated", "zeros", "kinks") or rng.random() < 0.5:
             Y = np.round(Y)  # hard labels at exactly 0 and 1
-    return X, Y, [tuple(p) for p in params]
+    return X, Y, flat, shapes

@@ -78,9 +78,8 @@ def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[Tens
     out: list[list[TensorComparison] | None] = [None] * len(jobs)
     made: list = [None] * len(jobs)
     layouts, fasts, t_parts, c_parts = [], [], [], []
-    starts, sizes, groups, units, job_of, groups_of = [], [], [], [], [], []  # per tensor, ..., per job
+    sizes, groups, units, job_of, groups_of = [], [], [], [], []  # per tensor (groups: within its case), per job
     base = first_tensor = 0
-    n_groups = 0
     for j, (names, got, truth, dtype, judge) in enumerate(jobs):
         layout = _layout(tuple(truth), tuple(t.shape for t in truth.values()))
         if layout is None:  # no tensors, or an empty one
@@ -99,10 +98,8 @@ def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[Tens
                 c_parts.append(g)
             else:
                 c_parts.append(truth[n])
-        starts += [base + o for o in layout.offsets]
         sizes += layout.sizes
-        groups += [n_groups + g for g in layout.groups]
-        n_groups += layout.n_groups
+        groups += layout.groups
         units.append(FLOOR_ULPS * EPS[dtype])
         job_of.append(len(layout.names))
         groups_of.append(layout.n_groups)
@@ -119,7 +116,8 @@ def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[Tens
     # would be fresh pages from the system at every chunk
     t = np.concatenate(t_parts, axis=None, out=_scratch("truth", base, np.float64))
     d = np.concatenate(c_parts, axis=None, out=_scratch("difference", base, np.float64))
-    starts_a = np.array(starts)
+    starts_a = np.zeros(len(sizes), np.intp)
+    np.cumsum(sizes[:-1], out=starts_a[1:])
     with np.errstate(invalid="ignore"):
         np.subtract(d, t, out=d)  # in place: these vectors span the whole chunk
         np.abs(d, out=d)
@@ -136,11 +134,14 @@ def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[Tens
     if at_max.size:
         first = (at_max[np.minimum(np.searchsorted(at_max, starts_a), at_max.size - 1)] - starts_a).tolist()
     else:
-        first = [0] * len(starts)
-    # S, the largest true magnitude in each tensor's layer (group: one layer of one case), and the
-    # floor F · eps · S
-    gid = np.array(groups)
-    layer_top = np.zeros(n_groups)
+        first = [0] * len(sizes)
+    # S, the largest true magnitude in each tensor's layer (group: one layer of one case, numbered
+    # through the chunk), and the floor F · eps · S
+    group_base = np.zeros(len(groups_of), np.intp)
+    np.cumsum(groups_of[:-1], out=group_base[1:])
+    gid = np.repeat(group_base, job_of)
+    gid += groups
+    layer_top = np.zeros(int(group_base[-1]) + groups_of[-1])
     np.maximum.at(layer_top, gid, top)
     group_floor = np.repeat(units, groups_of) * layer_top  # the floor is one per layer of a case
     floor = group_floor[gid]
@@ -153,7 +154,7 @@ def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[Tens
         # (``repr`` of a float takes most of a microsecond: each layer's floor is written once)
         floor_texts = list(map(float.__repr__, group_floor.tolist()))
         chunk = chunk._replace(texts=(list(map(float.__repr__, chunk.worst)), list(map(float.__repr__, chunk.rel)),
-                                      [floor_texts[g] for g in groups]))
+                                      [floor_texts[g] for g in gid.tolist()]))
     finite = finite_job.tolist()
     k = 0
     for j, ((names, got, truth, dtype, judge), placed, fast) in enumerate(zip(jobs, layouts, fasts)):

@@ -143,9 +143,11 @@ def bounds(network, X, Y, params, grads: dict[str, np.ndarray], dtype: str, *,
                 for name, p in ((f"W{l}", W), (f"b{l}", b)):
                     g = np.abs(grads.get(name, 0.0))
                     B[name] = B[name] + 2 * u * (np.abs(p) + update_lr * g) / update_lr
-        for k, v in B.items():
-            if not np.isfinite(v.sum()):  # bounds are >= 0: a finite sum means every element is finite
-                B[k] = np.where(np.isfinite(v), v, np.inf)
+        # bounds are >= 0: a finite sum means every element is finite (one sum for them all first)
+        if not np.isfinite(np.concatenate([v.ravel() for v in B.values()]).sum()):
+            for k, v in B.items():
+                if not np.isfinite(v.sum()):
+                    B[k] = np.where(np.isfinite(v), v, np.inf)
     return Rounding(dtype, B, Ez, Z, A, [W for W, _ in P])
 
 

@@ -342,6 +342,10 @@ def result_line(index: int, phase: str, result) -> str:
     if around is None:
         return f"{prefix}{_dumps(result_to_dict(result, rows=True))}}}\n"
     before, after = around
+    if before == _HEAD and after == _TAIL:
+        around_texts = _usual_head_tail(result)
+        if around_texts is not None:
+            return f'{prefix}{around_texts[0]},"comparisons":[{",".join(case_texts(result)[0])}],{around_texts[1]}}}\n'
     head = {name: getattr(result, name) for name in before}
     tail = {name: getattr(result, name) for name in after}
     if "case" in head:
@@ -350,6 +354,33 @@ def result_line(index: int, phase: str, result) -> str:
         tail["case"] = result.case.to_dict()
     # '{"case":..,"target":..' and ',"comparisons":[..],' and '"crash":..,..}'
     return f'{prefix}{_dumps(head)[:-1]},"comparisons":[{",".join(case_texts(result)[0])}],{_dumps(tail)[1:]}}}\n'
+
+
+_HEAD, _TAIL = ("case", "target"), ("crash", "loss", "undefined", "measured")
+
+
+def _usual_head_tail(result) -> tuple[str, str] | None:
+    """``_dumps`` of a result's fields before and after its comparisons (less the closing brace of
+    the first and the opening brace of the second), by hand for the usual values: plain names (``_PLAIN``), ints, a finite
+    loss, no crash; ``None`` for anything else (``result_line`` then asks ``_dumps``)."""
+    case = result.case
+    n = case.network
+    target, loss, crash, undefined, measured = result.target, result.loss, result.crash, result.undefined, result.measured
+    sizes, activations, batch, seed = n.sizes, n.activations, case.batch, case.seed
+    if not (crash is None and type(loss) is float and loss - loss == 0.0 and type(undefined) is bool
+            and type(measured) is tuple and int is type(batch) is type(seed)
+            and all(type(k) is int for k in sizes) and all(type(a) is str for a in activations)
+            and all(type(m) is str for m in measured)
+            and str is type(target) is type(n.loss) is type(n.reduction) is type(case.dtype) is type(case.regime)
+            and _PLAIN("".join((target, n.loss, n.reduction, case.dtype, case.regime, *activations, *measured)))):
+        return None
+    acts = '"' + '","'.join(activations) + '"' if activations else ""
+    done = '"' + '","'.join(measured) + '"' if measured else ""
+    return (f'{{"case":{{"sizes":[{",".join(map(str, sizes))}],"activations":[{acts}],"loss":"{n.loss}",'
+            f'"reduction":"{n.reduction}","batch":{batch},"dtype":"{case.dtype}","regime":"{case.regime}",'
+            f'"seed":{seed}}},"target":"{target}"',
+            f'"crash":null,"loss":{FLOAT_TEXT.get(loss) or float_repr(loss)},'
+            f'"undefined":{"true" if undefined else "false"},"measured":[{done}]}}')
 
 
 # -- writing ----------------------------------------------------------------------------
