@@ -311,8 +311,9 @@ def judge_outputs(target: Target, case: Case, X, Y, params, got: dict, truth) ->
 def judge_many(items: list[tuple], *, texts: bool = False) -> list[CaseResult]:
     """``[judge_outputs(*item) for item in items]``, the floor stage of every case at once
     (``fastpath.compare_many``): how ``fastpath.check_chunk`` ends a chunk. With ``texts``, the
-    records the floor settled are formatted for the results stream and fuzz.csv as they are made
-    (``stream.keep_texts``), for a campaign that records them next in this process."""
+    records the floor or the rounding bound settled are formatted for the results stream and
+    fuzz.csv as they are made (``stream.keep_texts``), for a campaign that records them next in
+    this process."""
     from .fastpath import compare_many  # tensors within the floor in one pass; the rest go to the Judge
 
     results, jobs, made = [], [], []

@@ -71,9 +71,9 @@ def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[Tens
     scales, the floor test) run once over every tensor of every job, so their
     fixed cost is shared by the chunk; only building the records stays per tensor.
 
-    With ``texts`` (a list), one entry is appended per job: for a case whose
-    every record the floor settled, its records' results-stream rows and fuzz.csv
-    cells (``stream.case_texts``), formatted with the records; else ``None``.
+    With ``texts`` (a list), one entry is appended per job: for a case whose every record the
+    floor or the rounding bound settled, its records' results-stream rows and fuzz.csv cells
+    (``stream.case_texts``), formatted with the records; else ``None``.
     """
     out: list[list[TensorComparison] | None] = [None] * len(jobs)
     made: list = [None] * len(jobs)
@@ -205,7 +205,8 @@ class _Chunk(NamedTuple):
 def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, chunk: _Chunk):
     """One case's records: the floor's verdicts read off the chunk (tensor ``t0`` and element
     ``e0`` on are this case's), then the judge's later stages for what is left; and, when the
-    chunk has ``texts`` and the floor settled every record, their texts (see ``compare_many``)."""
+    chunk has ``texts`` and the floor or the rounding bound settled every record, their texts
+    (see ``compare_many``)."""
     out: dict[str, TensorComparison] = {}
     over_floor: list[tuple] = []
     nan = math.nan
@@ -227,21 +228,10 @@ def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, chunk: _Chunk
                 if cols is None or rel == math.inf:  # left to the stream's general code
                     texts = None
                 else:
-                    # what ``stream.comparison_texts`` writes for this record; floats by ``repr``
-                    as_json, as_csv = shape_texts(shape) or _shape_texts(shape)
-                    w_t, r_t, f_t = worst_text[i], rel_text[i], floor_text[i]
-                    if cols:
-                        a, b = idx
-                        texts[n] = (f'["{n}",{as_json},{as_json},"{dtype}",{size},0,0.0,{w_t},{r_t},[{a},{b}],'
-                                    f'{f_t},NaN,"agree","","","",0]',
-                                    f'{n},{as_csv},agree,{w_t},{r_t},{f_t},,0,{size},0.0,"({a}, {b})",True,,')
-                    else:
-                        texts[n] = (f'["{n}",{as_json},{as_json},"{dtype}",{size},0,0.0,{w_t},{r_t},[{flat}],'
-                                    f'{f_t},NaN,"agree","","","",0]',
-                                    f'{n},{as_csv},agree,{w_t},{r_t},{f_t},,0,{size},0.0,"({flat},)",True,,')
+                    texts[n] = _agree_texts(n, shape_texts(shape) or _shape_texts(shape), dtype, size, cols, flat,
+                                            worst_text[i], rel_text[i], floor_text[i])
         elif w < math.inf:  # finite, over the floor: stage 2 below; NaN/inf go to the judge
-            over_floor.append((n, e0 + off, size, tops[i], w, flat, floor))
-            texts = None
+            over_floor.append((n, e0 + off, size, tops[i], w, flat, floor, i, cols))
         else:
             texts = None
     full = None
@@ -250,11 +240,17 @@ def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, chunk: _Chunk
         # once for the whole case; what is still over goes through the judge's later stages
         full = judge()
         bounds = full.rounding.bounds
-        for n, off, size, m, w, flat, floor in over_floor:
+        for n, off, size, m, w, flat, floor, i, cols in over_floor:
             shape = truth[n].shape
             allowed = floor + BOUND_MULTIPLE * np.broadcast_to(np.asarray(bounds[n], dtype=np.float64), shape).ravel()
             if not (chunk.d[off:off + size] > allowed).any():
-                out[n] = _agree(n, shape, dtype, size, m, w, flat, float(allowed[flat]))
+                out[n] = record = _agree(n, shape, dtype, size, m, w, flat, float(allowed[flat]))
+                if texts is not None:
+                    if cols is None or record.max_rel_err == math.inf:
+                        texts = None
+                    else:
+                        texts[n] = _agree_texts(n, _SHAPE_TEXTS.get(shape) or _shape_texts(shape), dtype, size, cols,
+                                                flat, worst_text[i], rel_text[i], float.__repr__(record.allowed_abs_err))
     if len(out) < len(names):
         full = full or judge()
         for n in names:
@@ -264,6 +260,22 @@ def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, chunk: _Chunk
     if texts is not None and len(texts) == len(names):
         return [out[n] for n in names], ([texts[n][0] for n in names], [texts[n][1] for n in names])
     return [out[n] for n in names], None
+
+
+def _agree_texts(n: str, shape_texts: tuple[str, str], dtype: str, size: int, cols: int, flat: int, worst: str,
+                 rel: str, allowed: str) -> tuple[str, str]:
+    """What ``stream.comparison_texts`` writes for an agreeing record of a 1-D or 2-D tensor
+    (``cols``: its columns, 0 if 1-D), the worst difference first at element ``flat``; the floats
+    ``worst``, ``rel`` and ``allowed`` already written by ``repr``."""
+    as_json, as_csv = shape_texts
+    if cols:
+        a, b = divmod(flat, cols)
+        return (f'["{n}",{as_json},{as_json},"{dtype}",{size},0,0.0,{worst},{rel},[{a},{b}],'
+                f'{allowed},NaN,"agree","","","",0]',
+                f'{n},{as_csv},agree,{worst},{rel},{allowed},,0,{size},0.0,"({a}, {b})",True,,')
+    return (f'["{n}",{as_json},{as_json},"{dtype}",{size},0,0.0,{worst},{rel},[{flat}],'
+            f'{allowed},NaN,"agree","","","",0]',
+            f'{n},{as_csv},agree,{worst},{rel},{allowed},,0,{size},0.0,"({flat},)",True,,')
 
 
 def _shape_texts(shape: tuple[int, ...]) -> tuple[str, str]:

@@ -80,7 +80,29 @@ def torch_loss(network: Network, X: torch.Tensor, Y: torch.Tensor,
                 Z.retain_grad()
                 A.retain_grad()
             keep[f"dZ{l}"], keep[f"dA{l}"] = Z, A
+    direct = _DIRECT_LOSSES.get(network.loss)
+    if direct is not None and A.shape == Y.shape and network.reduction in _REDUCTIONS:
+        return direct(A, Y, _REDUCTIONS[network.reduction])
     return _LOSSES[network.loss](A, Y, reduction=network.reduction)
+
+
+def _direct_losses() -> dict:
+    """The ATen ops behind ``_LOSSES`` for input and target of one shape, called without
+    ``torch.nn.functional``'s argument handling: for same-shape tensors the functional form checks,
+    broadcasts (an extra expand in the graph, for MSE) and calls exactly these. Empty if this torch
+    lacks them (the functional forms are then used)."""
+    try:
+        nn = torch._C._nn
+        ops = {"mse": nn.mse_loss, "bce": lambda a, y, r: nn.binary_cross_entropy(a, y, None, r),
+               "bce_with_logits": lambda a, y, r: torch.binary_cross_entropy_with_logits(a, y, None, None, r)}
+        from torch.nn import _reduction
+        reductions = {name: _reduction.get_enum(name) for name in ("mean", "sum")}
+    except (AttributeError, ImportError, ValueError):
+        return {}, {}
+    return ops, reductions
+
+
+_DIRECT_LOSSES, _REDUCTIONS = _direct_losses()
 
 
 def mirror(network: Network, X, Y, params, dtype: str = "float64", *, intermediates: bool = True,

@@ -14,6 +14,7 @@ for a tutorial's two-layer network, anything at all for the reference.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
@@ -79,13 +80,18 @@ class Target:
 
     def run(self, network, X: np.ndarray, Y: np.ndarray, params) -> dict[str, Any]:
         """Call the target on fresh copies and return its gradients by name (values as returned)."""
-        fresh = [(np.array(W, copy=True), np.array(b, copy=True)) for W, b in params]
-        args = (np.array(X, copy=True), np.array(Y, copy=True), fresh)
+        fresh = [(_fresh(W), _fresh(b)) for W, b in params]
+        args = (_fresh(X), _fresh(Y), fresh)
         out = self.fn(*args, network=network) if self.takes_network else self.fn(*args)
         grads = unpack(out, network.depth, what="parameters" if self.returns == "update" else "gradients")
         if self.returns == "update":
             grads = _from_update(grads, params, self.lr)
         return grads
+
+
+def _fresh(a):
+    """A copy of ``a`` the target may change at will (``ndarray.copy`` for an array, the cheaper call)."""
+    return a.copy() if type(a) is np.ndarray else np.array(a, copy=True)
 
 
 def unpack(out, depth: int, what: str = "gradients") -> dict[str, Any]:
@@ -95,9 +101,11 @@ def unpack(out, depth: int, what: str = "gradients") -> dict[str, Any]:
     ones course notebooks use for parameter gradients (``dW1``, ``db1``; ``W``/``b``
     or ``dW``/``db`` for a single layer).
     """
-    names = param_names(depth)
     if isinstance(out, dict):
         out = dict(out)
+        names = _names(depth)
+        if all(name in out for name in names):  # crosscheck's own names: nothing to rename
+            return out
         if depth == 1:
             for short in ("W", "b", "dW", "db"):
                 if short in out and short[-1] + "1" not in out:
@@ -106,6 +114,7 @@ def unpack(out, depth: int, what: str = "gradients") -> dict[str, Any]:
             if name not in out and "d" + name in out:
                 out[name] = out.pop("d" + name)
         return out
+    names = param_names(depth)
     if isinstance(out, (list, tuple)):
         if depth == 1 and len(out) == 2 and not _is_pair(out[0]):
             out = [out]  # one layer returned as (dW, db) without the outer list
@@ -121,6 +130,11 @@ def unpack(out, depth: int, what: str = "gradients") -> dict[str, Any]:
         return result
     raise ReturnError(f"returned a {type(out).__name__}, expected a list of {depth} (dW, db) pairs "
                       f"or a dict with keys {', '.join(names)}")
+
+
+@functools.lru_cache(maxsize=64)
+def _names(depth: int) -> tuple[str, ...]:
+    return tuple(param_names(depth))
 
 
 def _is_pair(x) -> bool:
