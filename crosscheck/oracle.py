@@ -41,11 +41,15 @@ class Mirror:
 
 
 def _tensor(a, dtype, grad=False) -> torch.Tensor:
+    if type(a) is np.ndarray and a.dtype is _NUMPY_OF.get(dtype) and a.flags.writeable:
+        return torch.from_numpy(a).requires_grad_(grad)  # the usual case, in short (see below)
     a = np.asarray(a)
     if a.dtype == _NUMPY_OF[dtype] and a.flags.writeable and a.dtype.isnative:
         t = torch.from_numpy(a)  # the same memory, no copy: the mirror never writes into its inputs
     elif dtype is torch.float64 and a.dtype == np.float32:
         t = torch.from_numpy(a.astype(np.float64))  # exact, as torch's own conversion, at a third of its cost
+    elif not a.dtype.isnative:  # torch takes only the machine's byte order
+        t = torch.from_numpy(a.astype(a.dtype.newbyteorder("="))).to(dtype)
     else:
         t = torch.as_tensor(a).to(dtype)
     return t.requires_grad_(grad)
@@ -143,7 +147,7 @@ def mirror(network: Network, X, Y, params, dtype: str = "float64", *, intermedia
     if keep is not None:
         inputs += [*keep.values(), Xt]
     found = _gradients(loss, inputs)
-    grads: dict[str, np.ndarray] = {n: g.numpy() for n, g in zip(_grad_names(len(Pt), keep is not None), found)}
+    grads: dict[str, np.ndarray] = dict(zip(_grad_names(len(Pt), keep is not None), map(torch.Tensor.numpy, found)))
     output = keep[f"dA{network.depth}"].detach().numpy() if keep is not None else np.array([])
     return Mirror(loss.item(), grads, output)
 

@@ -242,15 +242,17 @@ def _isolated_heatmap(record: dict, example: dict, tensors: list[str], timeout: 
 # -- sections shared by every page -----------------------------------------------------------
 
 def _common_sections(frame: pd.DataFrame, activation_loss: pd.DataFrame | None = None) -> list[str]:
+    errors = _Errors.of(frame)  # read once for the table and both figures
     out = ["<h2>Errors per tensor kind and dtype</h2>",
            "<p class='note'>Relative errors are normwise: the largest absolute difference over the tensor's "
            "largest true magnitude. torch error: torch's own error at the candidate's precision (the noise the "
            "budget is built from).</p>",
-           _table(kind_dtype_table(frame), "Per tensor kind and dtype", text_columns=("kind", "dtype"),
+           _table(kind_dtype_table(frame, errors), "Per tensor kind and dtype", text_columns=("kind", "dtype"),
                   bad_columns=("disagreements",)),
-           _svg_img(error_distribution_figure(frame), "error distributions per tensor kind and dtype"),
+           _svg_img(error_distribution_figure(frame, errors=errors),
+                    "error distributions per tensor kind and dtype"),
            "<h2>Errors per layer</h2>",
-           _svg_img(layer_error_figure(frame), "median and worst relative error per layer and dtype"),
+           _svg_img(layer_error_figure(frame, errors), "median and worst relative error per layer and dtype"),
            "<h2>Activation x loss</h2><p>A case counts under every activation it uses.</p>",
            _table(pivot(frame) if activation_loss is None else activation_loss, "Cases per activation and loss",
                   text_columns=("activation", "loss"),
@@ -258,7 +260,7 @@ def _common_sections(frame: pd.DataFrame, activation_loss: pd.DataFrame | None =
     return out
 
 
-def kind_dtype_table(frame: pd.DataFrame) -> pd.DataFrame:
+def kind_dtype_table(frame: pd.DataFrame, errors: "_Errors | None" = None) -> pd.DataFrame:
     """Per tensor kind and dtype: tensors, disagreements, median/worst relative error, worst torch error.
 
     Rows in ``KIND_ORDER``, then by dtype. The worst relative and torch errors skip NaN (``inf`` counts);
@@ -266,7 +268,7 @@ def kind_dtype_table(frame: pd.DataFrame) -> pd.DataFrame:
     """
     cols = ["kind", "dtype", "tensors", "disagreements", "median rel err", "worst rel err", "worst abs err",
             "worst torch err"]
-    e = _Errors.of(frame)
+    e = _Errors.of(frame) if errors is None else errors  # (the frame's, when a page has them already)
     if not len(e.kind):
         return pd.DataFrame(columns=cols)
     rows = []
@@ -337,10 +339,10 @@ class _Errors:
 PANEL_WIDTH, PANEL_GAP, PANEL_HEIGHT = 236, 14, 190
 
 
-def error_distribution_figure(frame: pd.DataFrame, unit: str = "tensors") -> str:
+def error_distribution_figure(frame: pd.DataFrame, unit: str = "tensors", errors: "_Errors | None" = None) -> str:
     """One histogram per tensor kind of log10(relative error), a color per dtype; exact zeros in their own
     bar. SVG text (``svg``): each histogram is one filled step outline, the panels share their y axis."""
-    e = _Errors.of(frame)
+    e = _Errors.of(frame) if errors is None else errors  # (the frame's, when a page has them already)
     present = set(e.kind)
     kinds = [k for k in KIND_ORDER if k in present]
     if not kinds:
@@ -413,9 +415,9 @@ def error_distribution_figure(frame: pd.DataFrame, unit: str = "tensors") -> str
     return c.svg()
 
 
-def layer_error_figure(frame: pd.DataFrame) -> str:
+def layer_error_figure(frame: pd.DataFrame, errors: "_Errors | None" = None) -> str:
     """Per layer and dtype: a bar at the median relative error, a whisker up to the worst (log scale). SVG text."""
-    e = _Errors.of(frame)
+    e = _Errors.of(frame) if errors is None else errors  # (the frame's, when a page has them already)
     width, height, left, right, top, bottom = 760, 300, 66, 100, 34, 36
     if not len(e.kind):
         return _no_tensors(width, height)
