@@ -5,6 +5,7 @@ This is the single path every front end takes (fuzz, audit, pytest, replay).
 from __future__ import annotations
 
 import functools
+import operator
 import traceback
 from dataclasses import dataclass, field
 
@@ -18,6 +19,8 @@ from .vocabulary import param_names, tensor_layer
 
 #: Finding kinds, most serious first: a case's kind is the first that applies.
 KINDS = ("crash", "shape", "nonfinite", "mismatch")
+
+_AGREES = operator.attrgetter("agree")
 
 
 @dataclass
@@ -36,7 +39,7 @@ class CaseResult:
 
     @property
     def agree(self) -> bool:
-        return self.crash is None and all(c.agree for c in self.comparisons)
+        return self.crash is None and all(map(_AGREES, self.comparisons))
 
     @property
     def failing(self) -> list[TensorComparison]:

@@ -123,14 +123,9 @@ def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[Tens
         np.abs(d, out=d)
         worst = np.maximum.reduceat(d, starts_a)  # NaN/inf candidates make NaN/inf here
         top = np.maximum.reduceat(np.abs(t, out=t), starts_a)
-        # the first element of each tensor at its maximum difference (argmax per segment):
-        # each element's tensor number (a cumulative sum of ones at the starts), its maximum, the
-        # elements equal to it
-        segment = _scratch("segment", base, np.intp)
-        segment[:] = 0
-        segment[starts_a[1:]] = 1
-        np.cumsum(segment, out=segment)
-        at_max = np.flatnonzero(np.equal(d, np.take(worst, segment, out=t), out=_scratch("at", base, np.bool_)))
+        # the first element of each tensor at its maximum difference (argmax per segment): the
+        # elements equal to their tensor's maximum, spread over the tensor's elements
+        at_max = np.flatnonzero(np.equal(d, np.repeat(worst, sizes), out=_scratch("at", base, np.bool_)))
     if at_max.size:
         first = (at_max[np.minimum(np.searchsorted(at_max, starts_a), at_max.size - 1)] - starts_a).tolist()
     else:
@@ -257,9 +252,11 @@ def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, chunk: _Chunk
             if n not in out:
                 out[n] = full.compare(n, got.get(n))
         texts = None
+    records = list(map(out.__getitem__, names))
     if texts is not None and len(texts) == len(names):
-        return [out[n] for n in names], ([texts[n][0] for n in names], [texts[n][1] for n in names])
-    return [out[n] for n in names], None
+        rows, cells = zip(*map(texts.__getitem__, names))
+        return records, (list(rows), list(cells))
+    return records, None
 
 
 def _agree_texts(n: str, shape_texts: tuple[str, str], dtype: str, size: int, cols: int, flat: int, worst: str,
