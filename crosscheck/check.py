@@ -5,6 +5,7 @@ This is the single path every front end takes (fuzz, audit, pytest, replay).
 from __future__ import annotations
 
 import functools
+import math
 import operator
 import traceback
 from dataclasses import dataclass, field
@@ -321,7 +322,9 @@ def judge_many(items: list[tuple], *, texts: bool = False) -> list[CaseResult]:
 
     results, jobs, made = [], [], []
     for target, case, X, Y, params, got, truth in items:
-        results.append(CaseResult(case, target.name, loss=truth.loss, undefined=not np.isfinite(truth.loss)))
+        loss = truth.loss
+        finite = math.isfinite(loss) if type(loss) is float else bool(np.isfinite(loss))
+        results.append(CaseResult(case, target.name, loss=loss, undefined=not finite))
         lr = target.lr if target.returns == "update" else None
         judges: list[Judge] = []
         made.append(judges)

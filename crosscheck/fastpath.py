@@ -75,6 +75,26 @@ def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[Tens
     floor or the rounding bound settled, its records' results-stream rows and fuzz.csv cells
     (``stream.case_texts``), formatted with the records; else ``None``.
     """
+    if len(jobs) > 1:
+        # in pieces of about PIECE_ELEMENTS elements: the passes over a piece's vectors then run in
+        # the processor's cache, where a whole chunk's (a few MB) would not fit
+        sizes = [sum(map(np.size, job[2].values())) for job in jobs]
+        if sum(sizes) > 2 * PIECE_ELEMENTS:
+            out, at, total = [], 0, 0
+            for j, n in enumerate(sizes):
+                total += n
+                if total >= PIECE_ELEMENTS or j == len(jobs) - 1:
+                    out += _compare_piece(jobs[at:j + 1], texts)
+                    at, total = j + 1, 0
+            return out
+    return _compare_piece(jobs, texts)
+
+
+#: Elements of truth per piece of a chunk (``compare_many``): 64k float64, half a MB a vector.
+PIECE_ELEMENTS = 1 << 16
+
+
+def _compare_piece(jobs: list[tuple], texts: list | None) -> list[list[TensorComparison]]:
     out: list[list[TensorComparison] | None] = [None] * len(jobs)
     made: list = [None] * len(jobs)
     layouts, fasts, t_parts, c_parts = [], [], [], []

@@ -211,3 +211,25 @@ def test_scratch_buffers_are_reused_but_never_kept_beyond_their_cap(monkeypatch)
     monkeypatch.setattr(fastpath, "_SCRATCH_MAX", 1000)
     big = fastpath._scratch("probe", 5000, np.float64)
     assert big.size == 5000 and fastpath._SCRATCH.probe.size <= 4096  # fresh, not kept
+
+
+def test_a_chunk_judged_in_pieces_gives_the_same_records_and_texts(monkeypatch):
+    """``compare_many`` splits a large chunk into pieces of about ``PIECE_ELEMENTS``; where the cuts
+    fall changes nothing in the records or their texts."""
+    from crosscheck import fastpath, stream
+    from crosscheck.fastpath import check_chunk
+
+    cases = [seeded_case(5, i) for i in range(40)]
+
+    def judged():
+        results = check_chunk(reference_target(), cases, texts=True)
+        texts = [stream._TEXTS.pop(id(r), (None,) * 4)[2:4] for r in results]
+        return results, texts
+
+    whole, whole_texts = judged()
+    monkeypatch.setattr(fastpath, "PIECE_ELEMENTS", 300)
+    pieces, piece_texts = judged()
+    assert piece_texts == whole_texts and sum(t[0] is not None for t in whole_texts) > 30
+    for a, b in zip(whole, pieces):
+        assert a.measured == b.measured and len(a.comparisons) == len(b.comparisons)
+        assert all(_same(x, y) for x, y in zip(a.comparisons, b.comparisons))
