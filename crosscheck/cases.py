@@ -114,16 +114,11 @@ class Case:
 
         The parameters are views into one array of the case's own (W1, b1, W2, ...), end to end;
         every call returns new arrays."""
-        X, Y, flat, shapes = _draw(self)
+        X, Y, flat, params = _draw(self)
         dt = np.dtype(self.dtype)  # the drawn arrays are fresh float64: cast, never shared
-        if dt != flat.dtype:
-            X, Y, flat = X.astype(dt), Y.astype(dt), flat.astype(dt)
-        params, at = [], 0
-        for out, n_in in shapes:
-            end = at + out * n_in
-            params.append((flat[at:end].reshape(out, n_in), flat[end:end + out]))
-            at = end + out
-        return X, Y, params
+        if dt == flat.dtype:
+            return X, Y, params
+        return X.astype(dt), Y.astype(dt), _views(flat.astype(dt), [W.shape for W, _ in params])
 
 
 #: The per-thread random generator ``_draw`` resets for each case: making a new one costs several
@@ -156,8 +151,8 @@ def _generator(seed: int, regime: int) -> np.random.Generator:
 
 
 def _draw(case: Case):
-    """(X, Y, flat, shapes) of a case, in float64: the parameters end to end in ``flat``
-    (W1 as (out, in) row by row, then b1, W2, ...), ``shapes`` the (out, in) of each layer.
+    """(X, Y, flat, params) of a case, in float64: the parameters end to end in ``flat``
+    (W1 as (out, in) row by row, then b1, W2, ...), ``params`` the (W, b) views into it.
 
     Every number comes from the case's generator (``_generator``), in this order: the
     parameters, uniform in [-sqrt(3 / in), sqrt(3 / in)) for W (unit-variance pre-activations
@@ -168,21 +163,12 @@ def _draw(case: Case):
     sizes, batch, regime = net.sizes, case.batch, case.regime
     rng = _generator(case.seed, REGIMES.index(regime))
     shapes = list(zip(sizes[1:], sizes))  # (out, in) of each layer
-    # the width of each uniform range: each layer's W, then its b
-    widths, counts = [], []
-    for out, n_in in shapes:
-        widths += (2.0 * math.sqrt(3.0 / n_in), 1.0)
-        counts += (out * n_in, out)
-    flat = rng.random(sum(counts))
-    flat -= 0.5
-    flat *= np.repeat(widths, counts)
+    flat = rng.random(sum(out * (n_in + 1) for out, n_in in shapes))
+    flat -= 0.5  # b in [-0.5, 0.5); W scaled to its range below
+    views = _views(flat, shapes)  # (W, b) of each layer
+    for W, _ in views:
+        W *= 2.0 * math.sqrt(3.0 / W.shape[1])
     X = rng.standard_normal((batch, sizes[0]))
-    views = []  # (W, b) of each layer, views into ``flat``
-    at = 0
-    for out, n_in in shapes:
-        end = at + out * n_in
-        views.append((flat[at:end].reshape(out, n_in), flat[end:end + out]))
-        at = end + out
 
     if regime == "relu-gap":
         # Positive inputs but mostly negative pre-activations: a ReLU mask built
@@ -232,4 +218,14 @@ def _draw(case: Case):
         Y = rng.random((batch, out))
         if regime in ("clamp", "saturated", "zeros", "kinks") or rng.random() < 0.5:
             Y = np.round(Y)  # hard labels at exactly 0 and 1
-    return X, Y, flat, shapes
+    return X, Y, flat, views
+
+
+def _views(flat: np.ndarray, shapes) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(W, b) of each layer of (out, in) ``shapes``, views into ``flat`` (W row by row, then b)."""
+    views, at = [], 0
+    for out, n_in in shapes:
+        end = at + out * n_in
+        views.append((flat[at:end].reshape(out, n_in), flat[end:end + out]))
+        at = end + out
+    return views
