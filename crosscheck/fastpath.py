@@ -257,7 +257,10 @@ def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, chunk: _Chunk
         bounds = full.rounding.bounds
         for n, off, size, m, w, flat, floor, i, cols in over_floor:
             shape = truth[n].shape
-            allowed = floor + BOUND_MULTIPLE * np.broadcast_to(np.asarray(bounds[n], dtype=np.float64), shape).ravel()
+            bound = np.asarray(bounds[n], dtype=np.float64)
+            if bound.shape != shape:
+                bound = np.broadcast_to(bound, shape)
+            allowed = floor + BOUND_MULTIPLE * bound.ravel()
             if not (chunk.d[off:off + size] > allowed).any():
                 out[n] = record = _agree(n, shape, dtype, size, m, w, flat, float(allowed[flat]))
                 if texts is not None:
