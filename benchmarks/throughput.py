@@ -3,14 +3,14 @@
     .venv/bin/python benchmarks/throughput.py [--cases 5000] [--repeats 3] [--seed 0]
                                               [--hypothesis-cases 1000] [--no-hypothesis] [--no-stages]
 
-For the same seeded cases (``sampler.seeded_case``) it times, in one process
-with torch on one thread throughout, alternating the runs ``--repeats`` times:
+For the same seeded cases (``sampler.seeded_case``) it times, each run in a fresh
+Python process with torch on one thread, alternating the runs ``--repeats`` times:
 
 - **bare**: the reference's forward and backward (``MLP.gradients``) plus
   torch's forward and backward of the same network at the case's dtype
   (``loss.backward()`` on leaf tensors, no intermediates kept), on arrays made
   beforehand: nothing else;
-- **crosscheck fuzz**: the command itself, run in this process
+- **crosscheck fuzz**: the command itself, run in that process
   (``cli.main(["fuzz", "--examples", N, ...])``): drawing every case and its
   arrays, the reference, the torch truth, the tolerance judge, every tensor
   compared, every result streamed to ``results.jsonl`` and written to
@@ -24,14 +24,20 @@ with torch on one thread throughout, alternating the runs ``--repeats`` times:
   loop), on the first ``--hypothesis-cases`` cases: a rate is a rate, and this
   loop is slow.
 
-Before the runs, the objects that exist (modules, the case list) are frozen out of
-the cycle collector's sweeps (``gc.freeze``), as ``crosscheck fuzz`` does at its
-start. Rates are printed by the wall clock and by this process's processor time: on a
-machine shared with other work the wall clock also counts the time others held
-the cores, which the processor time leaves out.
+A fresh process for each run, as a real ``crosscheck fuzz`` has, so that no run
+inherits another's memory: after the bare run has made and dropped the arrays
+of every case, the command in the same interpreter ran about 5% slower than in
+a process of its own, while the bare run was not slowed by the command. Each
+process first warms up the same way (torch and NumPy on 100 other cases, and
+a 100-case ``crosscheck fuzz`` that imports what the command needs), then
+keeps what exists out of the cycle collector's sweeps (``gc.freeze``), as
+``crosscheck fuzz`` does at its start, and measures. Rates are printed by the
+wall clock and by the process's processor time: on a machine shared with other
+work the wall clock also counts the time others held the cores, which the
+processor time leaves out.
 
-Then (unless ``--no-stages``) the stages of the command are timed apart on the
-same cases, in the command's own chunks, to say where a case's time goes:
+Then (unless ``--no-stages``) the stages of the command are timed apart, in this
+process, on the same cases, in the command's own chunks, to say where a case's time goes:
 drawing, arrays, the target, the torch truth, the judge, the stream line,
 the fuzz.csv rows and tallies.
 """
@@ -41,7 +47,9 @@ import argparse
 import contextlib
 import gc
 import io
+import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -93,8 +101,6 @@ def campaign_seconds(n: int, seed: int) -> tuple[tuple[float, float], int]:
 def command_seconds(n: int, seed: int) -> tuple[tuple[float, float], tuple[float, float], int]:
     """``crosscheck fuzz --examples n`` in this process: (its seconds, the seconds of the report pages
     written at the end within them, cases checked)."""
-    import json
-
     from crosscheck import cli
     from crosscheck.reports import fuzz as fuzz_report
 
@@ -178,6 +184,43 @@ def stage_microseconds(seed: int, n: int) -> dict[str, float]:
     return {k: v / n * 1e6 for k, v in spent.items()} | {"bare compute (reference + torch)": bare / n * 1e6}
 
 
+def run_in_child(what: str, n: int, seed: int) -> dict:
+    """Measure ``what`` (bare, command, campaign or hypothesis) on ``n`` cases in a fresh Python
+    process (``--child``): its seconds (wall, processor), the cases it counted, and for the command
+    the seconds of its end-of-run pages."""
+    out = subprocess.run([sys.executable, __file__, "--child", what, "--cases", str(n), "--seed", str(seed)],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"the {what} run failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def child(what: str, n: int, seed: int) -> int:
+    """One measurement in this (fresh) process, after the same warm-up for every kind: the first
+    use of torch and NumPy, and a 100-case ``crosscheck fuzz`` that imports what the command needs.
+    What exists then is kept out of the cycle collector's sweeps (``gc.freeze``), as ``crosscheck
+    fuzz`` does at its start. Prints one JSON line."""
+    from crosscheck.campaign import single_thread_torch
+    from crosscheck.sampler import seeded_case
+
+    single_thread_torch()
+    cases = [seeded_case(seed, i) for i in range(n)] if what == "bare" else []
+    bare_seconds([seeded_case(seed + 1, i) for i in range(100)])
+    command_seconds(100, seed + 1)
+    gc.freeze()
+    pages = (0.0, 0.0)
+    if what == "bare":
+        seconds, count = bare_seconds(cases)
+    elif what == "command":
+        seconds, pages, count = command_seconds(n, seed)
+    elif what == "campaign":
+        seconds, count = campaign_seconds(n, seed)
+    else:
+        seconds, count = hypothesis_seconds(n, seed)
+    print(json.dumps({"seconds": seconds, "pages": pages, "count": count}))
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", type=int, default=5000, help="cases per run (default 5000)")
@@ -187,33 +230,33 @@ def main(argv=None) -> int:
                    help="cases of the naive Hypothesis loop (default 1000)")
     p.add_argument("--no-hypothesis", action="store_true", help="skip the naive Hypothesis loop")
     p.add_argument("--no-stages", action="store_true", help="skip the per-stage breakdown")
+    p.add_argument("--child", choices=["bare", "command", "campaign", "hypothesis"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.child:
+        return child(args.child, args.cases, args.seed)
 
     import torch
 
     from crosscheck.campaign import MAX_CHUNK, single_thread_torch
-    from crosscheck.sampler import seeded_case
 
     single_thread_torch()
-    cases = [seeded_case(args.seed, i) for i in range(args.cases)]
-    bare_seconds(cases[:100])  # warm up torch and NumPy, and import what the command imports
-    command_seconds(100, args.seed + 1)
-    # as `crosscheck fuzz` does at its start: what exists now (modules, the case list) is kept out
-    # of the cycle collector's sweeps, so no run pays for rescanning this script's own objects
-    gc.freeze()
     names = ["bare", "crosscheck fuzz", "  its per-case work", "campaign"] + \
         ([] if args.no_hypothesis else ["hypothesis loop"])
     rates = {k: {"wall": [], "cpu": []} for k in names}
     ratios = {k: {"wall": [], "cpu": []} for k in names}
     fixed = []
     for r in range(args.repeats):
-        total, pages, count = command_seconds(args.cases, args.seed)
-        runs = {"bare": bare_seconds(cases), "crosscheck fuzz": (total, count),
+        command = run_in_child("command", args.cases, args.seed)
+        total, pages, count = command["seconds"], command["pages"], command["count"]
+        bare = run_in_child("bare", args.cases, args.seed)
+        campaign = run_in_child("campaign", args.cases, args.seed)
+        runs = {"bare": (bare["seconds"], bare["count"]), "crosscheck fuzz": (total, count),
                 "  its per-case work": ((total[0] - pages[0], total[1] - pages[1]), count),
-                "campaign": campaign_seconds(args.cases, args.seed)}
+                "campaign": (campaign["seconds"], campaign["count"])}
         fixed.append(pages)
         if not args.no_hypothesis:
-            runs["hypothesis loop"] = hypothesis_seconds(min(args.cases, args.hypothesis_cases), args.seed)
+            loop = run_in_child("hypothesis", min(args.cases, args.hypothesis_cases), args.seed)
+            runs["hypothesis loop"] = (loop["seconds"], loop["count"])
         for name, ((wall, cpu), n) in runs.items():
             for clock, seconds in (("wall", wall), ("cpu", cpu)):
                 rates[name][clock].append(n / seconds)
