@@ -226,29 +226,27 @@ def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, chunk: _Chunk
     over_floor: list[tuple] = []
     nan = math.nan
     tops, worsts, rels, floors, first = chunk.top, chunk.worst, chunk.rel, chunk.floor, chunk.first
-    texts: dict[str, tuple[str, str]] | None = None
-    if chunk.texts is not None:
-        texts, (worst_text, rel_text, floor_text) = {}, chunk.texts
-        shape_texts = _SHAPE_TEXTS.get
+    # what the texts of the settled records need: (name, shape, size, columns, flat index, the
+    # chunk's tensor number, the text of the allowed difference); None once a record has none
+    settled: list[tuple] | None = [] if chunk.texts is not None else None
     for i, (n, off, size, shape, cols) in enumerate(layout.tensors, start=t0):
         if n not in fast:
-            texts = None
+            settled = None
             continue
         w, floor, flat = worsts[i], floors[i], first[i]
         if w <= floor:  # stage 1 of the judge: within the floor; the judge's record, built here
             idx = divmod(flat, cols) if cols else (flat,) if cols == 0 else _unravel(flat, shape)
             rel = rels[i]
             out[n] = TensorComparison(n, shape, shape, dtype, size, 0, 0.0, w, rel, idx, floor, nan, "agree")
-            if texts is not None:
+            if settled is not None:
                 if cols is None or rel == math.inf:  # left to the stream's general code
-                    texts = None
+                    settled = None
                 else:
-                    texts[n] = _agree_texts(n, shape_texts(shape) or _shape_texts(shape), dtype, size, cols, flat,
-                                            worst_text[i], rel_text[i], floor_text[i])
+                    settled.append((n, shape, size, cols, flat, i, chunk.texts[2][i]))
         elif w < math.inf:  # finite, over the floor: stage 2 below; NaN/inf go to the judge
             over_floor.append((n, e0 + off, size, tops[i], w, flat, floor, i, cols))
         else:
-            texts = None
+            settled = None
     full = None
     if over_floor:
         # stage 2 of the judge: floor + M · (rounding bound of each element), the bound measured
@@ -263,39 +261,44 @@ def _settle(names, got, truth, dtype, judge, layout, fast, t0, e0, chunk: _Chunk
             allowed = floor + BOUND_MULTIPLE * bound.ravel()
             if not (chunk.d[off:off + size] > allowed).any():
                 out[n] = record = _agree(n, shape, dtype, size, m, w, flat, float(allowed[flat]))
-                if texts is not None:
+                if settled is not None:
                     if cols is None or record.max_rel_err == math.inf:
-                        texts = None
+                        settled = None
                     else:
-                        texts[n] = _agree_texts(n, _SHAPE_TEXTS.get(shape) or _shape_texts(shape), dtype, size, cols,
-                                                flat, worst_text[i], rel_text[i], float.__repr__(record.allowed_abs_err))
+                        settled.append((n, shape, size, cols, flat, i, float.__repr__(record.allowed_abs_err)))
     if len(out) < len(names):
         full = full or judge()
         for n in names:
             if n not in out:
                 out[n] = full.compare(n, got.get(n))
-        texts = None
+        settled = None
     records = list(map(out.__getitem__, names))
-    if texts is not None and len(texts) == len(names):
-        rows, cells = zip(*map(texts.__getitem__, names))
-        return records, (list(rows), list(cells))
-    return records, None
+    if settled is None or len(settled) != len(names):
+        return records, None
+    return records, _agreeing_texts(settled, names, dtype, chunk.texts)
 
 
-def _agree_texts(n: str, shape_texts: tuple[str, str], dtype: str, size: int, cols: int, flat: int, worst: str,
-                 rel: str, allowed: str) -> tuple[str, str]:
-    """What ``stream.comparison_texts`` writes for an agreeing record of a 1-D or 2-D tensor
-    (``cols``: its columns, 0 if 1-D), the worst difference first at element ``flat``; the floats
-    ``worst``, ``rel`` and ``allowed`` already written by ``repr``."""
-    as_json, as_csv = shape_texts
-    if cols:
-        a, b = divmod(flat, cols)
-        return (f'["{n}",{as_json},{as_json},"{dtype}",{size},0,0.0,{worst},{rel},[{a},{b}],'
-                f'{allowed},NaN,"agree","","","",0]',
-                f'{n},{as_csv},agree,{worst},{rel},{allowed},,0,{size},0.0,"({a}, {b})",True,,')
-    return (f'["{n}",{as_json},{as_json},"{dtype}",{size},0,0.0,{worst},{rel},[{flat}],'
-            f'{allowed},NaN,"agree","","","",0]',
-            f'{n},{as_csv},agree,{worst},{rel},{allowed},,0,{size},0.0,"({flat},)",True,,')
+def _agreeing_texts(settled: list[tuple], names: list[str], dtype: str, floats) -> tuple[list[str], list[str]]:
+    """What ``stream.comparison_texts`` writes for agreeing records of 1-D or 2-D tensors, in the
+    order of ``names``: (JSON rows, fuzz.csv cells). ``settled`` as ``_settle`` gathers them,
+    ``floats`` the chunk's texts of each tensor's worst and relative differences."""
+    worst_text, rel_text = floats[0], floats[1]
+    shape_texts = _SHAPE_TEXTS.get
+    made = {}
+    for n, shape, size, cols, flat, i, allowed in settled:
+        as_json, as_csv = shape_texts(shape) or _shape_texts(shape)
+        worst, rel = worst_text[i], rel_text[i]
+        if cols:
+            a, b = divmod(flat, cols)
+            made[n] = (f'["{n}",{as_json},{as_json},"{dtype}",{size},0,0.0,{worst},{rel},[{a},{b}],'
+                       f'{allowed},NaN,"agree","","","",0]',
+                       f'{n},{as_csv},agree,{worst},{rel},{allowed},,0,{size},0.0,"({a}, {b})",True,,')
+        else:
+            made[n] = (f'["{n}",{as_json},{as_json},"{dtype}",{size},0,0.0,{worst},{rel},[{flat}],'
+                       f'{allowed},NaN,"agree","","","",0]',
+                       f'{n},{as_csv},agree,{worst},{rel},{allowed},,0,{size},0.0,"({flat},)",True,,')
+    rows, cells = zip(*map(made.__getitem__, names))
+    return list(rows), list(cells)
 
 
 def _shape_texts(shape: tuple[int, ...]) -> tuple[str, str]:
