@@ -37,6 +37,7 @@ import functools
 import gc
 import itertools
 import math
+import operator
 import threading
 from typing import Callable, NamedTuple
 
@@ -46,6 +47,8 @@ from .compare import TensorComparison
 from .tolerance import BOUND_MULTIPLE, EPS, FLOOR_ULPS
 from .vocabulary import backward_order, tensor_layer
 
+
+_SHAPE = operator.attrgetter("shape")
 
 #: The NumPy float types the fast path takes (``dtype.char``): float32, float64, long double. A
 #: candidate must be a plain ``np.ndarray`` of one of them, of exactly the truth's shape.
@@ -101,7 +104,7 @@ def _compare_piece(jobs: list[tuple], texts: list | None) -> list[list[TensorCom
     sizes, groups, units, job_of, groups_of = [], [], [], [], []  # per tensor (groups: within its case), per job
     base = first_tensor = 0
     for j, (names, got, truth, dtype, judge) in enumerate(jobs):
-        layout = _layout(tuple(truth), tuple(t.shape for t in truth.values()))
+        layout = _layout(tuple(truth), tuple(map(_SHAPE, truth.values())))
         if layout is None:  # no tensors, or an empty one
             out[j] = _slow(names, got, judge)
             layouts.append(None)
