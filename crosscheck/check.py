@@ -344,16 +344,16 @@ def judge_many(items: list[tuple], *, texts: bool = False) -> list[CaseResult]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _judged_names(depth: int, returned: tuple[str, ...], truths: tuple[str, ...]) -> list[str]:
+def _judged_names(depth: int, returned: tuple[str, ...], truths: tuple[str, ...]) -> tuple[str, ...]:
     """The tensors judged, in backward order: every parameter gradient, and each intermediate the target
     returned (``dZ``/``dA``/``dX`` among ``returned``) that torch has a truth for (``truths``).
-    A campaign meets a few dozen of these; the list is shared, never changed."""
+    A campaign meets a few dozen of these."""
     from .fastpath import ordered
 
     names = param_names(depth)
     if any(k.startswith("d") for k in returned):
         names = names + [n for n in truths if n not in names and n in returned]
-    return ordered(names)
+    return tuple(ordered(names))
 
 
 def _new_judge(judges: list, case, X, Y, params, truth, lr) -> "Judge":

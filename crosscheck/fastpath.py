@@ -48,7 +48,7 @@ from .tolerance import BOUND_MULTIPLE, EPS, FLOOR_ULPS
 from .vocabulary import backward_order, tensor_layer
 
 
-_SHAPE = operator.attrgetter("shape")
+_SHAPE, _SIZE = operator.attrgetter("shape"), operator.attrgetter("size")
 
 #: The NumPy float types the fast path takes (``dtype.char``): float32, float64, long double. A
 #: candidate must be a plain ``np.ndarray`` of one of them, of exactly the truth's shape.
@@ -81,7 +81,7 @@ def compare_many(jobs: list[tuple], texts: list | None = None) -> list[list[Tens
     if len(jobs) > 1:
         # in pieces of about PIECE_ELEMENTS elements: the passes over a piece's vectors then run in
         # the processor's cache, where a whole chunk's (a few MB) would not fit
-        sizes = [sum(map(np.size, job[2].values())) for job in jobs]
+        sizes = [sum(map(_SIZE, job[2].values())) for job in jobs]
         if sum(sizes) > 2 * PIECE_ELEMENTS:
             out, at, total = [], 0, 0
             for j, n in enumerate(sizes):

@@ -90,7 +90,7 @@ def torch_loss(network: Network, X: torch.Tensor, Y: torch.Tensor,
     return _LOSSES[network.loss](A, Y, reduction=network.reduction)
 
 
-def _direct_losses() -> dict:
+def _direct_losses() -> tuple[dict, dict]:
     """The ATen ops behind ``_LOSSES`` for input and target of one shape, called without
     ``torch.nn.functional``'s argument handling: for same-shape tensors the functional form checks,
     broadcasts (an extra expand in the graph, for MSE) and calls exactly these. Empty if this torch

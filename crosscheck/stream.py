@@ -361,8 +361,9 @@ _HEAD, _TAIL = ("case", "target"), ("crash", "loss", "undefined", "measured")
 
 def _usual_head_tail(result) -> tuple[str, str] | None:
     """``_dumps`` of a result's fields before and after its comparisons (less the closing brace of
-    the first and the opening brace of the second), by hand for the usual values: plain names (``_PLAIN``), ints, a finite
-    loss, no crash; ``None`` for anything else (``result_line`` then asks ``_dumps``)."""
+    the first and the opening brace of the second), by hand for the usual values: plain names
+    (``_PLAIN``), ints, a finite loss, no crash; ``None`` for anything else (``result_line`` then
+    asks ``_dumps``). ``tests/test_record_speedpath.py`` holds it to what ``json`` writes."""
     case = result.case
     n = case.network
     target, loss, crash, undefined, measured = result.target, result.loss, result.crash, result.undefined, result.measured
