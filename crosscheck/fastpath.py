@@ -14,14 +14,17 @@ NumPy calls over one concatenated vector:
     top[t]   = np.maximum.reduceat(|truth|, starts)  per tensor, then S per layer
 
 ``compare_many`` does this for every case of a chunk at once (one concatenated
-vector for the chunk, the layer scales per case by ``np.maximum.at``), and can
+vector for each piece of about ``PIECE_ELEMENTS`` elements, small enough for the
+processor's cache; the layer scales per case by ``np.maximum.at``), and can
 format the records it builds for the results stream and fuzz.csv as it goes
-(``stream.keep_texts``). A tensor with ``max_d[t] <= floor[t]`` agrees, and its record is built straight
-from these maxima; it is the very record ``Judge.compare`` would return
-(``tests/test_fastpath.py`` checks this field by field). Every other tensor (over
-the floor, NaN or inf anywhere, a missing or misshapen candidate, a torch tensor,
-a case whose truth is not finite) goes to the full judge, built only when first
-needed, so a case whose tensors all agree costs no judge at all.
+(``stream.keep_texts``). A tensor with ``max_d[t] <= floor[t]`` agrees, and its
+record is built straight from these maxima; it is the very record
+``Judge.compare`` would return (``tests/test_fastpath.py`` checks this field by
+field). A finite tensor over the floor is held to the judge's second stage, the
+rounding bound of its case, here too; every other tensor (still over, NaN or inf
+anywhere, a missing or misshapen candidate, a torch tensor, a case whose truth
+is not finite) goes to the full judge, built only when first needed, so a case
+whose tensors all agree costs no judge at all.
 
 ``check_chunk(target, cases)`` is ``[check_case(target, c) for c in cases]``
 done stage by stage: every case's arrays, then every run of the target, then
@@ -321,7 +324,6 @@ class _Layout(NamedTuple):
 
     names: tuple[str, ...]
     sizes: tuple[int, ...]
-    offsets: tuple[int, ...]
     total: int
     #: per tensor: its layer's group, numbered 0.. within the case (``_layer``)
     groups: tuple[int, ...]
@@ -339,7 +341,7 @@ def _layout(names: tuple[str, ...], shapes: tuple[tuple[int, ...], ...]) -> _Lay
     offsets = tuple(itertools.accumulate(sizes[:-1], initial=0))
     groups, n_groups = _groups(names)
     cols = [s[1] if len(s) == 2 else 0 if len(s) == 1 else None for s in shapes]
-    return _Layout(names, sizes, offsets, offsets[-1] + sizes[-1], groups, n_groups,
+    return _Layout(names, sizes, offsets[-1] + sizes[-1], groups, n_groups,
                    tuple(zip(names, offsets, sizes, shapes, cols)))
 
 
