@@ -67,7 +67,7 @@ def column_gradients(X, Y, params, *, network, dtype="float32"):
 
 def column_target(dtype: str = "float32"):
     """The column-layout code as a crosscheck Target covering every network, judged at ``dtype``."""
-    from crosscheck.target import Family, Target
+    from crosscheck.model.target import Family, Target
 
     def fn(X, Y, params, *, network):
         return column_gradients(X, Y, params, network=network, dtype=dtype)

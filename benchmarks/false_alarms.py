@@ -4,7 +4,7 @@
                                                 [--dtypes float32,float64] [--targets reference,column]
 
 For each dtype, ``--cases`` cases are drawn by Hypothesis from
-``crosscheck.strategies.cases()`` (every data regime: kinks, saturation, clamps,
+``crosscheck.drawing.strategies.cases()`` (every data regime: kinks, saturation, clamps,
 tiny and large magnitudes, widths and batches of 1) and checked with
 ``check_case`` for each correct target:
 
@@ -38,7 +38,7 @@ def _targets(names, dtype):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from column_layout import column_target
 
-    from crosscheck.target import reference_target
+    from crosscheck.model.target import reference_target
     made = {"reference": reference_target, "column": lambda: column_target(dtype)}
     return [(n, made[n]()) for n in names]
 
@@ -50,8 +50,8 @@ def _chunk(args):
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hseed
 
-    from crosscheck.check import check_case
-    from crosscheck.strategies import cases
+    from crosscheck.judge.check import check_case
+    from crosscheck.drawing.strategies import cases
 
     targets = _targets(names, dtype)
     counts = {name: Counter() for name, _ in targets}

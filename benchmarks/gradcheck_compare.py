@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def crosscheck_seconds(cases) -> float:
-    from crosscheck.check import check_case
-    from crosscheck.target import reference_target
+    from crosscheck.judge.check import check_case
+    from crosscheck.model.target import reference_target
 
     target = reference_target()
     start = time.perf_counter()
@@ -44,8 +44,8 @@ def crosscheck_seconds(cases) -> float:
 
 
 def chunk_seconds(cases, chunk: int = 64) -> float:
-    from crosscheck.fastpath import check_chunk
-    from crosscheck.target import reference_target
+    from crosscheck.judge.fastpath import check_chunk
+    from crosscheck.model.target import reference_target
 
     target = reference_target()
     start = time.perf_counter()
@@ -58,7 +58,7 @@ def gradcheck_inputs(case):
     """(function of X, W1, b1, ..., inputs as float64 leaf tensors) for ``torch.autograd.gradcheck``."""
     import torch
 
-    from crosscheck.oracle import torch_loss
+    from crosscheck.judge.oracle import torch_loss
 
     X, Y, params = case.arrays()
     Yt = torch.from_numpy(Y.astype("float64"))
@@ -93,8 +93,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
-    from crosscheck.campaign import single_thread_torch
-    from crosscheck.sampler import seeded_case
+    from crosscheck.engine.campaign import single_thread_torch
+    from crosscheck.drawing.sampler import seeded_case
 
     single_thread_torch()
     cases = [seeded_case(args.seed, i) for i in range(args.cases)]

@@ -33,7 +33,7 @@ def rss_mb():
                 return int(line.split()[1]) / 1024
     return float("nan")
 
-import crosscheck.campaign, crosscheck.check, crosscheck.reports.fuzz, crosscheck.reports.html, torch, pandas
+import crosscheck.campaign, crosscheck.judge.check, crosscheck.reports.fuzz, crosscheck.reports.html, torch, pandas
 import matplotlib.figure
 from crosscheck import cli
 from crosscheck.reports import fuzz as fuzz_report

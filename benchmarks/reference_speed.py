@@ -40,8 +40,8 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    from crosscheck.cases import Network
-    from crosscheck.oracle import torch_loss
+    from crosscheck.model.cases import Network
+    from crosscheck.judge.oracle import torch_loss
     from reference import MLP
 
     torch.set_num_threads(args.threads)

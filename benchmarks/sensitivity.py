@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/sensitivity.py [--examples 100] [--seed 0] [--workers 2] [--select NAME]
 
-For each mutant (``crosscheck.mutants.corpus``): the fraction of ``--examples``
+For each mutant (``crosscheck.diagnosis.corpus``): the fraction of ``--examples``
 random cases of its family that disagree under the rule (how often one case shows
 the bug, no shrinking), then a fuzz run of ``--examples`` cases: caught (a
 finding), the examples needed for the first finding, the smallest minimal example
@@ -23,8 +23,8 @@ def _rate(target, examples: int, seed: int) -> tuple[int, int]:
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hseed
 
-    from crosscheck.check import check_case
-    from crosscheck.strategies import for_target
+    from crosscheck.judge.check import check_case
+    from crosscheck.drawing.strategies import for_target
 
     counts = [0, 0]
 
@@ -44,8 +44,8 @@ def _one(args):
     name, examples, seed = args
     import torch
     torch.set_num_threads(1)
-    from crosscheck.fuzz import fuzz
-    from crosscheck.mutants.corpus import corpus
+    from crosscheck.engine.fuzz import fuzz
+    from crosscheck.diagnosis.corpus import corpus
 
     (mutant,) = [m for m in corpus() if m.name == name]
     target = mutant.target()
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     p.add_argument("--select", default=None, help="only mutants whose name contains this")
     a = p.parse_args(argv)
     try:
-        from crosscheck.mutants.corpus import corpus
+        from crosscheck.diagnosis.corpus import corpus
     except ImportError as e:
         print(f"sensitivity: the mutant corpus (crosscheck/mutants) is not available: {e}", file=sys.stderr)
         return 2

@@ -70,7 +70,7 @@ def bare_seconds(cases) -> tuple[tuple[float, float], int]:
     """Seconds (wall, processor) of the reference plus torch forward and backward, nothing else."""
     import torch
 
-    from crosscheck.oracle import torch_loss
+    from crosscheck.judge.oracle import torch_loss
     from reference import MLP
 
     prepared = [(c, *c.arrays()) for c in cases]
@@ -87,8 +87,8 @@ def bare_seconds(cases) -> tuple[tuple[float, float], int]:
 
 def campaign_seconds(n: int, seed: int) -> tuple[tuple[float, float], int]:
     """``crosscheck fuzz``'s engine on ``n`` cases, results streamed, no report files."""
-    from crosscheck.campaign import fuzz_campaign
-    from crosscheck.target import reference_target
+    from crosscheck.engine.campaign import fuzz_campaign
+    from crosscheck.model.target import reference_target
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = _clock()
@@ -101,7 +101,7 @@ def campaign_seconds(n: int, seed: int) -> tuple[tuple[float, float], int]:
 def command_seconds(n: int, seed: int) -> tuple[tuple[float, float], tuple[float, float], int]:
     """``crosscheck fuzz --examples n`` in this process: (its seconds, the seconds of the report pages
     written at the end within them, cases checked)."""
-    from crosscheck import cli
+    from crosscheck.app import cli
     from crosscheck.reports import fuzz as fuzz_report
 
     finish, spent = fuzz_report.FuzzReport.finish, [(0.0, 0.0)]
@@ -129,8 +129,8 @@ def command_seconds(n: int, seed: int) -> tuple[tuple[float, float], tuple[float
 
 
 def hypothesis_seconds(n: int, seed: int) -> tuple[tuple[float, float], int]:
-    from crosscheck.fuzz import fuzz
-    from crosscheck.target import reference_target
+    from crosscheck.engine.fuzz import fuzz
+    from crosscheck.model.target import reference_target
 
     t0 = _clock()
     run = fuzz(reference_target(), examples=n, seed=seed, diagnose=True)
@@ -140,13 +140,13 @@ def hypothesis_seconds(n: int, seed: int) -> tuple[tuple[float, float], int]:
 def stage_microseconds(seed: int, n: int) -> dict[str, float]:
     """Processor µs per case of each stage of ``crosscheck fuzz``, in its chunks (``fastpath.check_chunk``,
     then the results line and the fuzz.csv rows), and of the bare compute on the same cases."""
-    from crosscheck.campaign import MAX_CHUNK
-    from crosscheck.check import judge_many
-    from crosscheck.oracle import mirror
+    from crosscheck.engine.campaign import MAX_CHUNK
+    from crosscheck.judge.check import judge_many
+    from crosscheck.judge.oracle import mirror
     from crosscheck.reports.fuzz import FuzzReport
-    from crosscheck.sampler import seeded_case
-    from crosscheck.stream import StreamWriter
-    from crosscheck.target import reference_target
+    from crosscheck.drawing.sampler import seeded_case
+    from crosscheck.engine.stream import StreamWriter
+    from crosscheck.model.target import reference_target
 
     target = reference_target()
     spent = dict.fromkeys(["draw the case", "its arrays", "the target (reference)", "the torch truth (float64)",
@@ -200,8 +200,8 @@ def child(what: str, n: int, seed: int) -> int:
     use of torch and NumPy, and a 100-case ``crosscheck fuzz`` that imports what the command needs.
     What exists then is kept out of the cycle collector's sweeps (``gc.freeze``), as ``crosscheck
     fuzz`` does at its start. Prints one JSON line."""
-    from crosscheck.campaign import single_thread_torch
-    from crosscheck.sampler import seeded_case
+    from crosscheck.engine.campaign import single_thread_torch
+    from crosscheck.drawing.sampler import seeded_case
 
     single_thread_torch()
     cases = [seeded_case(seed, i) for i in range(n)] if what == "bare" else []
@@ -237,7 +237,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from crosscheck.campaign import MAX_CHUNK, single_thread_torch
+    from crosscheck.engine.campaign import MAX_CHUNK, single_thread_torch
 
     single_thread_torch()
     names = ["bare", "crosscheck fuzz", "  its per-case work", "campaign"] + \

@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crosscheck.cases import REGIMES, Case, Network  # noqa: E402
-from crosscheck.optimizer_spec import OPTIMIZERS, OptimizerSpec  # noqa: E402
-from crosscheck.trajectory import LOSS, TrainingCase, check_reference, torch_trajectory  # noqa: E402
+from crosscheck.model.cases import REGIMES, Case, Network  # noqa: E402
+from crosscheck.model.optimizer_spec import OPTIMIZERS, OptimizerSpec  # noqa: E402
+from crosscheck.judge.trajectory import LOSS, TrainingCase, check_reference, torch_trajectory  # noqa: E402
 
 NETWORKS = [Network((4, 8, 1), ("tanh", "sigmoid"), "bce"),
             Network((6, 16, 16, 3), ("relu", "relu", "identity"), "mse"),

@@ -9,8 +9,8 @@ from crosscheck_test_targets import write_targets
 def failing_report(tmp_path_factory):
     """A pytest-session report (``pytest.json`` and the rest) of ``good`` (agrees) and ``half_w1``
     (one shrunk finding in W1), made once per test session; returns (folder, Session)."""
-    from crosscheck.plugin import Session
-    from crosscheck.replay import target_from_file
+    from crosscheck.app.plugin import Session
+    from crosscheck.engine.replay import target_from_file
 
     folder = tmp_path_factory.mktemp("crosscheck_report")
     path = write_targets(folder)

@@ -51,5 +51,5 @@ def _some_wrong(X, Y, params, *, network):
 
 
 def some_wrong_target():
-    from crosscheck.target import Family, Target
+    from crosscheck.model.target import Family, Target
     return Target("some_wrong", _some_wrong, Family(), takes_network=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crosscheck.cli import main
+from crosscheck.app.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = ROOT / "examples" / "tutorials"

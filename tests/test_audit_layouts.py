@@ -34,7 +34,7 @@ def test_correct_code_agrees_in_every_layout(records, name):
 
 
 def test_the_float32_target_is_judged_at_float32():
-    from crosscheck.audit.loader import discover_file
+    from crosscheck.engine.loader import discover_file
 
     [target] = [t for t in discover_file(TARGETS / "layouts_correct.py")["targets"] if t["function"] == "float32_rows"]
     assert target["declaration"]["dtype"] == "float32"

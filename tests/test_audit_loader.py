@@ -3,7 +3,7 @@ import textwrap
 
 import pytest
 
-from crosscheck.audit import loader
+from crosscheck.engine import loader
 
 
 def write(folder, name, text):

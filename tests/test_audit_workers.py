@@ -2,7 +2,7 @@
 import json
 import textwrap
 
-from crosscheck.cli import main
+from crosscheck.app.cli import main
 
 FILES = {
     "a_right.py": """

@@ -4,10 +4,10 @@ import json
 import pandas as pd
 import pytest
 
-from crosscheck import cli
-from crosscheck.campaign import InlineExecutor, distribute, fuzz_campaign
-from crosscheck.sampler import Bounds, replayed_case, seeded_case, seeded_choices
-from crosscheck.target import Family, Target
+from crosscheck.app import cli
+from crosscheck.engine.campaign import InlineExecutor, distribute, fuzz_campaign
+from crosscheck.drawing.sampler import Bounds, replayed_case, seeded_case, seeded_choices
+from crosscheck.model.target import Family, Target
 
 SMALL = Bounds(max_depth=2, max_width=6, max_batch=4)
 
@@ -82,7 +82,7 @@ def test_young_collections_only_sweeps_each_chunk_and_gives_the_collector_back(m
     import gc
     import weakref
 
-    from crosscheck import campaign
+    from crosscheck.engine import campaign
 
     swept = []
     monkeypatch.setattr(campaign.gc, "collect", lambda generation=2: swept.append(generation) or 0)

@@ -6,9 +6,9 @@ import sys
 import pandas as pd
 import pytest
 
-import crosscheck.target
-from crosscheck import cli
-from crosscheck.target import Family, Target
+import crosscheck.model.target
+from crosscheck.app import cli
+from crosscheck.model.target import Family, Target
 
 CSV_COLUMNS = {"case", "depth", "sizes", "batch", "activations", "loss", "reduction", "dtype", "tensor", "shape",
                "max_abs_err", "max_rel_err", "mismatch_fraction", "agree"}
@@ -41,7 +41,7 @@ def _half_mse(X, Y, params, *, network):
 
 
 def test_fuzz_exits_1_and_reports_the_minimal_example_when_a_gradient_disagrees(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(crosscheck.target, "reference_target",
+    monkeypatch.setattr(crosscheck.model.target, "reference_target",
                         lambda: Target("half", _half_mse, Family(), takes_network=True))
     code = cli.main(["fuzz", "--examples", "20", "--report", str(tmp_path)])
     out = capsys.readouterr().out
@@ -72,6 +72,6 @@ def test_python_dash_m_and_console_script_agree():
 
 
 def test_cli_import_does_not_load_torch_or_pandas():
-    code = "import sys, crosscheck.cli; crosscheck.cli.build_parser(); print('torch' in sys.modules, 'pandas' in sys.modules)"
+    code = "import sys, crosscheck.app.cli; crosscheck.app.cli.build_parser(); print('torch' in sys.modules, 'pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split()
     assert out == ["False", "False"]

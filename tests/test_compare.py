@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from crosscheck.compare import compare
+from crosscheck.numerics.compare import compare
 
 T = np.array([[1.0, -2.0], [3.0, 4.0]])
 

@@ -8,10 +8,10 @@ import math
 
 import pytest
 
-from crosscheck.fastpath import check_chunk
+from crosscheck.judge.fastpath import check_chunk
 from crosscheck.reports.tables import case_rows, csv_cells, csv_text
-from crosscheck.sampler import seeded_case
-from crosscheck.target import reference_target
+from crosscheck.drawing.sampler import seeded_case
+from crosscheck.model.target import reference_target
 
 
 def csv_module(rows) -> str:

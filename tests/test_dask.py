@@ -3,9 +3,9 @@ import pytest
 
 distributed = pytest.importorskip("distributed", reason="dask.distributed not installed: pip install 'crosscheck[dask]'")
 
-from crosscheck.campaign import fuzz_campaign  # noqa: E402
-from crosscheck.sampler import Bounds  # noqa: E402
-from crosscheck.target import reference_target  # noqa: E402
+from crosscheck.engine.campaign import fuzz_campaign  # noqa: E402
+from crosscheck.drawing.sampler import Bounds  # noqa: E402
+from crosscheck.model.target import reference_target  # noqa: E402
 
 SMALL = Bounds(max_depth=2, max_width=6, max_batch=4)
 

@@ -3,12 +3,12 @@ the flagged layer, the label, the named pattern and the sentence a person acts o
 import numpy as np
 import pytest
 
-from crosscheck.cases import Case, Network
+from crosscheck.model.cases import Case, Network
 from crosscheck.diagnosis import diagnose, diagnose_finding
 from crosscheck.diagnosis import factors
-from crosscheck.fuzz import Finding
-from crosscheck.check import check_case
-from crosscheck.target import Family, Target, reference_target
+from crosscheck.engine.fuzz import Finding
+from crosscheck.judge.check import check_case
+from crosscheck.model.target import Family, Target, reference_target
 
 
 def sigmoid(z):
@@ -118,7 +118,7 @@ def test_combined_conventions_match_up_to_a_factor():
 
 
 def test_localization_uses_intermediates_when_returned():
-    from crosscheck.mutants.corpus import Mutant
+    from crosscheck.diagnosis.corpus import Mutant
 
     m = Mutant("typo", "upstream-typo", 2, ("tanh", "identity"), intermediates=True)
     d = diagnose(m.target(), case((2, 2, 1), ("tanh", "identity")))

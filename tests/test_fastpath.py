@@ -5,12 +5,12 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from crosscheck.check import Judge
-from crosscheck.fastpath import compare_all
-from crosscheck.oracle import mirror
-from crosscheck.sampler import Bounds, seeded_case
-from crosscheck.target import reference_target
-from crosscheck.vocabulary import backward_order
+from crosscheck.judge.check import Judge
+from crosscheck.judge.fastpath import compare_all
+from crosscheck.judge.oracle import mirror
+from crosscheck.drawing.sampler import Bounds, seeded_case
+from crosscheck.model.target import reference_target
+from crosscheck.model.vocabulary import backward_order
 
 SMALL = Bounds(max_depth=3, max_width=8, max_batch=6)
 
@@ -164,9 +164,9 @@ def _params_only(X, Y, params, *, network):
                                              (_too_few, "grads", None), (_sgd_step, "update", 0.1),
                                              (_params_only, "grads", None)])
 def test_check_chunk_gives_check_cases_results(fn, returns, lr):
-    from crosscheck.check import check_case
-    from crosscheck.fastpath import check_chunk
-    from crosscheck.target import Target
+    from crosscheck.judge.check import check_case
+    from crosscheck.judge.fastpath import check_chunk
+    from crosscheck.model.target import Target
 
     target = Target(fn.__name__, fn, returns=returns, lr=lr, takes_network=True)
     cases = [seeded_case(21, i, None, SMALL) for i in range(24)]
@@ -189,8 +189,8 @@ def test_texts_made_with_the_records_are_the_streams_own():
     """``check_chunk(texts=True)`` formats the records the floor or the rounding bound settled as it
     makes them: the very rows and cells ``stream.comparison_texts`` writes for them, for nearly
     every case, those the bound settled (saturated and large data) among them."""
-    from crosscheck import stream
-    from crosscheck.fastpath import check_chunk
+    from crosscheck.engine import stream
+    from crosscheck.judge.fastpath import check_chunk
 
     results = check_chunk(reference_target(), [seeded_case(4, i) for i in range(150)], texts=True)
     kept = [r for r in results if id(r) in stream._TEXTS]
@@ -204,7 +204,7 @@ def test_texts_made_with_the_records_are_the_streams_own():
 
 
 def test_scratch_buffers_are_reused_but_never_kept_beyond_their_cap(monkeypatch):
-    from crosscheck import fastpath
+    from crosscheck.judge import fastpath
 
     a = fastpath._scratch("probe", 100, np.float64)
     assert fastpath._scratch("probe", 50, np.float64).base is a.base  # the same memory, reused
@@ -216,8 +216,9 @@ def test_scratch_buffers_are_reused_but_never_kept_beyond_their_cap(monkeypatch)
 def test_a_chunk_judged_in_pieces_gives_the_same_records_and_texts(monkeypatch):
     """``compare_many`` splits a large chunk into pieces of about ``PIECE_ELEMENTS``; where the cuts
     fall changes nothing in the records or their texts."""
-    from crosscheck import fastpath, stream
-    from crosscheck.fastpath import check_chunk
+    from crosscheck.judge import fastpath
+    from crosscheck.engine import stream
+    from crosscheck.judge.fastpath import check_chunk
 
     cases = [seeded_case(5, i) for i in range(40)]
 

@@ -4,9 +4,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from crosscheck import reference_target
-from crosscheck.check import check_case
-from crosscheck.fuzz import fuzz
-from crosscheck.strategies import cases
+from crosscheck.judge.check import check_case
+from crosscheck.engine.fuzz import fuzz
+from crosscheck.drawing.strategies import cases
 
 REFERENCE = reference_target()
 
@@ -48,7 +48,7 @@ def relu_mask_from_input(X, Y, params):
 
 
 def broken_target(sizes=(None, None, None)):
-    from crosscheck.target import Family, Target
+    from crosscheck.model.target import Family, Target
     return Target("relu_mask_from_input", relu_mask_from_input,
                   Family(("relu", "identity"), "mse", "mean", tuple(sizes), None, "float64"))
 

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crosscheck import cli
+from crosscheck.app import cli
 from crosscheck.reports import html, svg
-from crosscheck.sampler import Bounds
-from crosscheck.vocabulary import tensor_kind
+from crosscheck.drawing.sampler import Bounds
+from crosscheck.model.vocabulary import tensor_kind
 
 pytest_plugins = ["crosscheck_test_fixtures"]
 
@@ -121,7 +121,7 @@ def test_fuzz_command_writes_fuzz_html(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory):
     """A small campaign with mismatches, crashes and both dtypes, and its report folder."""
-    from crosscheck.campaign import fuzz_campaign
+    from crosscheck.engine.campaign import fuzz_campaign
     from crosscheck.reports import fuzz as fuzz_report
     from crosscheck_test_targets import some_wrong_target
 

@@ -1,10 +1,11 @@
 """Reports written while a campaign runs are the reports rebuilt from its results stream."""
 import concurrent.futures as cf
 
-from crosscheck import rebuild, stream
-from crosscheck.campaign import fuzz_campaign
+from crosscheck.app import report_command
+from crosscheck.engine import stream
+from crosscheck.engine.campaign import fuzz_campaign
 from crosscheck.reports import fuzz as fuzz_report
-from crosscheck.sampler import Bounds
+from crosscheck.drawing.sampler import Bounds
 from crosscheck_test_targets import some_wrong_target
 
 SMALL = Bounds(max_depth=2, max_width=5, max_batch=3)
@@ -66,7 +67,7 @@ def test_reports_written_during_the_run_equal_the_rebuilt_ones(tmp_path, monkeyp
 
     (rebuilt / "results.jsonl").parent.mkdir()
     (rebuilt / "results.jsonl").write_bytes((live / "results.jsonl").read_bytes())
-    rebuild.rebuild_fuzz(stream.read(rebuilt), rebuilt)
+    report_command.rebuild_fuzz(stream.read(rebuilt), rebuilt)
     assert _files(live) == _files(rebuilt)
     assert paths["csv"].read_text().count("\n") == 1 + sum(max(len(r.comparisons), 1) for r in run.results)
 

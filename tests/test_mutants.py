@@ -4,11 +4,11 @@ import json
 import numpy as np
 import pytest
 
-from crosscheck.cases import Case, Network
-from crosscheck.check import check_case
-from crosscheck.mutants import LIBRARY
-from crosscheck.mutants.corpus import CORPUS
-from crosscheck.mutants.run import run_corpus, score
+from crosscheck.model.cases import Case, Network
+from crosscheck.judge.check import check_case
+from crosscheck.diagnosis.variants import LIBRARY
+from crosscheck.diagnosis.corpus import CORPUS
+from crosscheck.engine.mutants import run_corpus, score
 
 REQUIRED = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 18, 19, 20, 24, 26, 27, 28}
 
@@ -56,7 +56,7 @@ def test_every_mutant_is_caught_and_diagnosed():
 
 
 def test_mutants_command_writes_the_table(tmp_path):
-    from crosscheck.cli import main
+    from crosscheck.app.cli import main
 
     assert main(["mutants", "--select", "p28-sign-flipped-loss-sigmoid", "--report", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "mutants.json").read_text())

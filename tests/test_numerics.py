@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from crosscheck import forward64
-from crosscheck.arbiter import arbitrate
-from crosscheck.cases import Case, Network
-from crosscheck.check import Judge, check_case
-from crosscheck.oracle import mirror
-from crosscheck.strategies import cases
-from crosscheck.target import Family, Target, reference_target
+from crosscheck.numerics import forward64
+from crosscheck.numerics.arbiter import arbitrate
+from crosscheck.model.cases import Case, Network
+from crosscheck.judge.check import Judge, check_case
+from crosscheck.judge.oracle import mirror
+from crosscheck.drawing.strategies import cases
+from crosscheck.model.target import Family, Target, reference_target
 
 REFERENCE = reference_target()
 _spec = importlib.util.spec_from_file_location(

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import reference as r
-from crosscheck.optimizer_spec import OptimizerSpec
-from crosscheck.optimizer_strategies import optimizers, step_counts
+from crosscheck.model.optimizer_spec import OptimizerSpec
+from crosscheck.drawing.optimizer_strategies import optimizers, step_counts
 
 
 def run_both(spec: OptimizerSpec, params, grads_per_step, dtype=np.float64):

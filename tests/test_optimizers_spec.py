@@ -3,10 +3,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis.errors import InvalidArgument
 
-from crosscheck.optimizer_spec import (DEFAULTS, OPTIMIZERS, OptimizerSpec, SpecError, check_training_options,
-                                       training_declaration)
-from crosscheck.optimizer_strategies import betas, learning_rates, momenta, optimizers, step_counts, weight_decays
-from crosscheck.target import Target
+from crosscheck.model.optimizer_spec import DEFAULTS, OPTIMIZERS, OptimizerSpec, SpecError, check_training_options, training_declaration
+from crosscheck.drawing.optimizer_strategies import betas, learning_rates, momenta, optimizers, step_counts, weight_decays
+from crosscheck.model.target import Target
 
 
 def test_defaults_are_filled_in_and_only_the_optimizers_own_names_kept():

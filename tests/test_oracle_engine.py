@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from crosscheck import oracle
-from crosscheck.sampler import seeded_case
+from crosscheck.judge import oracle
+from crosscheck.drawing.sampler import seeded_case
 
 
 def snapshot(m):

@@ -109,7 +109,7 @@ def test_it(crosscheck):
 def test_cli_and_plugin_share_their_option_definitions(pytester):
     import argparse
 
-    from crosscheck.options import add_profile_options, add_run_options
+    from crosscheck.app.options import add_profile_options, add_run_options
 
     cli = argparse.ArgumentParser()
     add_run_options(cli.add_argument)
@@ -127,9 +127,9 @@ def test_cli_and_plugin_share_their_option_definitions(pytester):
 def test_the_plugin_loads_without_torch_pandas_or_matplotlib(tmp_path):
     probe = ("import sys, pytest\n"
              "code = pytest.main(['-q', '-p', 'no:cacheprovider', '--co', %r])\n"
-             "import crosscheck.plugin\n"
+             "import crosscheck.app.plugin\n"
              "heavy = sorted(m for m in ('torch', 'pandas', 'matplotlib') if m in sys.modules)\n"
-             "print('HEAVY', heavy, 'PLUGIN', 'crosscheck.plugin' in sys.modules)\n" % str(tmp_path))
+             "print('HEAVY', heavy, 'PLUGIN', 'crosscheck.app.plugin' in sys.modules)\n" % str(tmp_path))
     (tmp_path / "test_nothing.py").write_text("def test_x():\n    pass\n")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert "HEAVY [] PLUGIN True" in proc.stdout, proc.stdout + proc.stderr

@@ -1,10 +1,11 @@
 """Hypothesis profiles (ci, dev, thorough) and the per-target example database that replays failures first."""
 import pytest
 
-from crosscheck import cli, profiles
-from crosscheck.fuzz import fuzz
-from crosscheck.options import DefaultCount
-from crosscheck.replay import target_from_file
+from crosscheck.app import cli
+from crosscheck.engine import profiles
+from crosscheck.engine.fuzz import fuzz
+from crosscheck.app.options import DefaultCount
+from crosscheck.engine.replay import target_from_file
 
 pytest_plugins = ["crosscheck_test_fixtures"]
 

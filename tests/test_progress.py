@@ -1,7 +1,7 @@
 """The progress bar: cases, findings and rate on a terminal; nothing at all when output is piped."""
 import io
 
-from crosscheck.progress import Progress, interactive
+from crosscheck.app.progress import Progress, interactive
 
 
 class Terminal(io.StringIO):

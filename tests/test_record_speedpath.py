@@ -14,13 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crosscheck import stream
-from crosscheck.check import CaseResult
-from crosscheck.compare import STATUSES, TensorComparison
-from crosscheck.fastpath import check_chunk
+from crosscheck.engine import stream
+from crosscheck.judge.check import CaseResult
+from crosscheck.numerics.compare import STATUSES, TensorComparison
+from crosscheck.judge.fastpath import check_chunk
 from crosscheck.reports.tables import Tally, case_csv, case_rows, csv_cells
-from crosscheck.sampler import seeded_case
-from crosscheck.target import reference_target
+from crosscheck.drawing.sampler import seeded_case
+from crosscheck.model.target import reference_target
 
 
 def json_line(index: int, phase: str, result) -> str:

@@ -5,10 +5,11 @@ import sys
 
 import pytest
 
-from crosscheck import cli, reference_target
-from crosscheck.cases import Case, Network
-from crosscheck.check import check_case
-from crosscheck.replay import elementwise, entries, replay, target_from_file
+from crosscheck.app import cli
+from crosscheck import reference_target
+from crosscheck.model.cases import Case, Network
+from crosscheck.judge.check import check_case
+from crosscheck.engine.replay import elementwise, entries, replay, target_from_file
 from crosscheck.reports.fuzz import finding_dict
 from crosscheck.reports.tables import write_json
 

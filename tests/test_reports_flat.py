@@ -5,10 +5,10 @@ import math
 
 import pandas as pd
 
-from crosscheck.campaign import fuzz_campaign
+from crosscheck.engine.campaign import fuzz_campaign
 from crosscheck.reports import fuzz as fuzz_report
 from crosscheck.reports.tables import Tally, comparison_rows, comparisons_frame, pivot
-from crosscheck.sampler import Bounds
+from crosscheck.drawing.sampler import Bounds
 from crosscheck_test_targets import some_wrong_target
 
 SMALL = Bounds(max_depth=2, max_width=5, max_batch=3)

@@ -5,10 +5,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from crosscheck.cases import Network
-from crosscheck.check import CaseResult
-from crosscheck.compare import compare
-from crosscheck.strategies import datasets, networks, parameters
+from crosscheck.model.cases import Network
+from crosscheck.judge.check import CaseResult
+from crosscheck.numerics.compare import compare
+from crosscheck.drawing.strategies import datasets, networks, parameters
 
 NET = Network((3, 2, 4), ("relu", "sigmoid"), "bce")
 
@@ -43,7 +43,7 @@ def test_bad_arguments_are_refused_up_front(make, words):
 
 def test_finding_tensors_are_names_never_keys(rng):
     """A finding names the failing parameters (or, failing none, the failing tensors)."""
-    from crosscheck.cases import Case
+    from crosscheck.model.cases import Case
     truth = {"W1": rng.standard_normal((2, 3)), "b1": rng.standard_normal(2), "dX": rng.standard_normal((5, 3))}
     got = {**truth, "b1": truth["b1"] * 2}
     r = CaseResult(Case(Network((3, 2), ("identity",)), 5), "t", [compare(n, got[n], truth[n]) for n in truth])

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
-from crosscheck import forward64
-from crosscheck.cases import REGIMES, Case, Network
-from crosscheck.fuzz import fuzz
-from crosscheck.strategies import cases
-from crosscheck.target import Family, Target
+from crosscheck.numerics import forward64
+from crosscheck.model.cases import REGIMES, Case, Network
+from crosscheck.engine.fuzz import fuzz
+from crosscheck.drawing.strategies import cases
+from crosscheck.model.target import Family, Target
 
 
 def forward(case):

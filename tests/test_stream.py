@@ -3,12 +3,12 @@ import json
 
 import pytest
 
-from crosscheck import cli
-from crosscheck.campaign import fuzz_campaign
-from crosscheck.check import check_case
-from crosscheck.sampler import Bounds, seeded_case
-from crosscheck.stream import STREAM_FILE, StreamError, StreamWriter, read, result_from_dict, result_to_dict
-from crosscheck.target import reference_target
+from crosscheck.app import cli
+from crosscheck.engine.campaign import fuzz_campaign
+from crosscheck.judge.check import check_case
+from crosscheck.drawing.sampler import Bounds, seeded_case
+from crosscheck.engine.stream import STREAM_FILE, StreamError, StreamWriter, read, result_from_dict, result_to_dict
+from crosscheck.model.target import reference_target
 
 SMALL = Bounds(max_depth=2, max_width=6, max_batch=4)
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from crosscheck.target import ReturnError, unpack
+from crosscheck.model.target import ReturnError, unpack
 
 
 def test_list_of_pairs():

@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
-from crosscheck import check as check_module
-from crosscheck import rounding, tolerance
-from crosscheck.cases import Case, Network
-from crosscheck.check import Judge, check_case, layer_scales
-from crosscheck.oracle import mirror
-from crosscheck.target import Family, Target, reference_target
+from crosscheck.judge import check as check_module
+from crosscheck.numerics import rounding, tolerance
+from crosscheck.model.cases import Case, Network
+from crosscheck.judge.check import Judge, check_case, layer_scales
+from crosscheck.judge.oracle import mirror
+from crosscheck.model.target import Family, Target, reference_target
 
 REFERENCE = reference_target()
 

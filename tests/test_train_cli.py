@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from crosscheck.cli import main
+from crosscheck.app.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

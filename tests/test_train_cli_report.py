@@ -6,7 +6,7 @@ from hypothesis import Phase
 
 import reference as r
 from crosscheck.reports import train as train_report
-from crosscheck.trajectory import fuzz_reference
+from crosscheck.engine.training import fuzz_reference
 
 
 class AdamBiasFrozen(r.Adam):
@@ -37,8 +37,8 @@ def test_reports_name_the_first_diverging_step(tmp_path):
 
 def test_a_blown_up_trajectory_is_drawn(tmp_path):
     # losses up to 1e107 and then inf: matplotlib's log axis overflows on them; the report must not
-    from crosscheck.fuzz import FuzzRun
-    from crosscheck.trajectory import TrainingCase, check_reference
+    from crosscheck.engine.fuzz import FuzzRun
+    from crosscheck.judge.trajectory import TrainingCase, check_reference
 
     tc = TrainingCase.from_dict({"sizes": [1, 1, 1, 1], "activations": ["relu", "identity", "identity"],
                                  "loss": "mse", "batch": 1, "dtype": "float64", "regime": "saturated", "seed": 0,

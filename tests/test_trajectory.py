@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import reference as r
-from crosscheck.cases import Case, Network
-from crosscheck.optimizer_spec import OPTIMIZERS, OptimizerSpec
-from crosscheck.trajectory import (LOSS, TrainingCase, TrajectoryResult, check_reference, check_trajectory,
-                                   fuzz_reference)
+from crosscheck.model.cases import Case, Network
+from crosscheck.model.optimizer_spec import OPTIMIZERS, OptimizerSpec
+from crosscheck.judge.trajectory import LOSS, TrainingCase, TrajectoryResult, check_reference, check_trajectory
+from crosscheck.engine.training import fuzz_reference
 
 NET = Network((3, 4, 2), ("tanh", "sigmoid"), "bce")
 SPECS = {"sgd": OptimizerSpec.make("sgd", lr=0.5, weight_decay=0.01),
@@ -126,7 +126,7 @@ def momentum_loop(X, Y, params, steps=4):
 
 
 def _target(fn, **options):
-    from crosscheck.target import Family, Target
+    from crosscheck.model.target import Family, Target
 
     return Target(fn.__name__, fn, Family(("tanh", "sigmoid"), "bce"), returns="update", lr=0.1,
                   options={"optimizer": "momentum", "steps": 4, **options})
@@ -170,9 +170,9 @@ def test_a_return_that_is_not_parameters_is_a_shape_finding():
 
 
 def test_check_target_case_sends_training_code_to_the_trajectory_and_gradients_to_check_case():
-    from crosscheck.check import CaseResult
-    from crosscheck.target import reference_target
-    from crosscheck.trajectory import check_target_case
+    from crosscheck.judge.check import CaseResult
+    from crosscheck.model.target import reference_target
+    from crosscheck.judge.trajectory import check_target_case
 
     assert isinstance(check_target_case(_target(momentum_loop), case()), TrajectoryResult)
     plain = check_target_case(reference_target(), case())

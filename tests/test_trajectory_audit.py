@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from crosscheck.cases import Case, Network
-from crosscheck.check import CaseResult
-from crosscheck.target import Target, TargetError, audit_target
-from crosscheck.trajectory import TrajectoryResult, check_target_case, is_training_target
+from crosscheck.model.cases import Case, Network
+from crosscheck.judge.check import CaseResult
+from crosscheck.model.target import Target, TargetError, audit_target
+from crosscheck.judge.trajectory import TrajectoryResult, check_target_case, is_training_target
 
 NET = Network((2, 3, 1), ("sigmoid", "sigmoid"), "bce")
 

@@ -9,6 +9,6 @@ verdict (``record``, ``conditions``). ``command`` registers the CLI and
 
 Kept light: importing this package loads neither torch nor pandas.
 """
-from .runner import AuditOptions, audit_paths
+from crosscheck.audit.runner import AuditOptions, audit_paths
 
 __all__ = ["AuditOptions", "audit_paths"]

@@ -74,7 +74,7 @@ def predicates(depth: int, regimes: tuple[str, ...] | None = None) -> list[Predi
         out.append((f"when batch == {names[i]}", lambda c, i=i: c["batch"] == c["sizes"][i]))
         out.append((f"when batch != {names[i]}", lambda c, i=i: c["batch"] != c["sizes"][i]))
     if regimes is None:
-        from ..cases import REGIMES as regimes
+        from crosscheck.model.cases import REGIMES as regimes
     for r in regimes:
         out.append((f"with {REGIME_WORDS.get(r, f'{r} data')}", lambda c, r=r: c.get("regime") == r))
     out.append(("with edge-case data (never with plain normal data)", lambda c: c.get("regime") != "normal"))

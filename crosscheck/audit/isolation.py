@@ -142,7 +142,7 @@ def run_job(job: dict, limits: Limits, on_event=None) -> Outcome:
 
 
 def _child_entry(conn, job):
-    from .worker import child_main
+    from crosscheck.audit.worker import child_main
 
     child_main(conn, job)
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import math
 import re
 
-from ..vocabulary import backward_order, param_names, tensor_layer
-from . import conditions
-from .isolation import user_frame
+from crosscheck.model.vocabulary import backward_order, param_names, tensor_layer
+from crosscheck.audit import conditions
+from crosscheck.audit.isolation import user_frame
 
 VERDICTS = ("agree", "disagree", "crashed", "timeout", "invalid")
 KINDS = ("crash", "shape", "nonfinite", "mismatch", "timeout")
@@ -60,7 +60,7 @@ def unfinished(kind: str, message: str, case: dict | None, what: str, where: str
 
 def case_size(case: dict) -> tuple:
     """How big a case is, to pick the smallest example of a failure that was not shrunk."""
-    from ..cases import REGIMES
+    from crosscheck.model.cases import REGIMES
 
     regime = REGIMES.index(case["regime"]) if case.get("regime") in REGIMES else len(REGIMES)
     return (len(case["sizes"]), sum(case["sizes"]), case["batch"], regime, case.get("seed", 0))

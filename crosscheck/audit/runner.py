@@ -26,8 +26,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import loader, record
-from .isolation import Limits, Outcome, run_job
+from crosscheck.engine import loader
+from crosscheck.audit import record
+from crosscheck.audit.isolation import Limits, Outcome, run_job
 
 #: Share of a target's time limit after which no new case is started, so that
 #: shrinking and reporting end in time and only a real hang meets the hard limit.
@@ -146,7 +147,7 @@ def _children(workers: int):
         return
     from concurrent.futures import ThreadPoolExecutor
 
-    from .isolation import context
+    from crosscheck.audit.isolation import context
 
     context()  # set up the fork server once, before threads start children from it
     with ThreadPoolExecutor(workers, thread_name_prefix="crosscheck-audit") as pool:
@@ -243,9 +244,9 @@ def audit_one(spec: dict, options: dict, emit: Callable[[dict], None] | None = N
     hard limit, for messages), and ``profile`` and ``database`` for the
     example database (failures found before are replayed first).
     """
-    from .. import strategies
-    from ..fuzz import fuzz
-    from ..trajectory import check_target_case  # training targets: step by step against torch.optim
+    from crosscheck.drawing import strategies
+    from crosscheck.engine.fuzz import fuzz
+    from crosscheck.judge.trajectory import check_target_case  # training targets: step by step against torch.optim
 
     start = time.monotonic()
     emit = emit or (lambda event: None)
@@ -319,7 +320,7 @@ def _shrinking_limited(seconds: float | None):
 def _diagnose(target, finding) -> None:
     """Fill ``finding.diagnosis`` and ``.message``; the diagnosis runs the audited code again, which may
     fail in any way (even ``sys.exit``): then the finding keeps the labels of its kind and says why."""
-    from ..diagnosis import diagnose_finding
+    from crosscheck.diagnosis import diagnose_finding
 
     try:
         finding.diagnosis, finding.message = diagnose_finding(target, finding)
@@ -340,8 +341,8 @@ def _sweep(target, strategy, examples: int, seed: int, on_result, *, known, firs
     from hypothesis import seed as hseed
     from hypothesis import settings as hsettings
 
-    from ..fuzz import Finding, failure_key
-    from ..trajectory import check_target_case
+    from crosscheck.engine.fuzz import Finding, failure_key
+    from crosscheck.judge.trajectory import check_target_case
 
     seen: list = []
     skipped = [0]

@@ -21,9 +21,12 @@ import traceback
 import numpy  # noqa: F401
 import torch
 
-from .. import check, fuzz, oracle, strategies, trajectory  # noqa: F401
-from ..diagnosis import diagnose_finding  # noqa: F401
-from . import loader, runner
+from crosscheck.judge import check, oracle, trajectory
+from crosscheck.engine import fuzz
+from crosscheck.drawing import strategies  # noqa: F401
+from crosscheck.diagnosis import diagnose_finding  # noqa: F401
+from crosscheck.engine import loader
+from crosscheck.audit import runner
 
 #: Address space allowed to the child beyond what it uses at start (torch alone maps several hundred MB).
 DEFAULT_MEMORY_MB = 2048
@@ -60,7 +63,7 @@ def run_job(job: dict, emit) -> dict:
     if job["kind"] == "audit":
         return runner.audit_one(job["spec"], job["options"], emit=emit)
     if job["kind"] == "elementwise":  # a finding's minimal example element by element, for audit.html's heatmaps
-        from ..replay import elementwise_job
+        from crosscheck.engine.replay import elementwise_job
         return elementwise_job(loader.load_target(job["spec"]), job["example"], job["tensors"])
     raise ValueError(f"unknown job kind {job['kind']!r}")
 

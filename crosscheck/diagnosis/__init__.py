@@ -6,7 +6,7 @@ minimal example and
 
 1. localizes: the first layer in backward order whose gradients diverge, and
    where the divergence begins when the target returns dA/dZ/dX (``localize``);
-2. matches known bugs: the variants of ``crosscheck.mutants`` that reproduce
+2. matches known bugs: the variants of ``crosscheck.diagnosis.variants`` that reproduce
    the target's gradients here and on a few further examples (``matching``);
 3. analyzes signatures as the fallback and to add the exposing condition
    (``signature``): a named constant factor, a transpose, a bias reduction, an
@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..vocabulary import DIAGNOSES, tensor_layer
-from .evidence import Evidence, gather
-from .localize import localize
-from .matching import Match, match
-from .probes import Probes
-from .relations import shape_relations
-from .signature import Signature, _condition, analyze
+from crosscheck.model.vocabulary import DIAGNOSES, tensor_layer
+from crosscheck.diagnosis.evidence import Evidence, gather
+from crosscheck.diagnosis.localize import localize
+from crosscheck.diagnosis.matching import Match, match
+from crosscheck.diagnosis.probes import Probes
+from crosscheck.diagnosis.relations import shape_relations
+from crosscheck.diagnosis.signature import Signature, _condition, analyze
 
 __all__ = ["Diagnosis", "diagnose", "diagnose_finding"]
 
@@ -120,7 +120,7 @@ def diagnose(target, case, *, library: bool = True) -> Diagnosis:
 
 def diagnose_finding(target, finding) -> tuple[list[str], str]:
     """(labels, message) for a fuzz or audit finding; richer data is attached to the finding."""
-    from ..trajectory import TrajectoryResult
+    from crosscheck.judge.trajectory import TrajectoryResult
 
     if isinstance(finding.result, TrajectoryResult):  # training code: parameters after k steps, not gradients
         finding.localization, finding.matches, finding.signatures, finding.relations = None, [], [], []

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..cases import Case
-from .. import tolerance
-from ..check import Judge
-from ..compare import TensorComparison, as_array, compare
-from ..vocabulary import backward_order, param_names, tensor_layer
+from crosscheck.model.cases import Case
+from crosscheck.numerics import tolerance
+from crosscheck.judge.check import Judge
+from crosscheck.numerics.compare import TensorComparison, as_array, compare
+from crosscheck.model.vocabulary import backward_order, param_names, tensor_layer
 
 
 @dataclass
@@ -98,7 +98,7 @@ def gather_arrays(target, case: Case, X, Y, params) -> Evidence:
         raw = target.run(case.network, X, Y, params)
     except Exception as e:  # the target's failure is evidence too
         crash, crash_message = type(e).__name__, str(e).splitlines()[0][:200] if str(e) else ""
-    from ..oracle import mirror
+    from crosscheck.judge.oracle import mirror
 
     truth = mirror(case.network, X, Y, params, "float64")
     judge = Judge(case, X, Y, params, truth)
@@ -122,7 +122,7 @@ def gather_arrays(target, case: Case, X, Y, params) -> Evidence:
 def agrees(ev: Evidence, name: str, candidate, reference, factor: float = 1.0) -> bool:
     """Does ``candidate`` equal ``reference`` within the case's budget (scaled by ``factor``)?
 
-    The one comparison (``crosscheck.compare``) with ``reference`` as the truth and
+    The one comparison (``crosscheck.numerics.compare``) with ``reference`` as the truth and
     the case's own budget for this tensor (``check.Judge.allowed``: floor, rounding
     bound and measured noise), scaled by ``|factor|``, where the shapes allow it.
     """

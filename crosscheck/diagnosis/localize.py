@@ -10,8 +10,8 @@ wrong means its dense backward.
 """
 from __future__ import annotations
 
-from ..vocabulary import param_names, tensor_kind, tensor_layer
-from .evidence import Evidence
+from crosscheck.model.vocabulary import param_names, tensor_kind, tensor_layer
+from crosscheck.diagnosis.evidence import Evidence
 
 _WHERE = {
     "dA": "dA{l}, the gradient passed down to layer {l} from layer {n} (dZ{n} W{n})",

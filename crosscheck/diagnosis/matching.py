@@ -2,7 +2,7 @@
 
 At the failing example every variant is evaluated at every layer it applies to;
 a variant *reproduces* the target when each tensor the target returned agrees
-with the variant's under the one comparison (``crosscheck.compare``, the
+with the variant's under the one comparison (``crosscheck.numerics.compare``, the
 variant's gradient taking the place of the truth), or when both raise the same
 exception. Variants with a parameter (stray factor, learning rate) have it
 fitted first: they are affine in it. A match is then confirmed on a few
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..mutants.variants import LIBRARY, Variant
-from .evidence import Evidence, agrees
+from crosscheck.diagnosis.variants import LIBRARY, Variant
+from crosscheck.diagnosis.evidence import Evidence, agrees
 
 
 @dataclass

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..cases import Case, Network
-from .evidence import Evidence, gather, gather_arrays
+from crosscheck.model.cases import Case, Network
+from crosscheck.diagnosis.evidence import Evidence, gather, gather_arrays
 
 
 class Probes:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..check import check_case
-from ..vocabulary import param_names
-from .evidence import Evidence
+from crosscheck.judge.check import check_case
+from crosscheck.model.vocabulary import param_names
+from crosscheck.diagnosis.evidence import Evidence
 
 MAX_PROBES = 3
 

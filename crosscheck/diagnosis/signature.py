@@ -27,9 +27,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..vocabulary import param_names, tensor_layer
-from . import factors
-from .evidence import Evidence, agrees
+from crosscheck.model.vocabulary import param_names, tensor_layer
+from crosscheck.diagnosis import factors
+from crosscheck.diagnosis.evidence import Evidence, agrees
 
 
 @dataclass
@@ -171,7 +171,7 @@ def weight_only(ev: Evidence, l: int) -> Signature | None:
     if l >= 2:
         prev = ev.network.activations[l - 2]
         inputs[f"z{l - 1} (the pre-activation instead of the activation)"] = ev.Z[l - 1]
-        from ..mutants.pieces import derivative
+        from crosscheck.diagnosis.pieces import derivative
         inputs[f"f'(z{l - 1}), the {prev} derivative written over the cached activation a{l - 1} "
                f"(an in-place update of a cache)"] = derivative(prev, ev.Z[l - 1])
     for what, C in inputs.items():
@@ -231,7 +231,7 @@ def recovered_dZ(ev: Evidence, l: int) -> np.ndarray | None:
 
 def _hypotheses(ev: Evidence, l: int):
     """(name, dZ under that bug, pattern, label) for layer l's activation backward."""
-    from ..mutants.pieces import derivative
+    from crosscheck.diagnosis.pieces import derivative
 
     act, L = ev.network.activations[l - 1], ev.depth
     dA, z, a, x = ev.truth[f"dA{l}"], ev.Z[l], ev.A[l], ev.A[l - 1]
@@ -308,7 +308,7 @@ def _condition(ev: Evidence, l: int, pattern: int | None) -> str:
 
 def upstream(ev: Evidence, l: int, dZc: np.ndarray) -> Signature | None:
     """dA_l fitted as α dZ_{l+1} W_{l+1} + β dZ_{l+1} dW_{l+1}: a typo (dW for W) or stale weights."""
-    from ..mutants.pieces import derivative
+    from crosscheck.diagnosis.pieces import derivative
 
     if l >= ev.depth:
         return None

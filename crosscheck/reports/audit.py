@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .tables import markdown, write_json
+from crosscheck.reports.tables import markdown, write_json
 
 CSV_COLUMNS = ["target", "file", "verdict", "tensor", "agree", "max_abs_err", "max_rel_err", "mismatch_fraction",
                "cases", "failing_cases", "statuses", "convention_cases"]
@@ -21,7 +21,7 @@ CSV_COLUMNS = ["target", "file", "verdict", "tensor", "agree", "max_abs_err", "m
 
 def audit_data(run) -> dict:
     """The content of ``audit.json`` for an ``AuditRun``."""
-    from .. import __version__
+    from crosscheck import __version__
 
     counts = {v: sum(1 for r in run.records if r["verdict"] == v)
               for v in ("agree", "disagree", "crashed", "timeout", "invalid")}
@@ -39,7 +39,7 @@ def write(run, directory: str | Path) -> dict[str, Path]:
     write_json(paths["json"], data)
     tensor_frame(data).to_csv(paths["csv"], index=False)
     paths["md"].write_text(markdown_report(data))
-    from . import html  # figures and heatmaps: reports.html
+    from crosscheck.reports import html  # figures and heatmaps: reports.html
 
     paths["html"].write_text(html_report(data, html.audit_sections(data, report=paths["json"])))
     return paths

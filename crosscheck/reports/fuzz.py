@@ -12,12 +12,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ..fuzz import Finding, FuzzRun
-from .tables import COLUMNS, Tally, case_csv, markdown, write_json
+from crosscheck.engine.fuzz import Finding, FuzzRun
+from crosscheck.reports.tables import COLUMNS, Tally, case_csv, markdown, write_json
 
 
 def finding_dict(f: Finding) -> dict:
-    from ..replay import finding_id
+    from crosscheck.engine.replay import finding_id
 
     r = f.result
     d = {"kind": f.kind, "tensors": f.tensors, "diagnosis": f.diagnosis, "message": f.message,
@@ -118,7 +118,7 @@ def _write_rest(run: FuzzRun, out: Path, paths: dict[str, Path], tally: Tally, t
         if f.result.failing:
             lines += ["```", f.result.message(), "```", ""]
     paths["md"].write_text("\n".join(lines))
-    from . import html
+    from crosscheck.reports import html
 
     paths["html"] = html.write_fuzz(run, out / "fuzz.html", target, report=paths["json"],
                                     frame=tally.frame(html.FRAME_COLUMNS), totals=tally.totals(),

@@ -36,9 +36,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..vocabulary import tensor_kind, tensor_layer
-from . import svg
-from .tables import comparisons_frame, pivot
+from crosscheck.model.vocabulary import tensor_kind, tensor_layer
+from crosscheck.reports import svg
+from crosscheck.reports.tables import comparisons_frame, pivot
 
 KIND_ORDER = ("W", "b", "dZ", "dA", "dX")
 DTYPE_COLORS = {"float64": "#1f77b4", "float32": "#ff7f0e"}
@@ -90,7 +90,7 @@ class TargetEntry:
 
     @classmethod
     def from_run(cls, run, target=None, *, name: str | None = None, file: str | None = None, **kw) -> "TargetEntry":
-        from .fuzz import finding_dict
+        from crosscheck.reports.fuzz import finding_dict
 
         return cls(name or run.target, comparisons_frame(run.results), [finding_dict(f) for f in run.findings],
                    kw.pop("verdict", None) or _verdict(run), len(run.results), target,
@@ -115,7 +115,7 @@ def fuzz_page(run, target=None, *, report: str | Path | None = None, title: str 
     (``Tally.pivot()``, equal to ``tables.pivot(frame)`` when the frame holds every row),
     else it is computed from ``frame``.
     """
-    from .fuzz import finding_dict
+    from crosscheck.reports.fuzz import finding_dict
 
     frame = comparisons_frame(run.results) if frame is None else frame
     title = title or f"crosscheck fuzz: {run.target}"
@@ -225,7 +225,7 @@ def audit_sections(data: dict, *, report: str | Path | None = None, heatmaps: bo
 
 
 def _isolated_heatmap(record: dict, example: dict, tensors: list[str], timeout: float) -> str:
-    from ..audit.isolation import Limits, run_job
+    from crosscheck.audit.isolation import Limits, run_job
 
     job = {"kind": "elementwise", "spec": record, "example": example, "tensors": tensors}
     outcome = run_job(job, Limits(timeout))
@@ -567,7 +567,7 @@ def finding_html(number: int, finding: dict, target=None, *, report=None, headin
 def _case(example, target):
     if not isinstance(example, dict):
         return None
-    from ..replay import case_from_example
+    from crosscheck.engine.replay import case_from_example
 
     try:
         return case_from_example(example, target)
@@ -576,7 +576,7 @@ def _case(example, target):
 
 
 def _heatmap_html(target, case, drawable: list[str]) -> str:
-    from ..replay import elementwise
+    from crosscheck.engine.replay import elementwise
 
     if target is None or case is None:
         return "<p class='note'>No heatmap: the page was built without the target to replay.</p>"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .fuzz import finding_dict
-from .tables import comparisons_frame, markdown, write_json
+from crosscheck.reports.fuzz import finding_dict
+from crosscheck.reports.tables import comparisons_frame, markdown, write_json
 
 STEM = "pytest"
 
@@ -56,7 +56,7 @@ def target_record(check, frame: pd.DataFrame) -> dict:
 
 
 def write(checks: list, directory: str | Path, *, examples: int, seed: int, profile: str) -> dict[str, Path]:
-    from . import html
+    from crosscheck.reports import html
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)

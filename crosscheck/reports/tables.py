@@ -15,8 +15,9 @@ import random
 import numpy as np
 import pandas as pd
 
-from ..check import CaseResult
-from ..stream import _PLAIN, case_texts
+from crosscheck.judge.check import CaseResult
+from crosscheck.model.records import json_safe
+from crosscheck.engine.stream import _PLAIN, case_texts
 
 COLUMNS = ["case", "target", "depth", "sizes", "batch", "activations", "loss", "reduction", "dtype", "regime",
            "seed", "tensor", "shape", "status", "max_abs_err", "max_rel_err", "allowed_abs_err", "torch_err",
@@ -99,17 +100,6 @@ def markdown(frame: pd.DataFrame, floatfmt: str = ".3g") -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines) + "\n"
-
-
-def json_safe(obj):
-    """Replace NaN and inf (not JSON) with strings, recursively."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    return obj
 
 
 def write_json(path, data) -> None:

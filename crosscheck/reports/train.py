@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..check import CaseResult
-from ..trajectory import LOSS, TrajectoryResult
-from .tables import COLUMNS, comparison_rows, markdown, write_json
+from crosscheck.judge.check import CaseResult
+from crosscheck.judge.trajectory import LOSS, TrajectoryResult
+from crosscheck.reports.tables import COLUMNS, comparison_rows, markdown, write_json
 
 OPTIMIZER_COLUMNS = ["optimizer", "lr", "momentum", "dampening", "nesterov", "beta1", "beta2", "eps",
                      "weight_decay", "steps", "step", "reference_loss", "torch_loss"]
@@ -217,7 +217,7 @@ def error_by_step_figure(results: list[TrajectoryResult], title: str):
 
 
 def html_page(runs: dict, summary: pd.DataFrame, findings: list[dict]) -> str:
-    from .html import _document, _e, _img, _table
+    from crosscheck.reports.html import _document, _e, _img, _table
 
     ok = not int(summary["diverging"].sum()) if len(summary) else True
     body = ["<h1>crosscheck train</h1>",

@@ -1,0 +1,50 @@
+"""Option definitions shared by the CLI and the pytest plugin, so they cannot drift.
+
+``add_run_options(add, prefix)`` calls ``add(flag, **kwargs)`` for each option,
+with argparse-compatible keyword arguments (pytest's ``addoption`` takes the same).
+"""
+from __future__ import annotations
+
+from crosscheck.engine.profiles import DEFAULT_DATABASE, PROFILE_NAMES, DefaultCount
+
+DEFAULT_REPORT_DIR = "reports"
+
+
+def add_run_options(add, prefix: str = "", examples: int = 100) -> None:
+    add(f"--{prefix}examples", type=int, default=DefaultCount(examples), metavar="N",
+        help=f"cases to draw per target (default {examples}; 10x under --{prefix}profile thorough)")
+    add(f"--{prefix}seed", type=int, default=0, metavar="S", help="random seed; same seed, same cases (default 0)")
+
+
+def add_report_option(add, prefix: str = "", default: str | None = DEFAULT_REPORT_DIR) -> None:
+    add(f"--{prefix}report", default=default, metavar="DIR",
+        help=f"folder for the report files (default {default})" if default else "folder for the report files")
+
+
+def add_profile_options(add, prefix: str = "") -> None:
+    """``--profile`` and ``--database``: how Hypothesis runs and where failures are kept (see ``profiles``)."""
+    add(f"--{prefix}profile", choices=PROFILE_NAMES, default=None,
+        help="Hypothesis profile: ci (derandomized, no example database; the default when $CI is set), "
+             "dev (the default otherwise: failures kept and replayed first), thorough (10x the examples)")
+    add(f"--{prefix}database", default=None, metavar="DIR",
+        help=f"folder of Hypothesis's example database, where failures are kept and replayed first next "
+             f"time (default {DEFAULT_DATABASE} under the dev and thorough profiles, none under ci); "
+             f"'none' turns it off")
+
+
+def add_workers_option(add, prefix: str = "", what: str = "cases") -> None:
+    """``--workers N``: processes to spread the work over (``campaign.distribute``)."""
+    add(f"--{prefix}workers", type=int, default=1, metavar="N",
+        help=f"processes to spread the {what} over (default 1); reports are the same for any N")
+
+
+def add_scale_options(add, prefix: str = "") -> None:
+    """``--workers``, ``--scheduler`` and ``--resume``: where the checks run and how a stopped run goes on
+    (see ``campaign``)."""
+    add_workers_option(add, prefix)
+    add(f"--{prefix}scheduler", default=None, metavar="ADDRESS",
+        help="run the cases on a dask.distributed cluster, e.g. tcp://10.0.0.5:8786 "
+             "(needs pip install 'crosscheck[dask]')")
+    add(f"--{prefix}resume", action="store_true", default=False,
+        help="skip the cases already in the report folder's results stream from an earlier run with the "
+             "same arguments (one killed halfway, say)")

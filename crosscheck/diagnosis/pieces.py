@@ -1,0 +1,250 @@
+"""Buggy versions of the reference pieces, one small override per bug.
+
+Each class changes one method of a reference activation, dense layer or loss
+the way hand-written tutorial code gets it wrong (the numbers are the patterns
+of ``shared/bug-taxonomy.md``). Everything else is inherited, so a mutant is the
+reference with exactly one thing wrong.
+
+Shapes follow the reference: X (batch, in), W (out, in), b (out,),
+Z = X Wᵀ + b and A = f(Z) of shape (batch, out).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from reference.activations import Activation, ReLU, activation
+from reference.layers import Dense
+from reference.losses import Loss
+from crosscheck.model.vocabulary import LEAKY_SLOPE
+
+
+def derivative(name: str, z: np.ndarray) -> np.ndarray:
+    """f'(z) for an activation name, evaluated on whatever array it is given."""
+    with np.errstate(over="ignore"):
+        if name == "sigmoid":
+            s = 1 / (1 + np.exp(-z))
+            return s * (1 - s)
+        if name == "tanh":
+            return 1 - np.tanh(z) ** 2
+        if name == "relu":
+            return (z > 0).astype(z.dtype)
+        if name == "leaky_relu":
+            return np.where(z > 0, 1.0, LEAKY_SLOPE).astype(z.dtype)
+    return np.ones_like(z)
+
+
+# -- activations ------------------------------------------------------------------------
+
+class ReLUMaskFromInput(ReLU):
+    """Pattern 1: ``dZ = dA * (X > 0)``, the mask of the layer's *input* X instead of z > 0.
+
+    Needs in == out of the layer; otherwise NumPy raises a broadcasting error
+    (or silently broadcasts when one of them is 1).
+    """
+
+    def __init__(self, dense: Dense):
+        self.dense = dense
+
+    def backward(self, dA):
+        return dA * (self.dense.X > 0)
+
+
+class _Wrapped(Activation):
+    """The reference activation's forward, with a buggy backward in a subclass.
+
+    Caches the pre-activation ``z`` and the output ``a`` by role.
+    """
+
+    def __init__(self, name: str):
+        self.base, self.name = activation(name), name
+
+    def forward(self, z):
+        self.z = z
+        self.a = self.base.forward(z)
+        return self.a
+
+
+class DerivativeSkipped(_Wrapped):
+    """Patterns 3 and 10: ``dZ = dA``, the activation derivative left out."""
+
+    def backward(self, dA):
+        return dA
+
+
+class DerivativeOfUpstream(_Wrapped):
+    """Pattern 5: ``dZ = dA * f'(dA)``, the derivative evaluated on the upstream gradient."""
+
+    def backward(self, dA):
+        return dA * derivative(self.name, dA)
+
+
+class SigmoidPrimeOfZ(_Wrapped):
+    """Pattern 6: the helper ``s (1 - s)`` expects a = σ(z) but receives z: ``dZ = dA * z (1 - z)``."""
+
+    def backward(self, dA):
+        return dA * self.z * (1 - self.z)
+
+
+class SigmoidAppliedTwice(_Wrapped):
+    """Pattern 6: σ applied again to a: ``dZ = dA * σ(a) (1 - σ(a))``."""
+
+    def backward(self, dA):
+        return dA * derivative("sigmoid", self.a)
+
+
+class TanhPrimeOfZ(_Wrapped):
+    """Pattern 7: ``dZ = dA * (1 - z²)`` instead of ``dA * (1 - a²)``."""
+
+    def backward(self, dA):
+        return dA * (1 - self.z * self.z)
+
+
+class ReLUMaskNonNegative(_Wrapped):
+    """Pattern 8: mask ``a >= 0``, always true after a ReLU, so backward is the identity."""
+
+    def backward(self, dA):
+        return dA * (self.a >= 0)
+
+
+class LocalReplacesUpstream(_Wrapped):
+    """Pattern 9: ``g = f'(z)`` instead of ``g = g * f'(z)``: the upstream gradient is dropped."""
+
+    def backward(self, dA):
+        return derivative(self.name, self.z).astype(dA.dtype, copy=False)
+
+
+class DerivativeTwice(_Wrapped):
+    """Pattern 11: the output derivative applied twice, ``dZ = dA * f'(z)²``
+    (BCE + sigmoid written as ``(a - y) a (1 - a)``)."""
+
+    def backward(self, dA):
+        d = self.base.backward(np.ones_like(dA))
+        return dA * d * d
+
+
+# -- dense layers -----------------------------------------------------------------------
+
+class WrongLayerInput(Dense):
+    """Pattern 2: ``dW = dZᵀ X0`` with the network input instead of this layer's input A_{l-1}."""
+
+    def __init__(self, W, b, first: Dense):
+        super().__init__(W, b)
+        self.first = first
+
+    def backward(self, dZ):
+        _, db, dX = super().backward(dZ)
+        return dZ.T @ self.first.X, db, dX
+
+
+class UpstreamTypo(Dense):
+    """Pattern 4: ``dX = dZ dW`` (a typo for ``dZ W``): the layers below get a wrong upstream gradient."""
+
+    def backward(self, dZ):
+        dW, db, _ = super().backward(dZ)
+        return dW, db, dZ @ dW
+
+
+class StrayFactor(Dense):
+    """Pattern 16: one gradient (``W`` or ``b``) multiplied by a stray constant."""
+
+    def __init__(self, W, b, tensor: str, factor: float):
+        super().__init__(W, b)
+        self.tensor, self.factor = tensor, factor
+
+    def backward(self, dZ):
+        dW, db, dX = super().backward(dZ)
+        if self.tensor == "W":
+            return dW * self.factor, db, dX
+        return dW, db * self.factor, dX
+
+
+class BiasNotSummed(Dense):
+    """Pattern 18: ``db = dZ`` of shape (batch, out); right only at batch 1."""
+
+    def backward(self, dZ):
+        dW, _, dX = super().backward(dZ)
+        return dW, dZ.copy(), dX
+
+
+class BiasSummedAllAxes(Dense):
+    """Pattern 19: ``db = np.sum(dZ)``, one scalar, broadcast into every entry by ``b - lr * db``."""
+
+    def backward(self, dZ):
+        dW, db, dX = super().backward(dZ)
+        return dW, np.full_like(db, dZ.sum()), dX
+
+
+class BiasMean(Dense):
+    """Pattern 20: ``db = dZ.mean(axis=0)`` instead of the sum: 1/batch too small."""
+
+    def backward(self, dZ):
+        dW, _, dX = super().backward(dZ)
+        return dW, dZ.mean(axis=0), dX
+
+
+class BiasAxisSwapped(Dense):
+    """Pattern 20: ``db = dZ.sum(axis=1)``, shape (batch,); a shape error unless batch == out."""
+
+    def backward(self, dZ):
+        dW, _, dX = super().backward(dZ)
+        return dW, dZ.sum(axis=1), dX
+
+
+class TransposedWeights(Dense):
+    """Pattern 24: ``dW = Xᵀ dZ`` (the (in, out) layout) for a (out, in) weight; silent when square."""
+
+    def backward(self, dZ):
+        _, db, dX = super().backward(dZ)
+        return self.X.T @ dZ, db, dX
+
+
+class StaleWeights(Dense):
+    """Pattern 26: W is updated (``W - lr dW``) before ``dX = dZ W`` is computed with it."""
+
+    def __init__(self, W, b, lr: float):
+        super().__init__(W, b)
+        self.lr = lr
+
+    def backward(self, dZ):
+        dW, db, _ = super().backward(dZ)
+        return dW, db, dZ @ (self.W - self.lr * dW)
+
+
+class CacheOverwritten(Dense):
+    """Pattern 27: the previous layer's activation derivative is computed in place on the cached
+    activation this layer reads as its input (``a[a > 0] = 1`` for a ReLU), before ``dW = dZᵀ a``."""
+
+    def __init__(self, W, b, previous: str):
+        super().__init__(W, b)
+        self.previous = previous
+
+    def backward(self, dZ):
+        a = self.X
+        if self.previous == "relu":
+            a[a > 0] = 1
+        elif self.previous == "leaky_relu":
+            a[...] = np.where(a > 0, 1.0, LEAKY_SLOPE)
+        elif self.previous == "sigmoid":
+            a *= 1 - a
+        elif self.previous == "tanh":
+            a[...] = 1 - a * a
+        return super().backward(dZ)
+
+
+# -- losses -----------------------------------------------------------------------------
+
+class Rescaled(Loss):
+    """Patterns 13, 14, 15, 28: the reference loss with its gradient multiplied by a
+    factor that depends on the output's shape (batch, out); the loss value is unchanged."""
+
+    def __init__(self, inner: Loss, factor):
+        super().__init__(inner.reduction)
+        self.inner, self.factor, self.name = inner, factor, inner.name
+
+    def forward(self, a, y):
+        self.shape = a.shape
+        return self.inner.forward(a, y)
+
+    def backward(self):
+        batch, out = self.shape
+        return self.inner.backward() * self.factor(batch, out)

@@ -1,0 +1,228 @@
+"""The library of known bugs: each ``Variant`` is the reference with one piece swapped
+for a buggy override from ``pieces``, at any layer it applies to.
+
+The same variants are the known-bug library that diagnosis matches against
+(``crosscheck.diagnosis.matching``) and the mutant corpus (``corpus``).
+
+A variant is evaluated with ``variant.gradients(network, X, Y, params, layer)``
+and returns every gradient by name (``W1, b1, ..., dZ1, dA1, ..., dX``), like
+the reference. ``layer`` is 1-based; loss variants take layer 0 ("the loss").
+Variants with a ``param`` (the stray factor of pattern 16, the learning rate of
+pattern 26) are affine in it, so matching can fit it from the audited gradients.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from reference.losses import loss as make_loss
+from reference.network import MLP
+
+from crosscheck.diagnosis import pieces
+
+NONLINEAR = ("sigmoid", "tanh", "relu", "leaky_relu")
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: str
+    pattern: int
+    label: str
+    scope: str  # "activation", "dense" or "loss"
+    template: str  # sentence; {l} layer, {p} previous layer, {input} name of the layer's input, {act}, {value}
+    applies: Callable  # (network, layer) -> bool
+    patch: Callable  # (net, loss_fn, network, layer, value) -> loss_fn to use
+    param: tuple[str, float] | None = None  # (name, default) of a fitted parameter
+
+    def layers(self, network) -> list[int]:
+        """The layers of ``network`` this variant can be placed at (``[0]`` for the loss)."""
+        if self.scope == "loss":
+            return [0] if self.applies(network, 0) else []
+        return [l for l in range(1, network.depth + 1) if self.applies(network, l)]
+
+    def gradients(self, network, X, Y, params, layer: int, value: float | None = None) -> dict[str, np.ndarray]:
+        """Every gradient of the reference with this bug placed at ``layer``."""
+        if value is None and self.param is not None:
+            value = self.param[1]
+        net = MLP(network.sizes, network.activations,
+                  [(np.array(W, copy=True), np.array(b, copy=True)) for W, b in params])
+        loss_fn = self.patch(net, make_loss(network.loss, network.reduction), network, layer, value)
+        with np.errstate(all="ignore"):
+            _, grads = net.gradients(np.array(X, copy=True), np.array(Y, copy=True), loss_fn)
+        return grads
+
+    def describe(self, network, layer: int, value: float | None = None) -> str:
+        """The bug as a sentence naming its layer and tensors."""
+        if value is None and self.param is not None:
+            value = self.param[1]
+        act = network.activations[layer - 1] if layer else ""
+        previous = "X" if layer <= 1 else f"a{layer - 1}"
+        return self.template.format(l=layer, p=layer - 1, n=layer + 1, input=previous, act=act,
+                                     value=f"{value:.3g}" if value is not None else "")
+
+    def title(self, layer: int) -> str:
+        where = "the loss" if self.scope == "loss" else f"layer {layer}"
+        return f"pattern {self.pattern} ({self.key}) at {where}"
+
+
+# -- patches: put one buggy piece into a reference network -------------------------------
+
+def _activation(make):
+    def patch(net, loss_fn, network, l, value):
+        net.activations[l - 1] = make(network.activations[l - 1], net, l)
+        return loss_fn
+    return patch
+
+
+def _dense(make):
+    def patch(net, loss_fn, network, l, value):
+        old = net.layers[l - 1]
+        net.layers[l - 1] = make(old.W, old.b, net, network, l, value)
+        return loss_fn
+    return patch
+
+
+def _loss(factor):
+    def patch(net, loss_fn, network, l, value):
+        return pieces.Rescaled(loss_fn, factor)
+    return patch
+
+
+def _act_is(*names):
+    return lambda network, l: network.activations[l - 1] in names
+
+
+def _hidden_act_is(*names):
+    return lambda network, l: l < network.depth and network.activations[l - 1] in names
+
+
+def _output_act_is(*names):
+    return lambda network, l: l == network.depth and network.activations[l - 1] in names
+
+
+def _always(network, l):
+    return True
+
+
+def _not_first(network, l):
+    return l >= 2
+
+
+LIBRARY: tuple[Variant, ...] = (
+    Variant("relu-mask-from-input", 1, "activation-mask", "activation",
+            "the ReLU mask of layer {l} is built from the layer's input instead of its pre-activation: "
+            "dZ{l} = dA{l} * ({input} > 0) instead of dA{l} * (z{l} > 0)",
+            _act_is("relu"), _activation(lambda name, net, l: pieces.ReLUMaskFromInput(net.layers[l - 1]))),
+    Variant("weight-grad-wrong-input", 2, "wrong-input", "dense",
+            "the weight gradient of layer {l} uses the network input X instead of the layer's input {input}: "
+            "dW{l} = dZ{l}ᵀ X instead of dZ{l}ᵀ {input}",
+            _not_first, _dense(lambda W, b, net, nw, l, v: pieces.WrongLayerInput(W, b, net.layers[0]))),
+    Variant("hidden-derivative-skipped", 3, "activation-derivative", "activation",
+            "the {act} derivative of hidden layer {l} is skipped: dZ{l} = dA{l} instead of dA{l} * f'(z{l})",
+            _hidden_act_is("sigmoid", "tanh", "leaky_relu"),
+            _activation(lambda name, net, l: pieces.DerivativeSkipped(name))),
+    Variant("upstream-typo", 4, "wrong-input", "dense",
+            "layer {l} passes dZ{l} dW{l} down instead of dZ{l} W{l} (a typo), so dA{p} and every gradient "
+            "below layer {l} are wrong",
+            _not_first, _dense(lambda W, b, net, nw, l, v: pieces.UpstreamTypo(W, b))),
+    Variant("derivative-of-upstream", 5, "activation-derivative", "activation",
+            "the {act} derivative of layer {l} is evaluated on the upstream gradient: "
+            "dZ{l} = dA{l} * f'(dA{l}) instead of dA{l} * f'(z{l})",
+            _act_is(*NONLINEAR), _activation(lambda name, net, l: pieces.DerivativeOfUpstream(name))),
+    Variant("sigmoid-prime-of-z", 6, "activation-derivative", "activation",
+            "the sigmoid derivative helper s(1 - s) of layer {l} receives z{l} instead of a{l} = σ(z{l}): "
+            "dZ{l} = dA{l} z{l} (1 - z{l})",
+            _act_is("sigmoid"), _activation(lambda name, net, l: pieces.SigmoidPrimeOfZ(name))),
+    Variant("sigmoid-applied-twice", 6, "activation-derivative", "activation",
+            "σ is applied twice in the derivative of layer {l}: dZ{l} = dA{l} σ(a{l})(1 - σ(a{l})) "
+            "instead of dA{l} a{l} (1 - a{l})",
+            _act_is("sigmoid"), _activation(lambda name, net, l: pieces.SigmoidAppliedTwice(name))),
+    Variant("tanh-prime-of-z", 7, "activation-derivative", "activation",
+            "the tanh derivative of layer {l} is evaluated on the pre-activation: 1 - z{l}² instead of 1 - a{l}²",
+            _act_is("tanh"), _activation(lambda name, net, l: pieces.TanhPrimeOfZ(name))),
+    Variant("relu-mask-nonnegative", 8, "activation-mask", "activation",
+            "the ReLU mask of layer {l} is a{l} >= 0, which is always true: dA{l} passes unchanged where z{l} <= 0",
+            _act_is("relu"), _activation(lambda name, net, l: pieces.ReLUMaskNonNegative(name))),
+    Variant("local-replaces-upstream", 9, "activation-derivative", "activation",
+            "layer {l} replaces the upstream gradient by its local derivative: dZ{l} = f'(z{l}) "
+            "instead of dA{l} * f'(z{l}), so every gradient from layer {l} down ignores the loss",
+            _act_is(*NONLINEAR), _activation(lambda name, net, l: pieces.LocalReplacesUpstream(name))),
+    Variant("output-derivative-missing", 10, "activation-derivative", "activation",
+            "the output {act} derivative of layer {l} is missing: dZ{l} = dA{l} (as in dZ = a - y with MSE) "
+            "instead of dA{l} * f'(z{l})",
+            _output_act_is("sigmoid", "tanh"), _activation(lambda name, net, l: pieces.DerivativeSkipped(name))),
+    Variant("output-derivative-twice", 11, "activation-derivative", "activation",
+            "the output {act} derivative of layer {l} is applied twice: dZ{l} = dA{l} f'(z{l})² "
+            "(as in (a - y) a (1 - a) with BCE)",
+            _output_act_is("sigmoid", "tanh"), _activation(lambda name, net, l: pieces.DerivativeTwice(name))),
+    Variant("half-mse", 13, "scale", "loss",
+            "the MSE gradient lacks its factor 2: (a - y)/n instead of 2 (a - y)/n (the half-MSE convention), "
+            "so every gradient is 0.5 times torch's",
+            lambda nw, l: nw.loss == "mse", _loss(lambda batch, out: 0.5)),
+    Variant("batch-normalizer", 14, "scale", "loss",
+            "the mean loss gradient divides by the batch size instead of the number of elements "
+            "batch x out_features, so every gradient is out_features times torch's",
+            lambda nw, l: nw.reduction == "mean" and nw.sizes[-1] > 1, _loss(lambda batch, out: float(out))),
+    Variant("gradient-not-averaged", 15, "scale", "loss",
+            "the loss is averaged over the batch but its gradient is not, so every gradient is batch times torch's",
+            lambda nw, l: nw.reduction == "mean", _loss(lambda batch, out: float(batch))),
+    Variant("gradient-divided-twice", 15, "scale", "loss",
+            "the gradient is divided by the batch size once more than the loss, so every gradient is "
+            "1/batch times torch's",
+            _always, _loss(lambda batch, out: 1.0 / batch)),
+    Variant("stray-factor-W", 16, "scale", "dense",
+            "dW{l} alone carries a stray factor {value}",
+            _always, _dense(lambda W, b, net, nw, l, v: pieces.StrayFactor(W, b, "W", v)), ("factor", 2.0)),
+    Variant("stray-factor-b", 16, "scale", "dense",
+            "db{l} alone carries a stray factor {value}",
+            _always, _dense(lambda W, b, net, nw, l, v: pieces.StrayFactor(W, b, "b", v)), ("factor", 2.0)),
+    Variant("bias-not-summed", 18, "bias-reduction", "dense",
+            "db{l} is not summed over the batch: db{l} = dZ{l} of shape (batch, out) instead of dZ{l}.sum(axis=0)",
+            _always, _dense(lambda W, b, net, nw, l, v: pieces.BiasNotSummed(W, b))),
+    Variant("bias-summed-all-axes", 19, "bias-reduction", "dense",
+            "db{l} is summed over all axes: every entry is the one scalar sum(dZ{l}) "
+            "instead of dZ{l}.sum(axis=0)",
+            _always, _dense(lambda W, b, net, nw, l, v: pieces.BiasSummedAllAxes(W, b))),
+    Variant("bias-mean", 20, "bias-reduction", "dense",
+            "db{l} averages over the batch instead of summing: dZ{l}.mean(axis=0) is 1/batch times "
+            "dZ{l}.sum(axis=0)",
+            _always, _dense(lambda W, b, net, nw, l, v: pieces.BiasMean(W, b))),
+    Variant("bias-axis-swapped", 20, "bias-reduction", "dense",
+            "db{l} is summed over the wrong axis: dZ{l}.sum(axis=1) of shape (batch,) "
+            "instead of dZ{l}.sum(axis=0) of shape (out,)",
+            _always, _dense(lambda W, b, net, nw, l, v: pieces.BiasAxisSwapped(W, b))),
+    Variant("weights-transposed", 24, "transpose", "dense",
+            "dW{l} is transposed: {input}ᵀ dZ{l} of shape (in, out) instead of dZ{l}ᵀ {input} of shape (out, in)",
+            _always, _dense(lambda W, b, net, nw, l, v: pieces.TransposedWeights(W, b))),
+    Variant("stale-weights", 26, "stale-weights", "dense",
+            "W{l} is updated (learning rate {value}) before dA{p} = dZ{l} W{l} is computed, so layer {p} "
+            "and below use the new weights",
+            _not_first, _dense(lambda W, b, net, nw, l, v: pieces.StaleWeights(W, b, v)), ("lr", 0.1)),
+    Variant("cache-overwritten", 27, "wrong-input", "dense",
+            "the {act} derivative of layer {l} is computed in place on its cached output a{l}, so "
+            "dW{n} = dZ{n}ᵀ f'(z{l}) uses the derivative instead of a{l}",
+            _hidden_act_is(*NONLINEAR),
+            # the buggy piece is layer l+1's dense layer, which reads the overwritten cache
+            lambda net, loss_fn, nw, l, v: _overwrite_cache(net, nw, l) or loss_fn),
+    Variant("sign-flipped", 28, "sign", "loss",
+            "the gradient has the opposite sign (y - a combined with a -= update), so every gradient "
+            "is -1 times torch's",
+            _always, _loss(lambda batch, out: -1.0)),
+)
+
+
+def _overwrite_cache(net, network, l):
+    nxt = net.layers[l]
+    net.layers[l] = pieces.CacheOverwritten(nxt.W, nxt.b, network.activations[l - 1])
+
+
+BY_KEY: dict[str, Variant] = {v.key: v for v in LIBRARY}
+
+
+def variant(key: str) -> Variant:
+    try:
+        return BY_KEY[key]
+    except KeyError:
+        raise ValueError(f"unknown bug variant {key!r}; known: {', '.join(BY_KEY)}") from None

@@ -1,0 +1,163 @@
+"""Hypothesis strategies for networks, parameters, data and whole cases.
+
+They read like ``hypothesis.extra.numpy``: plural nouns, keyword-only bounds
+with documented defaults, arguments checked up front (``InvalidArgument``
+naming the bad argument).
+
+``cases()`` is what the fuzzer draws: a ``Network`` plus batch, dtype, data
+regime and seed; the arrays are a pure function of those (``Case.arrays``), so
+a shrunk case is small, readable and replays bit for bit. ``parameters()`` and
+``datasets()`` draw the arrays themselves element by element, for unit tests
+that want Hypothesis to shrink values too.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+from hypothesis.extra import numpy as hnp
+
+from crosscheck.model.cases import REGIMES, Case, Network
+from crosscheck.model.vocabulary import ACTIVATIONS, DTYPES, LOSSES, OUTPUT_ACTIVATIONS, REDUCTIONS
+
+
+def _check_bounds(name: str, lo: int, hi: int, floor: int = 1) -> None:
+    for arg, v in ((f"min_{name}", lo), (f"max_{name}", hi)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < floor:
+            raise InvalidArgument(f"{arg}={v!r} must be an int of at least {floor}")
+    if lo > hi:
+        raise InvalidArgument(f"min_{name}={lo} is larger than max_{name}={hi}")
+
+
+def _check_choice(name: str, values, allowed) -> tuple:
+    values = tuple(values)
+    if not values:
+        raise InvalidArgument(f"{name} must not be empty; choose from {', '.join(allowed)}")
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise InvalidArgument(f"{name} has unknown value(s) {bad}; choose from {', '.join(allowed)}")
+    return values
+
+
+@st.composite
+def _widths(draw, n: int, lo: int, hi: int, fixed: Sequence[int | None] | None):
+    """Layer widths. Half the time a width repeats the one before it: equal
+    in/hidden widths are what let shape-compatible wrong-tensor bugs run at all."""
+    sizes: list[int] = []
+    for i in range(n):
+        if fixed is not None and fixed[i] is not None:
+            sizes.append(int(fixed[i]))
+        elif sizes and draw(st.booleans()):
+            sizes.append(min(max(sizes[-1], lo), hi))
+        else:
+            sizes.append(draw(st.integers(lo, hi)))
+    return tuple(sizes)
+
+
+def networks(*, min_depth: int = 1, max_depth: int = 5, min_width: int = 1, max_width: int = 32,
+             activations: Sequence[str] = ACTIVATIONS, losses: Sequence[str] = LOSSES,
+             reductions: Sequence[str] = REDUCTIONS, layer_activations: Sequence[str] | None = None,
+             sizes: Sequence[int | None] | None = None) -> st.SearchStrategy[Network]:
+    """Networks of ``min_depth..max_depth`` dense layers and widths ``min_width..max_width``.
+
+    Hidden activations are drawn from ``activations``; the output activation is
+    drawn from those for which the loss is defined (sigmoid for ``bce``,
+    identity for ``bce_with_logits``). ``layer_activations`` fixes them all (and
+    so the depth); ``sizes`` fixes some widths (``None`` entries are drawn).
+    """
+    _check_bounds("depth", min_depth, max_depth)
+    _check_bounds("width", min_width, max_width)
+    activations = _check_choice("activations", activations, ACTIVATIONS)
+    losses = _check_choice("losses", losses, LOSSES)
+    reductions = _check_choice("reductions", reductions, REDUCTIONS)
+    if layer_activations is not None:
+        layer_activations = _check_choice("layer_activations", layer_activations, ACTIVATIONS)
+        losses = tuple(l for l in losses if layer_activations[-1] in OUTPUT_ACTIVATIONS[l])
+        if not losses:
+            raise InvalidArgument(f"no loss in the given losses is defined for output activation "
+                                  f"{layer_activations[-1]!r}")
+    if sizes is not None:
+        depth_needed = len(sizes) - 1
+        if layer_activations is not None and depth_needed != len(layer_activations):
+            raise InvalidArgument(f"sizes has {len(sizes)} entries but layer_activations needs "
+                                  f"{len(layer_activations) + 1}")
+        if not min_depth <= depth_needed <= max_depth and layer_activations is None:
+            raise InvalidArgument(f"sizes fixes depth {depth_needed}, outside {min_depth}..{max_depth}")
+
+    @st.composite
+    def draw_network(draw):
+        loss = draw(st.sampled_from(losses))
+        if layer_activations is not None:
+            acts = layer_activations
+        else:
+            depth = len(sizes) - 1 if sizes is not None else draw(st.integers(min_depth, max_depth))
+            outputs = [a for a in OUTPUT_ACTIVATIONS[loss] if a in activations] or list(OUTPUT_ACTIVATIONS[loss])
+            hidden = [draw(st.sampled_from(activations)) for _ in range(depth - 1)]
+            acts = (*hidden, draw(st.sampled_from(outputs)))
+        widths = draw(_widths(len(acts) + 1, min_width, max_width, sizes))
+        return Network(widths, tuple(acts), loss, draw(st.sampled_from(reductions)))
+
+    return draw_network()
+
+
+def cases(*, networks: st.SearchStrategy[Network] | None = None, min_batch: int = 1, max_batch: int = 32,
+          batch: int | None = None, dtypes: Sequence[str] = DTYPES, regimes: Sequence[str] = REGIMES,
+          max_seed: int = 2**32 - 1) -> st.SearchStrategy[Case]:
+    """Whole cases: a network, a batch size, a dtype, a data regime and a seed.
+
+    The regimes (``cases.REGIMES``) carry the edges of the numerics: exact zeros at
+    ReLU kinks (``zeros``, ``kinks``), |z| > 40 (``saturated``), tiny and large
+    magnitudes, BCE outputs at torch's clamps and exactly 0 or 1 with targets exactly
+    0 and 1 (``clamp``). Widths and batches of 1 come from Hypothesis's own bias to
+    the bounds (about a third of the draws). Everything shrinks towards plain data,
+    batch 1, small widths and seed 0.
+    """
+    _check_bounds("batch", min_batch, max_batch)
+    dtypes = _check_choice("dtypes", dtypes, DTYPES)
+    regimes = _check_choice("regimes", regimes, REGIMES)
+    if batch is not None and (not isinstance(batch, int) or batch < 1):
+        raise InvalidArgument(f"batch={batch!r} must be a positive int or None")
+    nets = networks if networks is not None else globals()["networks"]()
+    batches = st.just(batch) if batch is not None else st.integers(min_batch, max_batch)
+    return st.builds(Case, nets, batches, st.sampled_from(dtypes), st.sampled_from(regimes),
+                     st.integers(0, max_seed))
+
+
+def for_target(target, *, max_depth: int = 5, max_width: int = 32, max_batch: int = 32,
+               dtypes: Sequence[str] | None = None) -> st.SearchStrategy[Case]:
+    """The cases a target's family admits (its fixed activations, loss, sizes, batch, dtype)."""
+    fam = target.family
+    nets = networks(
+        max_depth=max_depth, max_width=max_width,
+        losses=(fam.loss,) if fam.loss else LOSSES,
+        reductions=(fam.reduction,) if fam.reduction else REDUCTIONS,
+        layer_activations=fam.activations, sizes=fam.sizes)
+    return cases(networks=nets, max_batch=max_batch, batch=fam.batch,
+                 dtypes=(fam.dtype,) if fam.dtype else (dtypes or DTYPES))
+
+
+def parameters(network: Network, *, dtype: str = "float64", elements: st.SearchStrategy[float] | None = None,
+               ) -> st.SearchStrategy[list[tuple[np.ndarray, np.ndarray]]]:
+    """``[(W1, b1), ...]`` for ``network``, W of shape (out, in) and b of shape (out,)."""
+    if dtype not in DTYPES:
+        raise InvalidArgument(f"dtype={dtype!r} must be one of {DTYPES}")
+    elements = elements or st.floats(-2, 2, width=32)
+    layers = [st.tuples(hnp.arrays(dtype, (n_out, n_in), elements=elements),
+                        hnp.arrays(dtype, (n_out,), elements=elements))
+              for n_in, n_out in zip(network.sizes, network.sizes[1:])]
+    return st.tuples(*layers).map(list)
+
+
+def datasets(network: Network, batch: int, *, dtype: str = "float64",
+             elements: st.SearchStrategy[float] | None = None) -> st.SearchStrategy[tuple[np.ndarray, np.ndarray]]:
+    """``(X, Y)`` with X (batch, in) and Y (batch, out); Y in [0, 1] for the BCE losses."""
+    if not isinstance(batch, int) or batch < 1:
+        raise InvalidArgument(f"batch={batch!r} must be a positive int")
+    if dtype not in DTYPES:
+        raise InvalidArgument(f"dtype={dtype!r} must be one of {DTYPES}")
+    elements = elements or st.floats(-3, 3, width=32)
+    targets = st.floats(0, 1, width=32) if network.loss != "mse" else elements
+    return st.tuples(hnp.arrays(dtype, (batch, network.sizes[0]), elements=elements),
+                     hnp.arrays(dtype, (batch, network.sizes[-1]), elements=targets))

@@ -1,0 +1,122 @@
+"""Score the harness on the mutant corpus: fuzz every mutant, diagnose what is found.
+
+Each mutant is fuzzed with the strategy its family admits (small widths and
+batches by default: the bugs show at small sizes and shrinking stays cheap),
+stopping at the first failure (``report_multiple_bugs=False``), which
+Hypothesis then shrinks. The row of a mutant says whether it was caught, how
+many examples that took, how small the shrunk example is, what diagnosis was
+given (with the known-bug library, and by signature analysis alone), and
+whether that is the right label and pattern.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from crosscheck.diagnosis.corpus import Mutant, corpus
+
+#: Default and thorough settings of a mutant run.
+QUICK = dict(examples=30, max_width=6, max_batch=6)
+THOROUGH = dict(examples=200, max_width=32, max_batch=32)
+HEADLINE = ("mismatch", "nonfinite", "shape", "crash")
+
+
+@dataclass
+class MutantResult:
+    mutant: str
+    pattern: int
+    variant: str
+    layer: int
+    activations: str
+    loss: str
+    expected_label: str
+    caught: bool
+    examples_to_catch: int | None
+    cases_run: int
+    kind: str = ""
+    tensors: str = ""
+    shrunk_example: str = ""
+    shrunk_size: int | None = None  # scalars in X, Y and the parameters of the shrunk example
+    diagnosis: list[str] = field(default_factory=list)
+    diagnosis_right: bool = False
+    matched_patterns: list[int] = field(default_factory=list)
+    pattern_named: bool = False
+    signature_only: list[str] = field(default_factory=list)
+    signature_right: bool = False
+    message: str = ""
+    seconds: float = 0.0
+    example: dict | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _size(case) -> int:
+    s, batch = case.network.sizes, case.batch
+    return batch * (s[0] + s[-1]) + sum(o * i + o for i, o in zip(s, s[1:]))
+
+
+def run_mutant(m: Mutant, *, examples: int = QUICK["examples"], seed: int = 0, max_width: int = QUICK["max_width"],
+               max_batch: int = QUICK["max_batch"], signature: bool = True) -> MutantResult:
+    from crosscheck.drawing import strategies
+    from crosscheck.diagnosis import diagnose
+    from crosscheck.engine.fuzz import fuzz
+
+    target = m.target()
+    start = time.perf_counter()
+    strategy = strategies.for_target(target, max_width=max_width, max_batch=max_batch)
+    run = fuzz(target, examples=examples, seed=seed, strategy=strategy, settings={"report_multiple_bugs": False})
+    row = MutantResult(m.name, m.pattern, m.key, m.layer, ",".join(m.activations), m.loss, m.label,
+                       caught=bool(run.findings), examples_to_catch=None, cases_run=len(run.results))
+    if run.findings:
+        f = min(run.findings, key=lambda f: HEADLINE.index(f.kind))
+        case = f.case
+        row.kind, row.tensors = f.kind, ",".join(f.tensors)
+        row.examples_to_catch = min(x.first_seen for x in run.findings)
+        row.shrunk_example = f"{'-'.join(map(str, case.network.sizes))}, batch {case.batch}, {case.dtype}, {case.regime}"
+        row.shrunk_size = _size(case)
+        row.example = case.to_dict()
+        row.diagnosis, row.message = list(f.diagnosis), f.message
+        row.diagnosis_right = bool(f.diagnosis) and f.diagnosis[0] == m.label
+        patterns = [d["pattern"] for d in getattr(f, "matches", [])]
+        patterns += [s["pattern"] for s in getattr(f, "signatures", []) if s.get("pattern")]
+        row.matched_patterns = list(dict.fromkeys(patterns))
+        row.pattern_named = m.pattern in row.matched_patterns
+        if signature:
+            alone = diagnose(target, case, library=False)
+            row.signature_only = alone.labels
+            row.signature_right = bool(alone.labels) and alone.labels[0] == m.label
+    row.seconds = round(time.perf_counter() - start, 2)
+    return row
+
+
+def run_corpus(select: str | None = None, *, on_row=None, workers: int = 1, **options) -> list[MutantResult]:
+    """Every mutant's row, in corpus order; ``workers`` > 1 spreads the mutants over processes
+    (``campaign.distribute``: the same rows, timings aside)."""
+    import functools
+
+    from crosscheck.engine.campaign import distribute
+
+    rows = []
+    for row in distribute(functools.partial(_run_one, options), corpus(select), workers=workers):
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+    return rows
+
+
+def _run_one(options: dict, m: Mutant) -> MutantResult:
+    return run_mutant(m, **options)
+
+
+def score(rows: list[MutantResult]) -> dict:
+    n = len(rows) or 1
+    return {"mutants": len(rows), "caught": sum(r.caught for r in rows),
+            "caught_rate": sum(r.caught for r in rows) / n,
+            "right_label": sum(r.diagnosis_right for r in rows),
+            "right_label_rate": sum(r.diagnosis_right for r in rows) / n,
+            "pattern_named": sum(r.pattern_named for r in rows),
+            "signature_only_right": sum(r.signature_right for r in rows),
+            "signature_only_right_rate": sum(r.signature_right for r in rows) / n,
+            "patterns": sorted({r.pattern for r in rows}),
+            "seconds": round(sum(r.seconds for r in rows), 1)}

@@ -1,0 +1,191 @@
+"""Hypothesis profiles for crosscheck runs, and the example database that keeps failures.
+
+=========  ==============================  ==========================================  =====================
+profile    examples                        example database                            for
+=========  ==============================  ==========================================  =====================
+ci         the command's default           none: a run depends on ``--seed`` alone    CI logs
+dev        the command's default           ``.crosscheck/examples``: failures kept,    a developer's machine
+                                           replayed first next time
+thorough   10 x the command's default      ``.crosscheck/examples``                    nightly runs
+=========  ==============================  ==========================================  =====================
+
+Every profile is derandomized (the cases drawn depend only on ``--seed``), has
+no deadline (a slow first torch call is not a failure) and suppresses the
+health checks that a slow oracle trips. ``--examples N`` given explicitly
+always wins over the profile's count. Without ``--profile``, runs use ``ci``
+when the ``CI`` environment variable is set (as GitHub Actions, GitLab and
+``.ci/run`` do) and ``dev`` otherwise, the rule Hypothesis itself follows.
+
+The database is Hypothesis's own ``DirectoryBasedExampleDatabase``, keyed per
+target: Hypothesis keys saved examples by a digest of the test function, which
+is the same inner function for every target of ``fuzz``, so ``TargetDatabase``
+puts each target's entries under its own name. On the next run Hypothesis
+replays the saved minimal examples before drawing new ones, and stops there
+when they still fail (``FuzzRun.replayed`` counts them).
+
+Light at import time (the pytest plugin reads the names): Hypothesis is
+imported only when a database is made.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATABASE = ".crosscheck/examples"
+#: Values of ``--database`` that turn the example database off.
+NO_DATABASE = ("none", "off", "")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    examples_factor: int  # times the command's default example count
+    database: bool  # keep failures in DEFAULT_DATABASE and replay them first
+    about: str
+
+
+PROFILES = {
+    "ci": Profile("ci", 1, False, "derandomized, the command's default examples, no example database, no deadline"),
+    "dev": Profile("dev", 1, True, "failures kept in .crosscheck/examples and replayed first, no deadline"),
+    "thorough": Profile("thorough", 10, True, "10x the default examples, failures kept and replayed first"),
+}
+PROFILE_NAMES = tuple(PROFILES)
+
+
+def in_ci(environ=os.environ) -> bool:
+    return environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def default_profile(environ=os.environ) -> str:
+    """``ci`` when the ``CI`` environment variable is set, else ``dev``."""
+    return "ci" if in_ci(environ) else "dev"
+
+
+def get(name: str | None) -> Profile:
+    """The profile called ``name`` (``None``: the default for this environment)."""
+    name = default_profile() if name is None else name
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}: choose from {', '.join(PROFILE_NAMES)}") from None
+
+
+class DefaultCount(int):
+    """An example count the user did not give: a profile may scale it (``--profile thorough``).
+
+    It is an int like any other; ``example_count`` tells it apart from
+    an explicit ``--examples N``, which always wins.
+    """
+
+
+def example_count(profile: str | None, examples: int) -> int:
+    """The examples to draw: ``examples`` as given, or the profile's multiple of a default count.
+
+    A count the user did not give arrives as ``options.DefaultCount``; any other
+    int is explicit and wins.
+    """
+    if profile is None or not isinstance(examples, DefaultCount):
+        return int(examples)
+    return int(examples) * get(profile).examples_factor
+
+
+def hypothesis_settings(profile: str | None) -> dict:
+    """Keyword arguments for ``hypothesis.settings`` that every profile shares.
+
+    Derandomization is the caller's ``@seed``; the database comes from
+    ``database_for``.
+    """
+    from hypothesis import HealthCheck
+
+    if profile is not None:
+        get(profile)  # a bad name fails here, before any case is drawn
+    return dict(deadline=None, report_multiple_bugs=True, suppress_health_check=list(HealthCheck),
+                print_blob=False)
+
+
+def database_location(location, profile: str | None):
+    """Where failures are kept: an ``ExampleDatabase``, a folder, or ``None`` for no database.
+
+    ``location`` is what the user gave (``--database``): a path, ``"none"``, an
+    ``ExampleDatabase``, or ``None`` for the profile's choice (no profile: no database).
+    """
+    if location is None:
+        if profile is None or not get(profile).database:
+            return None
+        return Path(DEFAULT_DATABASE)
+    if isinstance(location, (str, os.PathLike)):
+        if str(location).strip().lower() in NO_DATABASE:
+            return None
+        path = Path(location)
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"--database {location}: is a file; give a folder for the example database "
+                             f"(it is created if missing) or 'none'")
+        return path
+    return location  # an ExampleDatabase already
+
+
+def database_for(target_name: str, location, profile: str | None):
+    """The example database for one target, or ``None``."""
+    where = database_location(location, profile)
+    if where is None:
+        return None
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    inner = DirectoryBasedExampleDatabase(str(where)) if isinstance(where, Path) else where
+    return _target_database_class()(inner, target_name)
+
+
+_CLASS = None
+
+
+def _target_database_class():
+    """``TargetDatabase``, defined on first use so importing this module does not load Hypothesis."""
+    global _CLASS
+    if _CLASS is not None:
+        return _CLASS
+    from hypothesis.database import ExampleDatabase
+
+    class TargetDatabase(ExampleDatabase):
+        """One target's share of an example database: every key is prefixed with the target's name.
+
+        ``replayed`` counts the saved examples handed back for the test's
+        primary key before the run saved anything: the failures replayed first.
+        """
+
+        def __init__(self, inner, target_name: str):
+            super().__init__()
+            self.inner, self.prefix = inner, target_name.encode() + b"\x00"
+            self.replayed = 0
+            self._written = False
+
+        def __repr__(self) -> str:
+            return f"TargetDatabase({self.inner!r}, {self.prefix[:-1].decode()!r})"
+
+        def __eq__(self, other) -> bool:
+            return isinstance(other, type(self)) and (self.inner, self.prefix) == (other.inner, other.prefix)
+
+        def _key(self, key: bytes) -> bytes:
+            return self.prefix + key
+
+        def fetch(self, key: bytes):
+            primary = not (key.endswith(b".secondary") or key.endswith(b".pareto"))
+            for value in self.inner.fetch(self._key(key)):
+                if primary and not self._written:
+                    self.replayed += 1
+                yield value
+
+        def save(self, key: bytes, value: bytes) -> None:
+            self._written = True
+            self.inner.save(self._key(key), value)
+
+        def delete(self, key: bytes, value: bytes) -> None:
+            self._written = True
+            self.inner.delete(self._key(key), value)
+
+        def move(self, src: bytes, dest: bytes, value: bytes) -> None:
+            self._written = True
+            self.inner.move(self._key(src), self._key(dest), value)
+
+    _CLASS = TargetDatabase
+    return _CLASS

@@ -1,0 +1,133 @@
+"""Conventions that are not bugs: the range of gradients other valid code may return.
+
+Two places where correct code may differ from torch by more than rounding
+(``shared/bug-taxonomy.md``, "Conventions that are not bugs"):
+
+1. **ReLU and leaky ReLU at z = 0.** torch takes f'(0) = 0 (ReLU) or the slope
+   (leaky ReLU); every value in between the one-sided derivatives, [0, 1] or
+   [0.01, 1], is a valid subgradient. A pre-activation counts as 0 when it is 0 up
+   to the rounding the candidate may make computing it (``rounding``'s E(Z)):
+   then the candidate's z may even lie on the other side of the kink.
+2. **torch's BCE clamp.** torch's backward divides by ``max(a (1 - a), 1e-12)``;
+   where the clamp is active (a saturated output), code without the clamp, or
+   with the sigmoid and BCE derivatives fused into ``s (a - y)``, is right too.
+
+``envelope`` propagates these choices backwards with interval arithmetic: each
+ambiguous local derivative is the interval of its valid values, products and
+sums of intervals are bounded in midpoint-radius form (``mid ± rad``:
+``[mid ± rad] W = mid W ± rad |W|``). The result holds, for every gradient
+element, an interval that contains its value under every combination of
+choices. It is sound (never too narrow) and computed only for cases that have
+such a point and a tensor that is outside its rounding budget.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from crosscheck.numerics import forward64
+from crosscheck.numerics.rounding import EPS, Rounding
+
+#: A pre-activation is "at the kink" when |z| is at most this many times its rounding bound.
+KINK_MARGIN = 2.0
+
+
+@dataclass
+class Envelope:
+    """``lo[name] <= valid gradient <= hi[name]``, and which conventions made the range."""
+
+    lo: dict[str, np.ndarray]
+    hi: dict[str, np.ndarray]
+    kinks: dict[int, tuple[int, int]] = field(default_factory=dict)  # layer -> (exact zeros, within rounding)
+    clamped: int = 0  # BCE outputs where torch's clamp is active
+
+    def describe(self) -> str:
+        """What the range allows, as a clause for a note."""
+        parts = []
+        for l, (exact, near) in sorted(self.kinks.items()):
+            what = []
+            if exact:
+                what.append(f"{exact} exactly 0")
+            if near:
+                what.append(f"{near} 0 within rounding")
+            parts.append(f"layer {l}: {' and '.join(what)}")
+        out = []
+        if parts:
+            out.append("another valid subgradient of the activation at z = 0 (" + "; ".join(parts) + ")")
+        if self.clamped:
+            out.append(f"BCE without torch's clamp of a(1 - a) at 1e-12 ({self.clamped} saturated outputs)")
+        return " and ".join(out)
+
+
+def _hull(lo, hi, other):
+    return np.minimum(lo, other), np.maximum(hi, other)
+
+
+def _times(lo, hi, dlo, dhi):
+    """[lo, hi] · [dlo, dhi] element-wise (the derivatives are never negative)."""
+    p = (lo * dlo, lo * dhi, hi * dlo, hi * dhi)
+    return np.minimum.reduce(p), np.maximum.reduce(p)
+
+
+def envelope(network, Y, rounding: Rounding) -> Envelope | None:
+    """The range of valid gradients of a case, or None when torch's value is the only one.
+
+    ``rounding`` carries the float64 forward values and the candidate's E(Z).
+    """
+    Z, A, Ez = rounding.Z, rounding.A, rounding.Ez
+    L, acts = network.depth, network.activations
+    rel64 = EPS["float64"] / EPS[rounding.dtype]
+    ambiguous: dict[int, np.ndarray] = {}
+    kinks: dict[int, tuple[int, int]] = {}
+    for l in range(1, L + 1):
+        if acts[l - 1] not in ("relu", "leaky_relu"):
+            continue
+        near = np.abs(Z[l]) <= KINK_MARGIN * (1 + rel64) * Ez[l]
+        if near.any():
+            ambiguous[l] = near
+            exact = int(np.count_nonzero(Z[l][near] == 0))
+            kinks[l] = (exact, int(near.sum()) - exact)
+    out, Yd = A[L], np.asarray(Y, dtype=np.float64)
+    clamp = np.zeros(out.shape, bool)
+    if network.loss == "bce":
+        with np.errstate(invalid="ignore"):
+            clamp = out * (1 - out) < forward64.BCE_EPS
+    if not ambiguous and not clamp.any():
+        return None
+
+    lo: dict[str, np.ndarray] = {}
+    hi: dict[str, np.ndarray] = {}
+    with np.errstate(all="ignore"):
+        g = forward64.loss_gradient(network, out, Yd)
+        glo, ghi = g.copy(), g.copy()
+        s = forward64.reduction_scale(network, out.size)
+        if clamp.any():
+            d = out * (1 - out)
+            free = np.where(clamp & (d > 0), s * (out - Yd) / np.where(d > 0, d, 1.0), g)
+            glo, ghi = _hull(glo, ghi, free)
+        for l in range(L, 0, -1):
+            act, z, a = acts[l - 1], Z[l], A[l]
+            fp = forward64.slope(act, z, a)
+            dlo = dhi = fp
+            if l in ambiguous:
+                other = 0.0 if act == "relu" else forward64.LEAKY_SLOPE
+                dlo = np.where(ambiguous[l], min(other, 1.0), fp)
+                dhi = np.where(ambiguous[l], 1.0, fp)
+            lo[f"dA{l}"], hi[f"dA{l}"] = glo, ghi
+            zlo, zhi = _times(glo, ghi, dlo, dhi)
+            if l == L and clamp.any():
+                # the fused sigmoid + BCE derivative s (a - y), valid where torch clamps
+                zlo, zhi = _hull(zlo, zhi, np.where(clamp, s * (out - Yd), zlo))
+            lo[f"dZ{l}"], hi[f"dZ{l}"] = zlo, zhi
+            mid, rad = (zlo + zhi) / 2, (zhi - zlo) / 2
+            Aprev, W = A[l - 1], rounding.weights[l - 1]
+            wm, wr = mid.T @ Aprev, rad.T @ np.abs(Aprev)
+            lo[f"W{l}"], hi[f"W{l}"] = wm - wr, wm + wr
+            bm, br = mid.sum(axis=0), rad.sum(axis=0)
+            lo[f"b{l}"], hi[f"b{l}"] = bm - br, bm + br
+            am, ar = mid @ W, rad @ np.abs(W)
+            glo, ghi = am - ar, am + ar
+        lo["dX"], hi["dX"] = glo, ghi
+    return Envelope(lo, hi, kinks, int(clamp.sum()))
+
