@@ -6,12 +6,21 @@ target has findings), 2 for bad arguments, each with a one-line explanation.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import os
+import shlex
 import sys
+from pathlib import Path
 
-from crosscheck.app.options import add_profile_options, add_report_option, add_run_options, add_scale_options
+from crosscheck.app.options import (add_output_options, add_profile_options, add_report_option, add_run_options,
+                                    add_scale_options)
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: Commands that write a report folder (``--report DIR``): each run takes the folder's lock first.
+REPORT_WRITERS = ("fuzz", "train", "mutants", "audit")
+#: ``--workers`` beyond this many per core only queue behind each other (each worker is one process).
+WORKERS_PER_CORE = 4
 
 
 class UsageError(Exception):
@@ -32,6 +41,13 @@ def _positive(name):
     return check
 
 
+def version() -> str:
+    """``crosscheck X.Y.Z``: the package's version."""
+    import crosscheck
+
+    return f"crosscheck {crosscheck.__version__}"
+
+
 def chosen_profile(args) -> str:
     """The Hypothesis profile a command runs under (``--profile``, else the default for
     this environment), with ``--database`` checked: a usage error if it names a file."""
@@ -43,6 +59,266 @@ def chosen_profile(args) -> str:
     except ValueError as e:
         raise UsageError(str(e)) from None
     return profile
+
+
+# -- output: -q and -v --------------------------------------------------------------------
+
+class Console:
+    """Where a command's lines go, by ``-q`` / ``-v``.
+
+    ``line`` is ordinary output (hidden by ``-q``), ``detail`` only shows with
+    ``-v``, ``final`` is the command's closing summary (always shown), ``note``
+    goes to stderr as ``crosscheck: note: ...`` (hidden by ``-q``). Errors are
+    not the console's: they go to stderr always. Under ``-q``, commands that
+    print with plain ``print`` are quieted too (``quieted``): only the last line
+    they printed is shown, unless they said ``final`` themselves.
+    """
+
+    def __init__(self, verbosity: int = 0, out=None, err=None):
+        self.verbosity = verbosity
+        self.out = sys.stdout if out is None else out
+        self.err = sys.stderr if err is None else err
+        self.said_final = False
+
+    @property
+    def quiet(self) -> bool:
+        return self.verbosity < 0
+
+    def line(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=self.out, flush=True)
+
+    def detail(self, text: str) -> None:
+        if self.verbosity > 0:
+            print(text, file=self.out, flush=True)
+
+    def final(self, text: str) -> None:
+        self.said_final = True
+        print(text, file=self.out, flush=True)
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            print(f"crosscheck: note: {text}", file=self.err, flush=True)
+
+    @contextlib.contextmanager
+    def quieted(self):
+        """Under ``-q``: plain ``print`` output is held back and only its last line shown at the end."""
+        if not self.quiet:
+            yield
+            return
+        from crosscheck.app import progress
+
+        held = _LastLine()
+        with contextlib.redirect_stdout(held), progress.hidden():
+            try:
+                yield
+            finally:
+                if not self.said_final and held.last:
+                    print(held.last, file=self.out, flush=True)
+
+
+class _LastLine:
+    """A stdout that keeps only the last complete line written to it."""
+
+    def __init__(self):
+        self.last, self._pending = "", ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        if "\n" in self._pending:
+            lines = self._pending.split("\n")
+            self._pending = lines.pop()
+            self.last = next((l for l in reversed(lines) if l.strip()), self.last)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def console(args) -> Console:
+    """The console of a parsed command line (``-q`` / ``-v``)."""
+    c = getattr(args, "console", None)
+    return c if c is not None else Console(getattr(args, "verbosity", 0))
+
+
+# -- checked before any work ----------------------------------------------------------------
+
+#: Protocols dask.distributed speaks (``--scheduler PROTOCOL://HOST:PORT``).
+SCHEDULER_PROTOCOLS = ("tcp", "tls", "ws", "wss", "inproc", "ucx")
+
+
+def check_scheduler(address: str) -> None:
+    """A usage error unless ``address`` looks like a dask scheduler's address (``tcp://10.0.0.5:8786``)."""
+    from urllib.parse import urlsplit
+
+    example = "e.g. --scheduler tcp://10.0.0.5:8786"
+    try:
+        url = urlsplit(address if "://" in address else f"tcp://{address}")
+        port = url.port
+    except ValueError:
+        raise UsageError(f"--scheduler {address}: not a scheduler address ({example})") from None
+    if url.scheme not in SCHEDULER_PROTOCOLS:
+        raise UsageError(f"--scheduler {address}: unknown protocol {url.scheme!r} (dask speaks "
+                         f"{', '.join(SCHEDULER_PROTOCOLS)}; {example})")
+    if url.scheme != "inproc" and (not url.hostname or port is None or url.path not in ("", "/")):
+        raise UsageError(f"--scheduler {address}: not a scheduler address; give HOST:PORT ({example})")
+
+
+def workers_cap(cores: int | None = None) -> int:
+    """The most ``--workers`` that can help on this machine: ``WORKERS_PER_CORE`` per core."""
+    return WORKERS_PER_CORE * max(1, cores or os.cpu_count() or 1)
+
+
+def capped_workers(args, items: int | None = None, what: str = "cases") -> int:
+    """``args.workers`` capped at the machine's cap and at ``items``, with a note when it was cut."""
+    asked = getattr(args, "workers", 1) or 1
+    cap = workers_cap()
+    n = min(asked, cap, items if items else asked)
+    if n < asked:
+        why = (f"there are only {items} {what}" if items is not None and items < min(asked, cap)
+               else f"{os.cpu_count() or 1} cores take at most {cap}")
+        console(args).note(f"--workers {asked}: using {n} ({why})")
+    args.workers = n
+    return n
+
+
+def resolve_seed(args) -> None:
+    """``args.seed``: as given; else the seed of the run ``--resume`` continues; else the profile's
+    (``profiles.run_seed``: ci fixed, dev and thorough fresh). ``args.seed_drawn`` says it was drawn."""
+    from crosscheck.engine import profiles
+
+    args.seed_drawn = False
+    if args.seed is not None:
+        return
+    if getattr(args, "resume", False) and getattr(args, "report", None):
+        from crosscheck.engine.stream import StreamError, read
+
+        try:
+            args.seed = int(read(args.report).header["seed"])
+            return
+        except (StreamError, KeyError, TypeError, ValueError):
+            pass
+    args.seed = profiles.run_seed(None, getattr(args, "profile", None))
+    args.seed_drawn = args.seed != profiles.run_seed(None, "ci")
+
+
+def rerun_command(args, *, drop=(), **override) -> str:
+    """The command line that runs ``args`` again, shell-quoted: every option that differs from its default,
+    ``override`` (``seed=5``, ``resume=True``) in place of what was given, ``drop`` left out."""
+    parser = args.parser
+    words = ["crosscheck", args.command]
+    for action in parser._actions:
+        dest = action.dest
+        if dest in ("help", "verbosity") or dest in drop or isinstance(action, argparse._VersionAction):
+            continue
+        value = override.get(dest, getattr(args, dest, None))
+        if not action.option_strings:  # positional
+            words += [str(v) for v in (value if isinstance(value, list) else [value])]
+            continue
+        flag = action.option_strings[-1]
+        if dest not in override and (value is None or value is False or value == action.default
+                                     and type(value) is type(action.default)):
+            continue
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreConstAction)):
+            if value:
+                words.append(flag)
+        elif isinstance(value, list):
+            for v in value:
+                words += [flag, str(v)]
+        elif value is not None:
+            words += [flag, str(value)]
+    return shlex.join(words)
+
+
+@contextlib.contextmanager
+def report_folder(args):
+    """The report folder of a command that writes one, checked and locked for the run (``engine.lock``)."""
+    if args.command not in REPORT_WRITERS or not getattr(args, "report", None):
+        yield None
+        return
+    from crosscheck.engine.lock import FolderError, claim
+
+    try:
+        held = claim(args.report, stream=hasattr(args, "overwrite"), resume=getattr(args, "resume", False),
+                     overwrite=getattr(args, "overwrite", False))
+    except FolderError as e:
+        raise UsageError(str(e)) from None
+    with held:
+        if held.note:
+            console(args).note(held.note)
+        yield held
+
+
+def _check_before_work(args) -> None:
+    """Everything that can be checked before the first case: counts, the scheduler, workers, the profile
+    and the seed."""
+    for name in ("examples", "workers", "steps"):
+        _positive(name)(args)
+    if getattr(args, "scheduler", None):
+        check_scheduler(args.scheduler)
+    if getattr(args, "workers", None):
+        capped_workers(args)
+    if hasattr(args, "profile"):
+        if hasattr(args, "database"):
+            args.profile = chosen_profile(args)
+        elif args.profile is None:
+            from crosscheck.engine import profiles
+
+            args.profile = profiles.default_profile()
+    if hasattr(args, "seed"):
+        resolve_seed(args)
+
+
+def _announce(args) -> None:
+    """The seed of the run when it was drawn fresh (``-v``: every setting)."""
+    c = console(args)
+    if getattr(args, "seed_drawn", False):
+        c.line(f"crosscheck {args.command}: seed {args.seed} (profile {args.profile}: a fresh seed each run; "
+               f"--seed {args.seed} draws these cases again)")
+    if hasattr(args, "seed"):
+        c.detail(_settings_line(args))
+
+
+def _settings_line(args) -> str:
+    shown = [f"{k} {getattr(args, k)}" for k in ("profile", "seed", "examples", "database", "workers", "scheduler",
+                                                   "report") if getattr(args, k, None) is not None]
+    return f"crosscheck {args.command}: " + ", ".join(shown)
+
+
+@contextlib.contextmanager
+def _hypothesis_files(args):
+    """Commands that fuzz keep Hypothesis's own files in ``.crosscheck/`` (``profiles.hypothesis_home``)."""
+    if not hasattr(args, "seed"):
+        yield
+        return
+    from crosscheck.engine import profiles
+
+    with profiles.hypothesis_home():
+        yield
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM ends a command the way Ctrl-C does (what was kept, and how to go on, are printed)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except (ValueError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_fuzz(args) -> int:
@@ -58,8 +334,12 @@ def cmd_fuzz(args) -> int:
     gc.freeze()
     target = reference_target()
     profile = chosen_profile(args)
+    examples = profiles.example_count(profile, args.examples)
+    if not args.scheduler:
+        capped_workers(args, examples)
+    out = console(args)
     report = fuzz_report.FuzzReport(args.report)  # fuzz.csv written as the results come, in case order
-    with progress(profiles.example_count(profile, args.examples), f"fuzz {target.name}") as bar:
+    with progress(examples, f"fuzz {target.name}") as bar:
         try:
             run = fuzz_campaign(target, examples=args.examples, seed=args.seed, profile=profile,
                                 database=args.database, on_result=bar, workers=args.workers,
@@ -68,22 +348,39 @@ def cmd_fuzz(args) -> int:
         except (CampaignError, StreamError) as e:
             report.close()
             raise UsageError(str(e)) from None
+        except KeyboardInterrupt:
+            report.close()
+            print(interrupted_fuzz(args, bar.done), file=sys.stderr, flush=True)
+            return EXIT_INTERRUPTED
         except BaseException:
             report.close()
             raise
     paths = report.finish(run, target=target)
     n_bad = len(run.findings)
-    print(f"crosscheck fuzz: {report.tally.cases} cases, {report.tally.tensors} tensors compared, "
-          f"{n_bad} finding{'s' if n_bad != 1 else ''}; report in {paths['md']}")
+    out.final(f"crosscheck fuzz: {report.tally.cases} cases, {report.tally.tensors} tensors compared, "
+              f"{n_bad} finding{'s' if n_bad != 1 else ''} (seed {args.seed}); report in {paths['md']}")
     for i, f in enumerate(run.findings, 1):
         print(f"  {f.kind}: {f.message}\n    minimal example: {f.case.describe()}\n"
-              f"    replay: crosscheck replay {paths['json']} {i}")
+              f"    replay: {shlex.join(['crosscheck', 'replay', str(paths['json']), str(i)])}")
+        for c in f.result.failing:
+            out.detail(f"    {c.message}")
     if run.replayed:
         print(f"  note: {run.replayed} failing example{'s' if run.replayed != 1 else ''} saved by an earlier run "
               f"{'were' if run.replayed != 1 else 'was'} replayed first (example database; --database none skips it)")
     if run.stopped:
         print(f"  note: the run stopped early: {run.stopped}")
     return EXIT_FINDINGS if n_bad else EXIT_OK
+
+
+def interrupted_fuzz(args, done: int) -> str:
+    """What an interrupted ``crosscheck fuzz`` kept, and the exact commands to go on from it."""
+    from crosscheck.engine.stream import STREAM_FILE
+
+    kept = Path(args.report) / STREAM_FILE
+    return (f"crosscheck fuzz: interrupted after {done} checked case{'s' if done != 1 else ''}; every one of them is "
+            f"kept in {kept}\n"
+            f"  to finish the run:           {rerun_command(args, drop=('overwrite',), seed=args.seed, resume=True, profile=args.profile)}\n"
+            f"  to report what was kept now: {shlex.join(['crosscheck', 'report', str(args.report)])}")
 
 
 #: Modules that register further commands with ``@command`` when imported.
@@ -115,9 +412,13 @@ def build_parser() -> argparse.ArgumentParser:
     _load_commands()
     parser = _Parser(prog="crosscheck", description="Prove hand-written backpropagation right or wrong "
                      "against torch.autograd.")
+    parser.add_argument("--version", action="version", version=version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (help, add_arguments, _) in COMMANDS.items():
-        add_arguments(sub.add_parser(name, help=help, description=help))
+        p = sub.add_parser(name, help=help, description=help)
+        add_arguments(p)
+        add_output_options(p.add_argument)
+        p.set_defaults(parser=p)
     return parser
 
 
@@ -136,15 +437,17 @@ def main(argv=None) -> int:
         if not args.command:
             parser.print_help()
             return EXIT_USAGE
-        for name in ("examples", "workers", "steps"):
-            _positive(name)(args)
-        return COMMANDS[args.command][2](args)
+        args.console = Console(args.verbosity)
+        _check_before_work(args)
+        with _sigterm_as_interrupt(), report_folder(args), _hypothesis_files(args), args.console.quieted():
+            _announce(args)
+            return COMMANDS[args.command][2](args)
     except UsageError as e:
         print(f"crosscheck: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("crosscheck: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """``crosscheck mutants``: fuzz the mutant corpus and write the mutation table."""
 from __future__ import annotations
 
+import sys
+
 from crosscheck.app.cli import EXIT_FINDINGS, EXIT_OK, UsageError, command
-from crosscheck.app.options import add_report_option, add_workers_option
+from crosscheck.app.options import add_profile_option, add_report_option, add_seed_option, add_workers_option
 
 #: The harness must catch every mutant and label at least this share right.
 RIGHT_LABEL_TARGET = 0.9
@@ -10,12 +12,14 @@ RIGHT_LABEL_TARGET = 0.9
 
 def _arguments(p) -> None:
     p.add_argument("--examples", type=int, default=None, metavar="N",
-                   help="cases to draw per mutant (default 30; 200 with --thorough)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+                   help="cases to draw per mutant (default 30; 200 with --profile thorough)")
+    add_seed_option(p.add_argument)
+    add_profile_option(p.add_argument)
     add_report_option(p.add_argument)
     p.add_argument("--select", default=None, metavar="TEXT", help="only mutants whose name contains TEXT")
     p.add_argument("--thorough", action="store_true",
-                   help="full-size networks (widths and batch up to 32) and more examples")
+                   help="deprecated: say --profile thorough (full-size networks, widths and batch up to 32, "
+                        "and more examples)")
     add_workers_option(p.add_argument, what="mutants")
 
 
@@ -26,7 +30,10 @@ def cmd_mutants(args) -> int:
     from crosscheck.reports.mutants import write
     from crosscheck.engine.mutants import QUICK, THOROUGH, run_corpus, score
 
-    settings = dict(THOROUGH if args.thorough else QUICK)
+    if args.thorough:  # the old spelling, kept working
+        print("crosscheck: note: --thorough is deprecated; say --profile thorough", file=sys.stderr)
+        args.profile = "thorough"
+    settings = dict(THOROUGH if args.profile == "thorough" else QUICK)
     if args.examples is not None:
         settings["examples"] = args.examples
     if not corpus(args.select):

@@ -13,7 +13,22 @@ DEFAULT_REPORT_DIR = "reports"
 def add_run_options(add, prefix: str = "", examples: int = 100) -> None:
     add(f"--{prefix}examples", type=int, default=DefaultCount(examples), metavar="N",
         help=f"cases to draw per target (default {examples}; 10x under --{prefix}profile thorough)")
-    add(f"--{prefix}seed", type=int, default=0, metavar="S", help="random seed; same seed, same cases (default 0)")
+    add_seed_option(add, prefix)
+
+
+def add_seed_option(add, prefix: str = "") -> None:
+    """``--seed S``; without it the profile decides (``profiles.run_seed``: ci 0, dev and thorough fresh)."""
+    add(f"--{prefix}seed", type=int, default=None, metavar="S",
+        help="random seed; same seed, same cases (default: 0 under the ci profile, a fresh seed each run under "
+             "dev and thorough, printed and recorded in the reports)")
+
+
+def add_output_options(add) -> None:
+    """``-q`` and ``-v`` (every command): how much is printed."""
+    add("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0,
+        help="print only errors and the final line")
+    add("-v", "--verbose", dest="verbosity", action="store_const", const=1,
+        help="print more: the settings of the run and every failing tensor of each finding")
 
 
 def add_report_option(add, prefix: str = "", default: str | None = DEFAULT_REPORT_DIR) -> None:
@@ -23,13 +38,19 @@ def add_report_option(add, prefix: str = "", default: str | None = DEFAULT_REPOR
 
 def add_profile_options(add, prefix: str = "") -> None:
     """``--profile`` and ``--database``: how Hypothesis runs and where failures are kept (see ``profiles``)."""
-    add(f"--{prefix}profile", choices=PROFILE_NAMES, default=None,
-        help="Hypothesis profile: ci (derandomized, no example database; the default when $CI is set), "
-             "dev (the default otherwise: failures kept and replayed first), thorough (10x the examples)")
+    add_profile_option(add, prefix)
     add(f"--{prefix}database", default=None, metavar="DIR",
         help=f"folder of Hypothesis's example database, where failures are kept and replayed first next "
              f"time (default {DEFAULT_DATABASE} under the dev and thorough profiles, none under ci); "
              f"'none' turns it off")
+
+
+def add_profile_option(add, prefix: str = "") -> None:
+    """``--profile ci|dev|thorough`` alone (commands without an example database)."""
+    add(f"--{prefix}profile", choices=PROFILE_NAMES, default=None,
+        help="Hypothesis profile: ci (seed 0, no example database; the default when $CI is set), "
+             "dev (the default otherwise: a fresh seed each run, failures kept and replayed first), "
+             "thorough (as dev, 10x the examples)")
 
 
 def add_workers_option(add, prefix: str = "", what: str = "cases") -> None:
@@ -48,3 +69,11 @@ def add_scale_options(add, prefix: str = "") -> None:
     add(f"--{prefix}resume", action="store_true", default=False,
         help="skip the cases already in the report folder's results stream from an earlier run with the "
              "same arguments (one killed halfway, say)")
+    add_overwrite_option(add, prefix)
+
+
+def add_overwrite_option(add, prefix: str = "") -> None:
+    """``--overwrite``: replace the results stream an earlier run left in the report folder (``engine.lock``)."""
+    add(f"--{prefix}overwrite", action="store_true", default=False,
+        help="replace the results stream of an earlier run in the report folder (without it, or --resume, "
+             "such a folder is refused)")

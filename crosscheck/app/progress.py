@@ -23,8 +23,24 @@ import os
 import sys
 
 
+#: Bars made while this is set draw nothing (``hidden``: ``crosscheck -q``).
+_HIDDEN = [False]
+
+
+@contextlib.contextmanager
+def hidden():
+    """Within the block no bar is drawn (``-q``: only errors and the final line)."""
+    saved, _HIDDEN[0] = _HIDDEN[0], True
+    try:
+        yield
+    finally:
+        _HIDDEN[0] = saved
+
+
 def interactive(stream=None) -> bool:
     """True when ``stream`` (stderr by default) is a terminal a person is watching."""
+    if _HIDDEN[0]:
+        return False
     stream = sys.stderr if stream is None else stream
     try:
         tty = stream.isatty()

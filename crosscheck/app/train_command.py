@@ -12,7 +12,10 @@ status 0 when every trajectory agrees, 1 when any diverges, 2 for bad arguments.
 """
 from __future__ import annotations
 
-from crosscheck.app.cli import EXIT_FINDINGS, EXIT_OK, UsageError, chosen_profile, command
+import sys
+
+from crosscheck.app.cli import (EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, UsageError, capped_workers, chosen_profile,
+                                command, console, rerun_command)
 from crosscheck.model.optimizer_spec import MAX_STEPS, OPTIMIZERS
 from crosscheck.app.options import add_profile_options, add_report_option, add_run_options, add_workers_option
 
@@ -43,23 +46,30 @@ def cmd_train(args) -> int:
 
     profile = chosen_profile(args)
     names = list(dict.fromkeys(args.optimizer or OPTIMIZERS))
+    capped_workers(args, len(names), what="optimizers")
+    out = console(args)
     runs = {}
-    if args.workers > 1:  # one optimizer per process at a time (campaign.distribute): the same runs
-        import functools
+    try:
+        if args.workers > 1:  # one optimizer per process at a time (campaign.distribute): the same runs
+            import functools
 
-        from crosscheck.engine.campaign import distribute
+            from crosscheck.engine.campaign import distribute
 
-        task = functools.partial(_fuzz_one, steps=args.steps, examples=args.examples, seed=args.seed,
-                                 profile=profile, database=args.database)
-        with progress(len(names), "train", unit="optimizer") as bar:
-            for name, run in zip(names, distribute(task, names, workers=args.workers)):
-                runs[name] = run
-                bar.advance(1, findings=bar.findings + len(run.findings))
-    else:
-        for name in names:
-            with progress(int(args.examples), f"train {name}", unit="trajectory") as bar:
-                runs[name] = fuzz_reference(optimizers=[name], steps=args.steps, examples=args.examples,
-                                            seed=args.seed, on_result=bar, profile=profile, database=args.database)
+            task = functools.partial(_fuzz_one, steps=args.steps, examples=args.examples, seed=args.seed,
+                                     profile=profile, database=args.database)
+            with progress(len(names), "train", unit="optimizer") as bar:
+                for name, run in zip(names, distribute(task, names, workers=args.workers)):
+                    runs[name] = run
+                    bar.advance(1, findings=bar.findings + len(run.findings))
+        else:
+            for name in names:
+                with progress(int(args.examples), f"train {name}", unit="trajectory") as bar:
+                    runs[name] = fuzz_reference(optimizers=[name], steps=args.steps, examples=args.examples,
+                                                seed=args.seed, on_result=bar, profile=profile,
+                                                database=args.database)
+    except KeyboardInterrupt:
+        print(interrupted(args, runs, names), file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
     paths = train_report.write(runs, args.report)
     diverging = 0
     for name, run in runs.items():
@@ -70,11 +80,33 @@ def cmd_train(args) -> int:
               f"{len(bad)} diverging ({run.seconds:.1f} s)")
         for f in run.findings:
             r = f.result
-            print(f"  {r.message().splitlines()[0]}\n    minimal example: {r.training_case.describe()}")
+            message = r.message().splitlines()
+            print(f"  {message[0]}\n    minimal example: {r.training_case.describe()}")
+            for more in message[1:]:
+                out.detail(f"    {more}")
         if run.stopped:
             print(f"  note: the run stopped early: {run.stopped}")
-    print(f"report in {paths['md']} and {paths['html']}")
+    n = sum(len(run.results) for run in runs.values())
+    out.final(f"crosscheck train: {n} trajectories of {len(runs)} optimizer{'s' if len(runs) != 1 else ''}, "
+              f"{diverging} diverging (seed {args.seed}); report in {paths['md']} and {paths['html']}")
     return EXIT_FINDINGS if diverging else EXIT_OK
+
+
+def interrupted(args, runs: dict, names: list[str]) -> str:
+    """What an interrupted ``crosscheck train`` kept (the optimizers it finished), and the command that runs
+    it again with the same cases (training runs are not streamed, so they are rerun rather than resumed)."""
+    from crosscheck.reports import train as train_report
+
+    rerun = rerun_command(args, seed=args.seed, profile=args.profile)
+    if not runs:
+        return f"crosscheck train: interrupted before any optimizer finished; nothing was kept\n  to run it again: {rerun}"
+    paths = train_report.write(runs, args.report)
+    rest = [n for n in names if n not in runs]
+    return (f"crosscheck train: interrupted; kept the finished runs of {', '.join(runs)} in {paths['md']} "
+            f"(not run or cut short: {', '.join(rest)})\n"
+            f"  to run it all again, the same cases:      {rerun}\n"
+            f"  the rest alone, into another folder:       "
+            f"{rerun_command(args, seed=args.seed, profile=args.profile, optimizer=rest, report=str(args.report) + '-rest')}")
 
 
 def _fuzz_one(name: str, *, steps, examples: int, seed: int, profile=None, database=None):

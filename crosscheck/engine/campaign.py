@@ -268,7 +268,7 @@ def fuzz_campaign(target, *, examples: int = 100, seed: int = 0, bounds: Bounds 
     if examples < 1:
         raise CampaignError(f"--examples must be at least 1, got {examples}")
     single_thread_torch()
-    db = profiles.database_for(target.name, database, profile)
+    db = profiles.database_for(target, database, profile)
     saved = saved_failures(db, target.family, bounds)
     header = campaign_header(target, examples, seed, bounds)
     writer, done = None, {}
@@ -345,7 +345,7 @@ def fuzz_campaign(target, *, examples: int = 100, seed: int = 0, bounds: Bounds 
     else:  # case order, then the shrinking attempts, whatever order the workers finished in
         results = [kept[i] for i in sorted(kept)]
     return FuzzRun(target.name, results=results, findings=findings, seconds=seconds, stopped=stopped,
-                   replayed=len(saved))
+                   replayed=len(saved), seed=seed)
 
 
 def saved_failures(db, family, bounds: Bounds) -> list[tuple[list[int], Any]]:

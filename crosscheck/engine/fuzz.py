@@ -83,6 +83,7 @@ class FuzzRun:
     seconds: float = 0.0
     stopped: str | None = None  # why the run ended early, if it did
     replayed: int = 0  # saved failing examples replayed first from the example database
+    seed: int | None = None  # the run's seed (``profiles.run_seed``): the same seed draws the same cases
 
     @property
     def agree(self) -> bool:
@@ -114,7 +115,7 @@ def fuzz(target: Target, *, examples: int = 100, seed: int = 0, strategy=None, s
     from crosscheck.drawing import strategies
 
     strategy = strategy if strategy is not None else strategies.for_target(target)
-    run = FuzzRun(target.name)
+    run = FuzzRun(target.name, seed=seed)
     first_seen: dict[tuple, int] = {}
 
     def test(case: Case) -> None:
@@ -127,7 +128,7 @@ def fuzz(target: Target, *, examples: int = 100, seed: int = 0, strategy=None, s
             first_seen.setdefault(key, len(run.results))
             raise _finding_class(key)(result)
 
-    db = profiles.database_for(target.name, database, profile)
+    db = profiles.database_for(target, database, profile)
     opts = dict(max_examples=profiles.example_count(profile, examples), database=db,
                 **profiles.hypothesis_settings(profile))
     opts.update(settings or {})

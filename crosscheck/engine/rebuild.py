@@ -35,7 +35,7 @@ def fuzz_run_from_stream(contents):
         stopped = (f"the run stopped after {done} of {header.get('examples', '?')} cases "
                    f"({stopped or 'killed'}); findings are as first seen, not shrunk; rerun with --resume to finish")
     return FuzzRun(header.get("target", "?"), results=results, findings=findings,
-                   seconds=float(end.get("seconds", 0.0)) if end else 0.0, stopped=stopped)
+                   seconds=float(end.get("seconds", 0.0)) if end else 0.0, stopped=stopped, seed=header.get("seed"))
 
 
 def _family(d):

@@ -30,7 +30,7 @@ def finding_dict(f: Finding) -> dict:
 
 
 def summary(run: FuzzRun, tally: Tally) -> dict:
-    return {"target": run.target, "cases": tally.cases, "tensors_compared": tally.tensors,
+    return {"target": run.target, "seed": run.seed, "cases": tally.cases, "tensors_compared": tally.tensors,
             "disagreements": tally.disagreements, "findings": len(run.findings),
             "max_rel_err": tally.max_rel if tally.max_rel is not None else 0.0,
             "max_rel_err_by_dtype": {dt: (float("nan") if v is None else v)
