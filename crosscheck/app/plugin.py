@@ -24,7 +24,24 @@ Options (shared with the CLI through ``crosscheck.app.options``):
 ci|dev|thorough``, ``--crosscheck-database DIR`` and ``--crosscheck-report
 DIR``, which collects every comparison of the session into ``pytest.json``,
 ``pytest.csv``, ``pytest.md`` and ``pytest.html`` (replayable with
-``crosscheck replay DIR N``). The terminal summary gets one line.
+``crosscheck replay DIR N``). The report folder is checked and locked when
+pytest starts (``engine.lock``): a file, a path under a file, a read-only
+place or a folder another run is writing is a usage error before any test
+runs. The terminal summary gets one line; the header names the seed.
+
+Hypothesis's own options, where they apply: ``--hypothesis-seed S`` is the
+seed when ``--crosscheck-seed`` is not given; ``--hypothesis-profile NAME``
+chooses crosscheck's profile when NAME is one (ci, dev, thorough) and
+``--crosscheck-profile`` is not given; any loaded Hypothesis profile's
+settings that crosscheck does not set itself (verbosity, phases, the health
+checks it suppresses) carry over to every check. crosscheck sets the example
+count, the seed, the example database and the deadline.
+
+Under pytest-xdist (``pytest -n N``) the controller draws the seed, every
+worker uses it, and the workers' checks come back to the controller
+(``workeroutput``), which writes one report and one summary line; failure
+messages then name findings by id (``crosscheck replay DIR ID``), since their
+numbers are only known once every worker is done.
 
 Loading the plugin imports neither torch, pandas nor matplotlib: a test
 session that never asks for the fixture pays nothing.
@@ -66,19 +83,31 @@ class Check:
 class Session:
     """Every check of a pytest session, for the report and the terminal summary."""
 
-    def __init__(self, examples: int, seed: int, profile: str | None, database, report: str | None,
-                 rootdir: Path | None = None):
-        self.examples, self.seed, self.profile, self.database = examples, seed, profile, database
+    def __init__(self, examples: int, seed: int | None, profile: str | None, database, report: str | None,
+                 rootdir: Path | None = None, *, distributed: bool = False):
+        from crosscheck.engine import profiles
+
+        self.examples, self.profile, self.database = examples, profile, database
+        self.seed = profiles.run_seed(seed, profile or profiles.default_profile())
         self.report = report
         self.rootdir = rootdir
+        self.distributed = distributed  # a pytest-xdist worker: findings are numbered only when merged
         self.checks: list[Check] = []
         self.written: dict[str, Path] = {}
+        self.folder = None  # the report folder's claim (``engine.lock``), held by the controller
+        self.merged = False  # checks of pytest-xdist workers were added (``pytest_testnodedown``)
 
     @classmethod
     def from_config(cls, config) -> "Session":
         opt = config.getoption
-        return cls(opt("crosscheck_examples"), opt("crosscheck_seed"), opt("crosscheck_profile"),
-                   opt("crosscheck_database"), opt("crosscheck_report"), Path(str(config.rootpath)))
+        seed = opt("crosscheck_seed")
+        if seed is None:
+            seed = hypothesis_seed(config.getoption("hypothesis_seed", None))
+        worker = getattr(config, "workerinput", None)
+        if worker is not None and "crosscheck_seed" in worker:
+            seed = worker["crosscheck_seed"]  # the controller's, one seed for the whole session
+        return cls(opt("crosscheck_examples"), seed, chosen_profile(config), opt("crosscheck_database"),
+                   opt("crosscheck_report"), Path(str(config.rootpath)), distributed=worker is not None)
 
     @property
     def findings(self) -> int:
@@ -106,9 +135,10 @@ class Session:
 
         target, decl = as_target(fn, declaration)
         profile = self.profile or profiles.default_profile()
-        run = fuzz(target, examples=self.examples if examples is None else examples,
-                   seed=self.seed if seed is None else seed, profile=profile, database=self.database_location(),
-                   check=check_target_case)
+        with profiles.hypothesis_home(self.rootdir):  # Hypothesis's files in .crosscheck/, not .hypothesis/
+            run = fuzz(target, examples=self.examples if examples is None else examples,
+                       seed=self.seed if seed is None else seed, profile=profile,
+                       database=self.database_location(), check=check_target_case)
         first_number = self.findings + 1
         self.checks.append(Check(nodeid, target, run, decl))
         if run.stopped and not run.findings:  # never a silent pass: the check did not finish
@@ -116,8 +146,8 @@ class Session:
                                  f"without a verdict: {run.stopped}")
         if run.findings:
             raise AssertionError(failure_message(run, target, seed=self.seed if seed is None else seed,
-                                                 profile=profile, first_number=first_number,
-                                                 report=self.report_json()))
+                                                 profile=profile, first_number=None if self.distributed
+                                                 else first_number, report=self.report_json()))
         return run
 
     def report_json(self) -> Path | None:
@@ -144,6 +174,7 @@ class Session:
                     f"{'s' if self.findings != 1 else ''}"
         else:
             line += "all agree"
+        line += f" (seed {self.seed})"
         if self.written:
             line += f"; report in {self.written.get('html', self.written.get('json'))}"
         return line
@@ -190,9 +221,16 @@ def as_target(fn, declaration: dict):
     return target, dict(declaration)
 
 
-def failure_message(run, target, *, seed: int, profile: str, first_number: int = 1, report=None) -> str:
-    """Every distinct finding: its messages (the one template), diagnosis and minimal example."""
+def failure_message(run, target, *, seed: int, profile: str, first_number: int | None = 1, report=None) -> str:
+    """Every distinct finding: its messages (the one template), diagnosis and minimal example.
+
+    The replay line names a finding by its number in the report (from ``first_number``), or, with
+    ``first_number=None`` (a pytest-xdist worker, numbers unknown yet), by its id.
+    """
     import json
+    import shlex
+
+    from crosscheck.engine.replay import finding_id
 
     n = len(run.findings)
     head = (f"{target.name}: gradients disagree with torch: {n} distinct finding{'s' if n != 1 else ''} "
@@ -201,7 +239,7 @@ def failure_message(run, target, *, seed: int, profile: str, first_number: int =
     if run.replayed:
         lines.append(f"({run.replayed} failing example{'s' if run.replayed != 1 else ''} saved by an earlier run "
                      f"replayed first from the example database)")
-    for i, f in enumerate(run.findings, first_number):
+    for i, f in enumerate(run.findings, first_number or 1):
         what = ", ".join(f.tensors) or (f.result.crash or {}).get("type", "")
         lines += ["", f"{i}. {f.kind} in {what}" + (f" (diagnosis: {', '.join(f.diagnosis)})" if f.diagnosis else "")]
         lines.append(f"   {f.message}")
@@ -210,7 +248,9 @@ def failure_message(run, target, *, seed: int, profile: str, first_number: int =
         lines.append(f"   minimal example: {f.case.describe()}")
         lines.append(f"   case: {json.dumps(f.case.to_dict())}")
         if report is not None:
-            lines.append(f"   replay: crosscheck replay {report} {i}")
+            which = str(i) if first_number is not None else finding_id(
+                target.name, {"kind": f.kind, "tensors": f.tensors, "crash": f.result.crash})
+            lines.append(f"   replay: {shlex.join(['crosscheck', 'replay', str(report), which])}")
     if run.stopped:
         lines.append(f"note: the run stopped early: {run.stopped}")
     return "\n".join(lines)
@@ -238,8 +278,56 @@ class Checker:
 _SESSION_KEY = pytest.StashKey[Session]()
 
 
+def chosen_profile(config) -> str | None:
+    """``--crosscheck-profile``, else ``--hypothesis-profile`` when it names one of crosscheck's profiles."""
+    from crosscheck.engine.profiles import PROFILE_NAMES
+
+    profile = config.getoption("crosscheck_profile")
+    if profile is None:
+        theirs = config.getoption("hypothesis_profile", None)
+        profile = theirs if theirs in PROFILE_NAMES else None
+    return profile
+
+
+def hypothesis_seed(value) -> int | None:
+    """``--hypothesis-seed`` as a crosscheck seed: its number, or for any other text a number made from it."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    import zlib
+
+    return zlib.crc32(text.encode())
+
+
 def pytest_configure(config) -> None:
-    config.stash[_SESSION_KEY] = Session.from_config(config)
+    session = Session.from_config(config)
+    config.stash[_SESSION_KEY] = session
+    if session.report and not hasattr(config, "workerinput"):  # checked and locked before any test runs
+        from crosscheck.engine.lock import FolderError, claim
+
+        try:
+            session.folder = claim(session.report, option="--crosscheck-report")
+        except FolderError as e:
+            raise pytest.UsageError(str(e)) from None
+
+
+def pytest_unconfigure(config) -> None:
+    s = config.stash.get(_SESSION_KEY, None)
+    if s is not None and s.folder is not None:
+        s.folder.release()
+        s.folder = None
+
+
+def pytest_report_header(config) -> str | None:
+    s = config.stash.get(_SESSION_KEY, None)
+    if s is None or hasattr(config, "workerinput"):
+        return None
+    from crosscheck.engine import profiles
+
+    return f"crosscheck profile {s.profile or profiles.default_profile()}, seed {s.seed}" + (
+        f", report folder {s.report}" if s.report else "")
 
 
 @pytest.fixture
@@ -265,8 +353,103 @@ def assert_matches_torch(fn, *, examples: int | None = None, seed: int = 0, prof
 
 def pytest_sessionfinish(session, exitstatus) -> None:
     s = session.config.stash.get(_SESSION_KEY, None)
-    if s is not None and s.report and s.checks and not hasattr(session.config, "workerinput"):
+    if s is None:
+        return
+    if hasattr(session.config, "workerinput"):  # a pytest-xdist worker: the controller reports
+        session.config.workeroutput[WORKER_OUTPUT] = checks_to_text(s.checks)
+        return
+    if s.report and s.checks:
+        if s.merged:  # workers finish in any order: the report lists the checks by test
+            s.checks.sort(key=lambda c: c.nodeid)
         s.write_report()
+
+
+# -- pytest-xdist: the workers' checks, merged by the controller --------------------------------
+
+#: Key of a worker's checks in its ``workeroutput`` (JSON text: what execnet carries as it is).
+WORKER_OUTPUT = "crosscheck_checks"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist controller: every worker checks with the controller's seed."""
+    s = node.config.stash.get(_SESSION_KEY, None)
+    if s is not None:
+        node.workerinput["crosscheck_seed"] = s.seed
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """xdist controller: a worker is done; its checks join the session's."""
+    s = node.config.stash.get(_SESSION_KEY, None)
+    text = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT)
+    if s is not None and text:
+        s.checks.extend(checks_from_text(text))
+        s.merged = True
+
+
+def checks_to_text(checks: list[Check]) -> str:
+    """A worker's checks as JSON: each target's declaration and its run (results and findings in full)."""
+    import json
+    from dataclasses import asdict
+
+    from crosscheck.engine.campaign import finding_record
+    from crosscheck.engine.stream import result_to_dict
+
+    out = []
+    for c in checks:
+        t, run = c.target, c.run
+        findings = []
+        for f in run.findings:
+            rec = finding_record(f)
+            rec.update({k: getattr(f, k) for k in ("localization", "matches") if getattr(f, k, None) is not None})
+            findings.append(rec)
+        out.append({"nodeid": c.nodeid, "declaration": c.declaration,
+                    "target": {"name": t.name, "function": getattr(t.fn, "__name__", None), "file": t.file,
+                               "family": asdict(t.family), "returns": t.returns, "lr": t.lr,
+                               "options": dict(t.options or {})},
+                    "run": {"target": run.target, "seed": run.seed, "seconds": run.seconds, "stopped": run.stopped,
+                            "replayed": run.replayed, "results": [result_to_dict(r) for r in run.results],
+                            "findings": findings}})
+    return json.dumps(out)
+
+
+def checks_from_text(text: str) -> list[Check]:
+    """The checks of ``checks_to_text``, for the controller's report. Their targets carry the declaration, file
+    and function name; the function itself stayed in the worker, and calling it says so."""
+    import json
+
+    from crosscheck.engine.campaign import finding_from_record
+    from crosscheck.engine.fuzz import FuzzRun
+    from crosscheck.engine.rebuild import _family
+    from crosscheck.engine.stream import result_from_dict
+    from crosscheck.model.target import Target
+
+    checks = []
+    for d in json.loads(text):
+        t, r = d["target"], d["run"]
+        findings = []
+        for rec in r["findings"]:
+            f = finding_from_record(rec)
+            for k in ("localization", "matches"):
+                if k in rec:
+                    setattr(f, k, rec[k])
+            findings.append(f)
+        run = FuzzRun(r["target"], results=[result_from_dict(x) for x in r["results"]], findings=findings,
+                      seconds=r["seconds"], stopped=r["stopped"], replayed=r["replayed"], seed=r["seed"])
+        target = Target(t["name"], _in_worker(t["function"] or t["name"]), _family(t["family"]), t["returns"],
+                        t["lr"], file=t["file"], options=t["options"])
+        checks.append(Check(d["nodeid"], target, run, d["declaration"]))
+    return checks
+
+
+def _in_worker(name: str):
+    """The stand-in for a function that ran in a pytest-xdist worker: named like it, refusing to run here."""
+    def ran_in_a_worker(*args, **kwargs):
+        raise RuntimeError(f"{name} ran in a pytest-xdist worker; import it from its file to run it again")
+
+    ran_in_a_worker.__name__ = ran_in_a_worker.__qualname__ = name
+    return ran_in_a_worker
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
