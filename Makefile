@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/crosscheck fuzz --examples 500 --report reports
+	$(VENV)/bin/crosscheck fuzz --examples 500 --report reports --overwrite
 	$(VENV)/bin/crosscheck train --report reports
 	@# The tutorials hold bugs on purpose, so findings (exit 1) are expected; usage errors (2),
 	@# internal errors (3) and a crash that leaves no fresh audit.json fail the job.

@@ -17,7 +17,7 @@ import crosscheck
 from crosscheck.app import cli
 from crosscheck.engine import profiles
 from crosscheck.engine.lock import LOCK_FILE
-from test_lock import HOLD, read_only_place
+from test_lock import hold, read_only_place
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = ROOT / "examples" / "tutorials" / "linear_regression_audit.py"
@@ -82,9 +82,8 @@ def test_workers_are_capped_at_the_cores_and_the_work_with_a_one_line_note(tmp_p
 
 def test_a_second_run_on_a_held_folder_is_refused_at_once_naming_the_pid(tmp_path, capsys):
     folder = tmp_path / "r"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True)
+    holder = hold(folder)
     try:
-        assert holder.stdout.readline().strip() == "held"
         for command in ("fuzz", "train"):
             code, _, err = run([*WRITERS[command], "--report", folder], capsys)
             assert code == 2 and f"another crosscheck run (PID {holder.pid}) is writing there" in err

@@ -18,6 +18,15 @@ time.sleep(60)
 """
 
 
+def hold(folder) -> subprocess.Popen:
+    """Another process that claims ``folder`` and keeps it; returns once it holds it."""
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
 def read_only_place(tmp_path) -> Path:
     """A folder no report can be written under: a chmod 555 folder, or for root (who writes anywhere) /sys."""
     if os.geteuid() != 0:
@@ -34,8 +43,7 @@ def read_only_place(tmp_path) -> Path:
 def holding(tmp_path):
     """Another process holding ``tmp_path / 'r'``; yields (folder, its PID)."""
     folder = tmp_path / "r"
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "held"
+    proc = hold(folder)
     yield folder, proc.pid
     proc.kill()
     proc.wait()

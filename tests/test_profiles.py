@@ -1,4 +1,6 @@
 """Hypothesis profiles (ci, dev, thorough) and the per-target example database that replays failures first."""
+from pathlib import Path
+
 import pytest
 
 from crosscheck.app import cli
@@ -63,3 +65,38 @@ def test_bad_profile_options_exit_2(tmp_path, capsys, argv, message):
     (tmp_path / "f").write_text("")
     assert cli.main([a.format(file=tmp_path / "f") for a in argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_two_files_of_the_same_name_never_share_example_database_entries(failing_report, tmp_path):
+    import shutil
+
+    folder, session = failing_report
+    half_w1 = session.checks[1].target
+    db = tmp_path / "db"
+    # the same file name and function in another folder: a target of its own
+    other_dir = tmp_path / "elsewhere"
+    other_dir.mkdir()
+    copy = other_dir / Path(half_w1.file).name
+    shutil.copy(half_w1.file, copy)
+    twin = target_from_file(str(copy), "half_w1")
+    assert twin.name == half_w1.name and profiles.database_key(twin) != profiles.database_key(half_w1)
+    first = fuzz(half_w1, examples=6, profile="dev", database=db, diagnose=False)
+    assert first.findings
+    again = fuzz(twin, examples=6, profile="dev", database=db, diagnose=False)
+    assert again.replayed == 0  # the other file's saved failure is not replayed for this one
+    assert profiles.database_key(half_w1) == f"{Path(half_w1.file).resolve()}::{half_w1.name}"
+
+
+def test_health_checks_stay_on_but_those_that_cannot_apply():
+    from hypothesis import HealthCheck
+
+    off = {h.name for h in profiles.hypothesis_settings("dev")["suppress_health_check"]}
+    assert off == set(profiles.SUPPRESSED_HEALTH_CHECKS) == {"function_scoped_fixture", "differing_executors",
+                                                             "nested_given"}
+    assert {"too_slow", "data_too_large", "filter_too_much", "large_base_example"} <= {h.name for h in HealthCheck} - off
+
+
+def test_ci_keeps_seed_0_and_dev_and_thorough_draw_a_fresh_one_unless_given():
+    assert profiles.run_seed(None, "ci") == 0 and profiles.run_seed(7, "dev") == 7
+    assert len({profiles.run_seed(None, "dev") for _ in range(5)}) > 1
+    assert len({profiles.run_seed(None, "thorough") for _ in range(5)}) > 1
