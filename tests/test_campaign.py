@@ -69,10 +69,10 @@ def test_two_workers_write_the_same_reports_as_one(tmp_path):
     assert s1 == s2 and s1["cases"] >= 12
 
 
-def test_bad_scale_options_exit_2(capsys):
+def test_bad_scale_options_exit_2(capsys, tmp_path):
     assert cli.main(["fuzz", "--workers", "0"]) == 2
     assert "--workers must be at least 1" in capsys.readouterr().err
-    assert cli.main(["fuzz", "--examples", "2", "--scheduler", "tcp://127.0.0.1:9", "--report", "/tmp/x"]) == 2
+    assert cli.main(["fuzz", "--examples", "2", "--scheduler", "tcp://127.0.0.1:9", "--report", str(tmp_path)]) == 2
     assert "--scheduler" in capsys.readouterr().err
 
 

@@ -199,6 +199,7 @@ def test_an_interrupted_train_keeps_the_finished_optimizers_and_prints_the_rerun
     assert shlex.split(again) == ["crosscheck", "train", "--optimizer", "sgd", "--optimizer", "adam", "--examples",
                                   "2", "--seed", "0", "--report", str(folder), "--profile", "ci"]
     assert (folder / "train.md").exists() and not (folder / LOCK_FILE).exists()
+    assert json.loads((folder / "train.json").read_text())["seed"] == 0
 
 
 def test_mutants_take_profile_thorough_and_the_old_thorough_flag_still_works(tmp_path, capsys, monkeypatch):

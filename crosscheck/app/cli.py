@@ -13,12 +13,13 @@ import shlex
 import sys
 from pathlib import Path
 
+from crosscheck.app.console import Console
 from crosscheck.app.options import (add_output_options, add_profile_options, add_report_option, add_run_options,
                                     add_scale_options)
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-#: Commands that write a report folder (``--report DIR``): each run takes the folder's lock first.
-REPORT_WRITERS = ("fuzz", "train", "mutants", "audit")
+#: Commands that write a report folder, and the argument naming it: each run takes the folder's lock first.
+REPORT_WRITERS = {"fuzz": "report", "train": "report", "mutants": "report", "audit": "report", "report": "directory"}
 #: ``--workers`` beyond this many per core only queue behind each other (each worker is one process).
 WORKERS_PER_CORE = 4
 
@@ -59,80 +60,6 @@ def chosen_profile(args) -> str:
     except ValueError as e:
         raise UsageError(str(e)) from None
     return profile
-
-
-# -- output: -q and -v --------------------------------------------------------------------
-
-class Console:
-    """Where a command's lines go, by ``-q`` / ``-v``.
-
-    ``line`` is ordinary output (hidden by ``-q``), ``detail`` only shows with
-    ``-v``, ``final`` is the command's closing summary (always shown), ``note``
-    goes to stderr as ``crosscheck: note: ...`` (hidden by ``-q``). Errors are
-    not the console's: they go to stderr always. Under ``-q``, commands that
-    print with plain ``print`` are quieted too (``quieted``): only the last line
-    they printed is shown, unless they said ``final`` themselves.
-    """
-
-    def __init__(self, verbosity: int = 0, out=None, err=None):
-        self.verbosity = verbosity
-        self.out = sys.stdout if out is None else out
-        self.err = sys.stderr if err is None else err
-        self.said_final = False
-
-    @property
-    def quiet(self) -> bool:
-        return self.verbosity < 0
-
-    def line(self, text: str) -> None:
-        if not self.quiet:
-            print(text, file=self.out, flush=True)
-
-    def detail(self, text: str) -> None:
-        if self.verbosity > 0:
-            print(text, file=self.out, flush=True)
-
-    def final(self, text: str) -> None:
-        self.said_final = True
-        print(text, file=self.out, flush=True)
-
-    def note(self, text: str) -> None:
-        if not self.quiet:
-            print(f"crosscheck: note: {text}", file=self.err, flush=True)
-
-    @contextlib.contextmanager
-    def quieted(self):
-        """Under ``-q``: plain ``print`` output is held back and only its last line shown at the end."""
-        if not self.quiet:
-            yield
-            return
-        from crosscheck.app import progress
-
-        held = _LastLine()
-        with contextlib.redirect_stdout(held), progress.hidden():
-            try:
-                yield
-            finally:
-                if not self.said_final and held.last:
-                    print(held.last, file=self.out, flush=True)
-
-
-class _LastLine:
-    """A stdout that keeps only the last complete line written to it."""
-
-    def __init__(self):
-        self.last, self._pending = "", ""
-
-    def write(self, text: str) -> int:
-        self._pending += text
-        if "\n" in self._pending:
-            lines = self._pending.split("\n")
-            self._pending = lines.pop()
-            self.last = next((l for l in reversed(lines) if l.strip()), self.last)
-        return len(text)
-
-    def flush(self) -> None:
-        pass
 
 
 def console(args) -> Console:
@@ -233,13 +160,16 @@ def rerun_command(args, *, drop=(), **override) -> str:
 @contextlib.contextmanager
 def report_folder(args):
     """The report folder of a command that writes one, checked and locked for the run (``engine.lock``)."""
-    if args.command not in REPORT_WRITERS or not getattr(args, "report", None):
+    folder = getattr(args, REPORT_WRITERS.get(args.command, ""), None)
+    rebuild = REPORT_WRITERS.get(args.command) == "directory"
+    if not folder or rebuild and not Path(folder).is_dir():  # nothing to rebuild: the command says so
         yield None
         return
     from crosscheck.engine.lock import FolderError, claim
 
+    option = "DIR" if rebuild else "--report"
     try:
-        held = claim(args.report, stream=hasattr(args, "overwrite"), resume=getattr(args, "resume", False),
+        held = claim(folder, option=option, stream=hasattr(args, "overwrite"), resume=getattr(args, "resume", False),
                      overwrite=getattr(args, "overwrite", False))
     except FolderError as e:
         raise UsageError(str(e)) from None

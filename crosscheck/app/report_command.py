@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from crosscheck.engine.rebuild import fuzz_run_from_stream
-from crosscheck.app.cli import EXIT_FINDINGS, EXIT_OK, UsageError, command
+from crosscheck.app.cli import EXIT_FINDINGS, EXIT_OK, UsageError, command, console
 
 REBUILDERS: dict[str, Callable] = {}
 
@@ -57,8 +57,8 @@ def cmd_report(args) -> int:
                          f"(known: {', '.join(sorted(REBUILDERS))})")
     out = REBUILDERS[name](contents, directory)
     files = ", ".join(str(p) for p in out["paths"].values())
-    print(f"crosscheck report: {out['cases']} results, {out['findings']} "
-          f"finding{'s' if out['findings'] != 1 else ''}; rebuilt {files}")
+    console(args).final(f"crosscheck report: {out['cases']} results, {out['findings']} "
+                        f"finding{'s' if out['findings'] != 1 else ''}; rebuilt {files}")
     if out.get("stopped"):
         print(f"  note: {out['stopped']}")
     return EXIT_FINDINGS if out["findings"] else EXIT_OK

@@ -113,7 +113,8 @@ def write(runs: dict, directory: str | Path) -> dict[str, Path]:
     frame.to_csv(paths["csv"], index=False)
     summary = summary_frame(runs, frame)
     findings = [finding_dict(name, f) for name, run in runs.items() for f in run.findings]
-    write_json(paths["json"], {"optimizers": summary.to_dict(orient="records"), "findings": findings})
+    seed = next((run.seed for run in runs.values()), None)  # one seed for every optimizer of a run
+    write_json(paths["json"], {"seed": seed, "optimizers": summary.to_dict(orient="records"), "findings": findings})
     paths["md"].write_text(markdown_page(summary, findings))
     paths["html"].write_text(html_page(runs, summary, findings))
     return paths
