@@ -102,6 +102,9 @@ def test_one_process_cannot_claim_one_folder_twice(tmp_path):
 
 def test_another_runs_results_stream_is_refused_without_resume_or_overwrite(tmp_path):
     (tmp_path / "results.jsonl").write_text('{"type":"run"}\n')
+    with claim(tmp_path, stream=True):  # a header alone: the run stopped before its first result
+        pass
+    (tmp_path / "results.jsonl").write_text('{"type":"run"}\n{"type":"result","index":0}\n')
     with pytest.raises(FolderError, match="holds the results stream of an earlier run.*add --resume to continue it, "
                                           "--overwrite to replace it"):
         claim(tmp_path, stream=True)

@@ -19,8 +19,8 @@ error) at the first that fails:
    with the process however it ends; a lock file left by a dead run (a run
    killed with -9) is taken over, and ``FolderClaim.note`` says so;
 4. with ``stream=True`` (commands that write ``results.jsonl``): the folder
-   holds no earlier run's results stream, unless ``resume`` (continue it) or
-   ``overwrite`` (replace it) is given.
+   holds no earlier run's results stream with results in it, unless ``resume``
+   (continue it) or ``overwrite`` (replace it) is given.
 
 The lock is released on ``release()`` or on leaving the ``with`` block,
 whatever happens inside.
@@ -127,11 +127,22 @@ def claim(folder, *, option: str = "--report", stream: bool = False, resume: boo
         FolderClaim(path, created=created)._remove_created()
         raise
     result = FolderClaim(path, note, created, fd)
-    if stream and not (resume or overwrite) and (path / STREAM_FILE).exists():
+    if stream and not (resume or overwrite) and _holds_results(path / STREAM_FILE):
         result.release()
         raise FolderError(f"{option} {folder}: holds the results stream of an earlier run ({path / STREAM_FILE}); "
                           f"add --resume to continue it, --overwrite to replace it, or choose another folder")
     return result
+
+
+def _holds_results(stream: Path) -> bool:
+    """True when ``stream`` exists with a line after its header (a stream of a run that stopped before its first
+    result holds nothing worth keeping)."""
+    try:
+        with open(stream, "rb") as fh:
+            fh.readline()
+            return bool(fh.readline().strip())
+    except OSError:
+        return False
 
 
 def _top_missing(path: Path) -> Path | None:
