@@ -28,6 +28,18 @@ def one_copy_of_every_module(failing_report):
     """As in test_plugin.py: every module imported once, before any in-process session."""
 
 
+@pytest.fixture(autouse=True)
+def hypothesis_state_kept():
+    """An in-process session's ``--hypothesis-seed`` and ``--hypothesis-profile`` set Hypothesis's globals
+    (a forced seed turns the example database off): put them back for the tests that follow."""
+    from hypothesis import core, settings
+
+    seed, profile = core.global_force_seed, settings._current_profile
+    yield
+    core.global_force_seed = seed
+    settings.load_profile(profile)
+
+
 @pytest.fixture
 def project(pytester):
     pytester.makepyfile(test_user=USER_TESTS)
@@ -75,8 +87,11 @@ def test_hypothesis_seed_is_the_seed_unless_crosscheck_seed_is_given(project):
 def test_hypothesis_profile_naming_a_crosscheck_profile_is_used(project):
     from hypothesis import settings
 
-    for name in ("ci", "dev", "thorough"):  # Hypothesis refuses a profile it does not know
-        settings.register_profile(name, settings.get_profile("default"))
+    for name in ("ci", "dev", "thorough"):  # Hypothesis refuses a profile it does not know ("ci" is its own)
+        try:
+            settings.get_profile(name)
+        except Exception:
+            settings.register_profile(name, settings.get_profile("default"))
     result = project.runpytest("--hypothesis-profile", "ci", "--crosscheck-examples", "3", "-k", "good")
     result.assert_outcomes(passed=1)
     assert "crosscheck profile ci, seed 0" in result.stdout.str()

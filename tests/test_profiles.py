@@ -88,12 +88,27 @@ def test_two_files_of_the_same_name_never_share_example_database_entries(failing
 
 
 def test_health_checks_stay_on_but_those_that_cannot_apply():
-    from hypothesis import HealthCheck
+    from hypothesis import HealthCheck, settings
 
-    off = {h.name for h in profiles.hypothesis_settings("dev")["suppress_health_check"]}
-    assert off == set(profiles.SUPPRESSED_HEALTH_CHECKS) == {"function_scoped_fixture", "differing_executors",
-                                                             "nested_given"}
-    assert {"too_slow", "data_too_large", "filter_too_much", "large_base_example"} <= {h.name for h in HealthCheck} - off
+    theirs = {h.name for h in settings.default.suppress_health_check}  # Hypothesis's own ci profile: too_slow
+    off = {h.name for h in profiles.hypothesis_settings("dev")["suppress_health_check"]} - theirs
+    assert off == set(profiles.SUPPRESSED_HEALTH_CHECKS) - theirs
+    assert set(profiles.SUPPRESSED_HEALTH_CHECKS) == {"function_scoped_fixture", "differing_executors", "nested_given"}
+    assert {"too_slow", "data_too_large", "filter_too_much", "large_base_example"} - theirs <= (
+        {h.name for h in HealthCheck} - off)
+
+
+def test_health_checks_the_loaded_hypothesis_profile_suppresses_stay_off():
+    from hypothesis import HealthCheck, settings
+
+    previous = settings._current_profile
+    settings.register_profile("crosscheck-test-slow", suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile("crosscheck-test-slow")
+    try:
+        off = {h.name for h in profiles.hypothesis_settings("dev")["suppress_health_check"]}
+    finally:
+        settings.load_profile(previous)
+    assert off == {"too_slow", *profiles.SUPPRESSED_HEALTH_CHECKS}
 
 
 def test_ci_keeps_seed_0_and_dev_and_thorough_draw_a_fresh_one_unless_given():

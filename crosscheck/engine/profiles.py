@@ -131,13 +131,15 @@ def hypothesis_settings(profile: str | None) -> dict:
     """Keyword arguments for ``hypothesis.settings`` that every profile shares.
 
     Derandomization is the caller's ``@seed``; the database comes from
-    ``database_for``; health checks but ``SUPPRESSED_HEALTH_CHECKS`` stay on.
+    ``database_for``; health checks but ``SUPPRESSED_HEALTH_CHECKS`` stay on, and
+    those the loaded Hypothesis profile suppresses (``--hypothesis-profile``).
     """
-    from hypothesis import HealthCheck
+    from hypothesis import HealthCheck, settings
 
     if profile is not None:
         get(profile)  # a bad name fails here, before any case is drawn
-    suppressed = [h for h in HealthCheck if h.name in SUPPRESSED_HEALTH_CHECKS]
+    theirs = set(settings.default.suppress_health_check)
+    suppressed = [h for h in HealthCheck if h.name in SUPPRESSED_HEALTH_CHECKS or h in theirs]
     return dict(deadline=None, report_multiple_bugs=True, suppress_health_check=suppressed, print_blob=False)
 
 
