@@ -58,7 +58,7 @@ def test_every_mutant_is_caught_and_diagnosed():
 def test_mutants_command_writes_the_table(tmp_path):
     from crosscheck.app.cli import main
 
-    assert main(["mutants", "--select", "p28-sign-flipped-loss-sigmoid", "--report", str(tmp_path)]) == 0
+    assert main(["mutants", "--select", "p28-sign-flipped-loss-sigmoid", "--seed", "0", "--report", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "mutants.json").read_text())
     row = data["mutants"][0]
     assert row["caught"] and row["diagnosis"] == ["sign"] and row["diagnosis_right"] and row["pattern_named"]

@@ -307,10 +307,12 @@ def interrupted_fuzz(args, done: int) -> str:
     from crosscheck.engine.stream import STREAM_FILE
 
     kept = Path(args.report) / STREAM_FILE
+    finish = rerun_command(args, drop=("overwrite",), seed=args.seed, resume=True, profile=args.profile)
+    report = shlex.join(["crosscheck", "report", str(args.report)])
     return (f"crosscheck fuzz: interrupted after {done} checked case{'s' if done != 1 else ''}; every one of them is "
             f"kept in {kept}\n"
-            f"  to finish the run:           {rerun_command(args, drop=('overwrite',), seed=args.seed, resume=True, profile=args.profile)}\n"
-            f"  to report what was kept now: {shlex.join(['crosscheck', 'report', str(args.report)])}")
+            f"  to finish the run:           {finish}\n"
+            f"  to report what was kept now: {report}")
 
 
 #: Modules that register further commands with ``@command`` when imported.

@@ -99,14 +99,16 @@ def interrupted(args, runs: dict, names: list[str]) -> str:
 
     rerun = rerun_command(args, seed=args.seed, profile=args.profile)
     if not runs:
-        return f"crosscheck train: interrupted before any optimizer finished; nothing was kept\n  to run it again: {rerun}"
+        return (f"crosscheck train: interrupted before any optimizer finished; nothing was kept\n"
+                f"  to run it again: {rerun}")
     paths = train_report.write(runs, args.report)
     rest = [n for n in names if n not in runs]
+    alone = rerun_command(args, seed=args.seed, profile=args.profile, optimizer=rest,
+                          report=str(args.report) + "-rest")
     return (f"crosscheck train: interrupted; kept the finished runs of {', '.join(runs)} in {paths['md']} "
             f"(not run or cut short: {', '.join(rest)})\n"
             f"  to run it all again, the same cases:      {rerun}\n"
-            f"  the rest alone, into another folder:       "
-            f"{rerun_command(args, seed=args.seed, profile=args.profile, optimizer=rest, report=str(args.report) + '-rest')}")
+            f"  the rest alone, into another folder:       {alone}")
 
 
 def _fuzz_one(name: str, *, steps, examples: int, seed: int, profile=None, database=None):
