@@ -174,7 +174,7 @@ def worst_ratio(distance: np.ndarray, allowed) -> float:
     allowance is): under 1 passes."""
     if not np.size(distance):
         return 0.0
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         q = np.divide(distance, allowed)
     return float(np.max(np.where(distance > 0, q, 0.0)))
 
