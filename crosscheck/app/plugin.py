@@ -230,8 +230,6 @@ def failure_message(run, target, *, seed: int, profile: str, first_number: int |
     import json
     import shlex
 
-    from crosscheck.engine.replay import finding_id
-
     n = len(run.findings)
     head = (f"{target.name}: gradients disagree with torch: {n} distinct finding{'s' if n != 1 else ''} "
             f"in {len(run.results)} cases (seed {seed}, profile {profile})")
@@ -248,8 +246,7 @@ def failure_message(run, target, *, seed: int, profile: str, first_number: int |
         lines.append(f"   minimal example: {f.case.describe()}")
         lines.append(f"   case: {json.dumps(f.case.to_dict())}")
         if report is not None:
-            which = str(i) if first_number is not None else finding_id(
-                target.name, {"kind": f.kind, "tensors": f.tensors, "crash": f.result.crash})
+            which = str(i) if first_number is not None else f.id
             lines.append(f"   replay: {shlex.join(['crosscheck', 'replay', str(report), which])}")
     if run.stopped:
         lines.append(f"note: the run stopped early: {run.stopped}")
@@ -393,24 +390,16 @@ def checks_to_text(checks: list[Check]) -> str:
     import json
     from dataclasses import asdict
 
-    from crosscheck.engine.campaign import finding_record
-    from crosscheck.engine.stream import result_to_dict
-
     out = []
     for c in checks:
         t, run = c.target, c.run
-        findings = []
-        for f in run.findings:
-            rec = finding_record(f)
-            rec.update({k: getattr(f, k) for k in ("localization", "matches") if getattr(f, k, None) is not None})
-            findings.append(rec)
         out.append({"nodeid": c.nodeid, "declaration": c.declaration,
                     "target": {"name": t.name, "function": getattr(t.fn, "__name__", None), "file": t.file,
                                "family": asdict(t.family), "returns": t.returns, "lr": t.lr,
                                "options": dict(t.options or {})},
                     "run": {"target": run.target, "seed": run.seed, "seconds": run.seconds, "stopped": run.stopped,
-                            "replayed": run.replayed, "results": [result_to_dict(r) for r in run.results],
-                            "findings": findings}})
+                            "replayed": run.replayed, "results": [r.to_dict() for r in run.results],
+                            "findings": [f.to_dict() for f in run.findings]}})
     return json.dumps(out)
 
 
@@ -419,24 +408,17 @@ def checks_from_text(text: str) -> list[Check]:
     and function name; the function itself stayed in the worker, and calling it says so."""
     import json
 
-    from crosscheck.engine.campaign import finding_from_record
     from crosscheck.engine.fuzz import FuzzRun
     from crosscheck.engine.rebuild import _family
-    from crosscheck.engine.stream import result_from_dict
+    from crosscheck.model.records import CaseResult, Finding
     from crosscheck.model.target import Target
 
     checks = []
     for d in json.loads(text):
         t, r = d["target"], d["run"]
-        findings = []
-        for rec in r["findings"]:
-            f = finding_from_record(rec)
-            for k in ("localization", "matches"):
-                if k in rec:
-                    setattr(f, k, rec[k])
-            findings.append(f)
-        run = FuzzRun(r["target"], results=[result_from_dict(x) for x in r["results"]], findings=findings,
-                      seconds=r["seconds"], stopped=r["stopped"], replayed=r["replayed"], seed=r["seed"])
+        run = FuzzRun(r["target"], results=[CaseResult.from_dict(x) for x in r["results"]],
+                      findings=[Finding.from_dict(x) for x in r["findings"]], seconds=r["seconds"],
+                      stopped=r["stopped"], replayed=r["replayed"], seed=r["seed"])
         target = Target(t["name"], _in_worker(t["function"] or t["name"]), _family(t["family"]), t["returns"],
                         t["lr"], file=t["file"], options=t["options"])
         checks.append(Check(d["nodeid"], target, run, d["declaration"]))
