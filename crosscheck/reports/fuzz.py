@@ -26,6 +26,7 @@ def finding_dict(f: Finding) -> dict:
     for extra in ("localization", "matches"):  # attached by crosscheck.diagnosis
         if getattr(f, extra, None) is not None:
             d[extra] = getattr(f, extra)
+    d["bugs"], d["explained"] = list(getattr(f, "bugs", None) or []), bool(getattr(f, "explained", False))
     return {"id": finding_id(r.target, d), **d}
 
 
