@@ -104,7 +104,8 @@ def bug_dicts(ev: Evidence, expl: Explanation, target, verification: list[Eviden
         src = sources.get(i)
         statement = bug.variant.describe(ev.network, bug.layer, bug.value)
         cond = _condition(ev, bug.layer, bug.variant.pattern) if bug.variant.scope == "activation" else ""
-        out.append({"label": bug.variant.label, "layer": bug.report_layer(ev.depth),
+        out.append({"label": bug.variant.label, "pattern": bug.variant.pattern, "variant": bug.variant.key,
+                    "layer": bug.report_layer(ev.depth),
                     "tensors": tensors_of(bug, expl.bugs, at),
                     "statement": statement + (f" ({cond})" if cond else ""),
                     "source": {**src, "file": _shown_path(src["file"])} if src else None,

@@ -121,21 +121,24 @@ def _combos(groups: list[list[Bug]]):
     return sorted(combos, key=len)
 
 
-def _fit(state: tuple, bug: Bug, ev: Evidence, names: list[str]) -> float | None:
-    """Least-squares value of ``bug``'s parameter given the other bugs (the variants are affine in it)."""
+def _fit(state: tuple, bug: Bug, evidences: list[Evidence], l: int) -> float | None:
+    """Least-squares value of ``bug``'s parameter given the other bugs (the variants are affine in it),
+    over layer l's tensors on every evidence (at a minimal example a dead unit may hide it)."""
     from dataclasses import replace
 
-    g0, g1 = gradients(state + (replace(bug, value=0.0),), ev), gradients(state + (replace(bug, value=1.0),), ev)
-    if isinstance(g0, str) or isinstance(g1, str) or ev.crash is not None:
-        return None
     num = den = 0.0
-    for n in names:
-        cand = ev.candidate.get(n)
-        if cand is None or n not in g0 or cand.shape != g0[n].shape or not np.all(np.isfinite(cand)):
+    for ev in evidences:
+        g0 = gradients(state + (replace(bug, value=0.0),), ev)
+        g1 = gradients(state + (replace(bug, value=1.0),), ev)
+        if isinstance(g0, str) or isinstance(g1, str) or ev.crash is not None:
             continue
-        d = g1[n] - g0[n]
-        num += float(np.sum((cand - g0[n]) * d))
-        den += float(np.sum(d * d))
+        for n in layer_names(ev, l):
+            cand = ev.candidate.get(n)
+            if cand is None or n not in g0 or cand.shape != g0[n].shape or not np.all(np.isfinite(cand)):
+                continue
+            d = g1[n] - g0[n]
+            num += float(np.sum((cand - g0[n]) * d))
+            den += float(np.sum(d * d))
     if den <= 0 or not np.isfinite(num / den):
         return None
     value = num / den
@@ -147,13 +150,11 @@ def _consistent(state: tuple, combo: tuple, evidences: list[Evidence], l: int) -
     """``state + combo`` (with fitted parameters) if it reproduces layer l on every evidence, else None."""
     from dataclasses import replace
 
-    primary = evidences[0]
-    names = layer_names(primary, l)
     params = [b for b in combo if b.variant.param is not None]
     if len(params) > 1:
         return None
     if params:
-        value = _fit(state + tuple(b for b in combo if b is not params[0]), params[0], primary, names)
+        value = _fit(state + tuple(b for b in combo if b is not params[0]), params[0], evidences, l)
         if value is None:
             return None
         combo = tuple(replace(b, value=value) if b is params[0] else b for b in combo)

@@ -25,7 +25,7 @@ import os
 import numpy as np
 
 from crosscheck.diagnosis.evidence import Evidence
-from crosscheck.diagnosis.explain import Bug, gradients
+from crosscheck.diagnosis.explain import DOWNWARD, Bug, gradients
 
 #: Relative residual under which a record equals a quantity, by the audited code's dtype
 #: (the same sums in another order; float32 code against float64 quantities).
@@ -75,8 +75,30 @@ def _differs(a: np.ndarray, b: np.ndarray | None) -> bool:
     return b is None or a.shape != b.shape or not np.allclose(a, b, rtol=1e-9, atol=0)
 
 
+def primary(bug: Bug, depth: int) -> list[str]:
+    """The quantities a bug computes wrong first: the loss gradient dA_L, an activation's dZ_l,
+    a dense layer's dW_l or db_l, or the dA_{l-1} it passes down."""
+    v, l = bug.variant, bug.layer
+    if v.scope == "loss":
+        return [f"dA{depth}"]
+    if v.scope == "activation":
+        return [f"dZ{l}"]
+    if v.key == "cache-overwritten":
+        return [f"W{l + 1}"]
+    if v.key in DOWNWARD:
+        return [f"dA{l - 1}"]
+    return [f"W{l}", f"b{l}"]
+
+
 def locate(bugs: list[Bug], ev: Evidence, records: list[dict]) -> dict[int, dict | None]:
-    """``{index of bug: {"file", "line", "code"} or None}`` from the trace of the target at ``ev``."""
+    """``{index of bug: {"file", "line", "code"} or None}`` from the trace of the target at ``ev``.
+
+    The records that tell a quantity the bug computes first (``primary``) come first. When one of
+    them also equals, exactly, a quantity the bug leaves alone (a skipped derivative returns the
+    loss gradient unchanged: the loss's line computes the same array) and a later line hands on
+    the same array, the last of those is the bug's line; with no later one (the one line of code
+    where the derivative was due), it stands.
+    """
     with_all = gradients(tuple(bugs), ev)
     out: dict[int, dict | None] = {i: None for i in range(len(bugs))}
     if isinstance(with_all, str):
@@ -86,11 +108,24 @@ def locate(bugs: list[Bug], ev: Evidence, records: list[dict]) -> dict[int, dict
     for i, bug in enumerate(bugs):
         without = gradients(tuple(b for b in bugs if b is not bug), ev)
         without = without if isinstance(without, dict) else {}
-        quantities = [(n, q) for n, q in with_all.items() if _differs(q, without.get(n))]
-        for r in records:
-            if any(_tells(r["array"], q, without.get(n), rtol) for n, q in quantities):
-                out[i] = {"file": r["file"], "line": r["line"], "code": r["code"]}
-                break
+        changed = [(n, q) for n, q in with_all.items() if _differs(q, without.get(n))]
+        kept = [(n, q) for n, q in with_all.items() if not _differs(q, without.get(n))]
+        first = [(n, q) for n, q in changed if n in primary(bug, ev.depth)]
+
+        def telling(quantities):
+            return [r for r in records if any(_tells(r["array"], q, without.get(n), rtol) for n, q in quantities)]
+
+        hits = telling(first)
+        if hits:
+            clean = [r for r in hits if not any(_exact(scale_of(r["array"], q, rtol), rtol) for _, q in kept)]
+            same = [r for r in hits if r["array"].shape == hits[0]["array"].shape
+                    and np.array_equal(r["array"], hits[0]["array"])]
+            hit = clean[0] if clean else same[-1]
+        else:
+            hits = telling(changed)
+            hit = hits[0] if hits else None
+        if hit is not None:
+            out[i] = {"file": hit["file"], "line": hit["line"], "code": hit["code"]}
     return out
 
 
