@@ -182,13 +182,26 @@ def explain(ev: Evidence, verification: list[Evidence]) -> Explanation:
                     best = len(combo)
                     found.append(full)
         if not found:
-            bugs = _ordered(min(beam, key=len), depth)
-            return Explanation(bugs, False, 0, l, [n for n in layer_names(ev, l) if ev.wrong(n)])
+            state = min(beam, key=len)
+            return Explanation(_ordered(state, depth), False, 0, l, _unreproduced(state, evidences, l))
         fewest = min(len(s) for s in found)
         beam = [s for s in found if len(s) == fewest][:BEAM]
     best, *rest = beam
     return Explanation(_ordered(best, depth), True, len(evidences) - 1,
                        alternatives=[_ordered(s, depth) for s in rest])
+
+
+def _unreproduced(state: tuple, evidences: list[Evidence], l: int) -> list[str]:
+    """Layer l's tensors that the bugs found above do not reproduce on some evidence."""
+    out = []
+    for ev in evidences:
+        got = gradients(state, ev)
+        for n in layer_names(ev, l):
+            if n not in out and not reproduces_layer(ev, got, [n]):
+                out.append(n)
+    from crosscheck.model.vocabulary import backward_order
+
+    return backward_order(out)
 
 
 def _ordered(bugs, depth: int) -> list[Bug]:

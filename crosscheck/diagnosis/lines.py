@@ -62,6 +62,10 @@ def _exact(s: float | None, rtol: float) -> bool:
 
 
 def _tells(record: np.ndarray, with_q: np.ndarray, without_q: np.ndarray | None, rtol: float) -> bool:
+    if without_q is not None and with_q.shape != without_q.shape:
+        # a layout bug (a transposed dW): only the layout tells, so the record must have it
+        return record.shape == with_q.shape and _exact(scale_of(record, with_q, rtol), rtol) and (
+            np.allclose(record, with_q, rtol=rtol, atol=0))
     s_with = scale_of(record, with_q, rtol)
     if s_with is None or s_with == 0:
         return False
@@ -93,11 +97,8 @@ def primary(bug: Bug, depth: int) -> list[str]:
 def locate(bugs: list[Bug], ev: Evidence, records: list[dict]) -> dict[int, dict | None]:
     """``{index of bug: {"file", "line", "code"} or None}`` from the trace of the target at ``ev``.
 
-    The records that tell a quantity the bug computes first (``primary``) come first. When one of
-    them also equals, exactly, a quantity the bug leaves alone (a skipped derivative returns the
-    loss gradient unchanged: the loss's line computes the same array) and a later line hands on
-    the same array, the last of those is the bug's line; with no later one (the one line of code
-    where the derivative was due), it stands.
+    The records that tell a quantity the bug computes first (``primary``) come first, then those
+    of any quantity it changes; of those, the first, unless it only hands its array on (``_handed_on``).
     """
     with_all = gradients(tuple(bugs), ev)
     out: dict[int, dict | None] = {i: None for i in range(len(bugs))}
@@ -109,24 +110,34 @@ def locate(bugs: list[Bug], ev: Evidence, records: list[dict]) -> dict[int, dict
         without = gradients(tuple(b for b in bugs if b is not bug), ev)
         without = without if isinstance(without, dict) else {}
         changed = [(n, q) for n, q in with_all.items() if _differs(q, without.get(n))]
-        kept = [(n, q) for n, q in with_all.items() if not _differs(q, without.get(n))]
         first = [(n, q) for n, q in changed if n in primary(bug, ev.depth)]
 
         def telling(quantities):
             return [r for r in records if any(_tells(r["array"], q, without.get(n), rtol) for n, q in quantities)]
 
-        hits = telling(first)
+        kept = [q for n, q in with_all.items() if not _differs(q, without.get(n))]
+        hits = telling(first) or telling(changed)
         if hits:
-            clean = [r for r in hits if not any(_exact(scale_of(r["array"], q, rtol), rtol) for _, q in kept)]
-            same = [r for r in hits if r["array"].shape == hits[0]["array"].shape
-                    and np.array_equal(r["array"], hits[0]["array"])]
-            hit = clean[0] if clean else same[-1]
-        else:
-            hits = telling(changed)
-            hit = hits[0] if hits else None
-        if hit is not None:
+            hit = _handed_on(hits, kept, rtol)
             out[i] = {"file": hit["file"], "line": hit["line"], "code": hit["code"]}
     return out
+
+
+def _handed_on(hits: list[dict], kept: list[np.ndarray], rtol: float) -> dict:
+    """The first hit, unless a later hit holds the same array and the first is only handing it on:
+    a value a function returns (a helper's ``return f'(z)`` that its caller uses as dZ), or a quantity
+    the bug leaves alone (the dA a skipped derivative passes through as dZ). With no later hit (the
+    one line where the derivative was due) the first stands."""
+    hit = hits[0]
+    for later in hits[1:]:
+        if later["array"].shape != hit["array"].shape or not np.array_equal(later["array"], hit["array"]):
+            continue
+        returned_to = hit["name"].startswith("return") and hit.get("caller") == (later["file"], later["line"])
+        if returned_to or any(_exact(scale_of(hit["array"], q, rtol), rtol) for q in kept):
+            hit = later
+        else:
+            break
+    return hit
 
 
 def trace_files(target) -> list[str]:

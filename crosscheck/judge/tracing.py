@@ -11,8 +11,10 @@ every array the code of ``files`` produces:
 - the arrays a function returns (alone, or in a tuple, list or dict), on the
   ``return`` line.
 
-Each record is ``{"file", "line", "code", "name", "array"}`` with ``array`` a
-float64 copy, in the order the lines ran. Nothing else is kept: the caller
+Each record is ``{"file", "line", "code", "name", "array", "caller"}`` with
+``array`` a float64 copy, in the order the lines ran; ``caller`` is, for a
+returned array, the (file, line) that called the function when that line is
+traced too (else None). Nothing else is kept: the caller
 matches the arrays against the quantities it knows (``diagnosis.lines``).
 
 It runs where the audited code runs (the audit's child process, the pytest
@@ -86,9 +88,9 @@ def trace_call(fn, args, files) -> list[dict]:
     def code_line(filename: str, line: int) -> str:
         return linecache.getline(filename, line).strip()
 
-    def record(filename, line, name, arr):
+    def record(filename, line, name, arr, caller=None):
         records.append({"file": filename, "line": line, "code": code_line(filename, line), "name": name,
-                        "array": arr})
+                        "array": arr, "caller": caller})
 
     def diff(frame, line):
         last, before = state[frame]
@@ -110,8 +112,10 @@ def trace_call(fn, args, files) -> list[dict]:
             last, _ = state[frame]
             if last is not None:
                 diff(frame, last)
+                back = frame.f_back
+                caller = (back.f_code.co_filename, back.f_lineno) if back is not None and back in state else None
                 for name, arr in _arrays(arg, "return"):
-                    record(frame.f_code.co_filename, last, name, arr)
+                    record(frame.f_code.co_filename, last, name, arr, caller)
             state.pop(frame, None)
         return local
 
