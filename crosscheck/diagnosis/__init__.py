@@ -39,7 +39,7 @@ from crosscheck.diagnosis.matching import Match, match
 from crosscheck.diagnosis.probes import Probes
 from crosscheck.diagnosis.relations import shape_relations
 from crosscheck.diagnosis.signature import Signature, _condition, analyze
-from crosscheck.diagnosis.verify import checked
+from crosscheck.diagnosis.verify import MIN_CASES, checked
 
 __all__ = ["Diagnosis", "diagnose", "diagnose_finding", "format_bugs"]
 
@@ -151,7 +151,9 @@ def diagnose(target, case, *, library: bool = True) -> Diagnosis:
     verification = probes.verification() if ev.crash is None and ev.failing else []
     sigs: list[Signature] = checked(analyze(ev, probes), ev, verification)
     expl, bugs = None, []
-    if library and verification and ev.crash is None and ev.failing:
+    # a set of bugs is claimed only when it is checked on enough cases of other shapes
+    if library and len([v for v in verification if v.crash is None]) >= MIN_CASES and ev.crash is None \
+            and ev.failing:
         expl = explain(ev, verification)
         bugs = bug_dicts(ev, expl, target, verification)
     relations = shape_relations(target, ev, probes) if ev.crash is None and ev.failing and any(

@@ -122,28 +122,49 @@ def _combos(groups: list[list[Bug]]):
 
 
 def _fit(state: tuple, bug: Bug, evidences: list[Evidence], l: int) -> float | None:
-    """Least-squares value of ``bug``'s parameter given the other bugs (the variants are affine in it),
-    over layer l's tensors on every evidence (at a minimal example a dead unit may hide it)."""
+    """Least-squares value of ``bug``'s parameter given the other bugs, over layer l's tensors on the
+    first evidence that shows it (at a minimal example a dead unit may hide it); ``_consistent``
+    then checks the value on every evidence.
+
+    Alone, each parameterized variant is affine in its parameter, so one step from 0 and 1 is
+    exact; below a bug that is not linear in its input (a derivative taken of the upstream
+    gradient) a few Gauss-Newton steps finish the fit.
+    """
     from dataclasses import replace
 
-    num = den = 0.0
-    for ev in evidences:
-        g0 = gradients(state + (replace(bug, value=0.0),), ev)
-        g1 = gradients(state + (replace(bug, value=1.0),), ev)
-        if isinstance(g0, str) or isinstance(g1, str) or ev.crash is not None:
-            continue
+    def residual_and_slope(ev, value, step):
+        g0 = gradients(state + (replace(bug, value=value),), ev)
+        g1 = gradients(state + (replace(bug, value=value + step),), ev)
+        if isinstance(g0, str) or isinstance(g1, str):
+            return None
+        num = den = res = 0.0
         for n in layer_names(ev, l):
             cand = ev.candidate.get(n)
             if cand is None or n not in g0 or cand.shape != g0[n].shape or not np.all(np.isfinite(cand)):
                 continue
-            d = g1[n] - g0[n]
-            num += float(np.sum((cand - g0[n]) * d))
-            den += float(np.sum(d * d))
-    if den <= 0 or not np.isfinite(num / den):
-        return None
-    value = num / den
-    neutral = 1.0 if bug.variant.param[0] == "factor" else 0.0  # the value at which it is no bug
-    return None if abs(value - neutral) <= 1e-6 * max(1.0, abs(value)) else value
+            d = (g1[n] - g0[n]) / step
+            r = cand - g0[n]
+            num, den, res = num + float(np.sum(r * d)), den + float(np.sum(d * d)), res + float(np.sum(r * r))
+        return num, den, res
+
+    for ev in evidences:
+        if ev.crash is not None:
+            continue
+        value, step = 0.0, 1.0
+        for _ in range(6):
+            got = residual_and_slope(ev, value, step)
+            if got is None or got[1] <= 0 or not np.isfinite(got[0] / got[1]):
+                break
+            delta = got[0] / got[1]
+            value += delta
+            step = max(1e-6, min(1.0, abs(delta)))
+            if abs(delta) <= 1e-12 * max(1.0, abs(value)):
+                break
+        if got is None or got[1] <= 0:
+            continue  # nothing to fit on here (a dead unit): the next evidence
+        neutral = 1.0 if bug.variant.param[0] == "factor" else 0.0  # the value at which it is no bug
+        return None if abs(value - neutral) <= 1e-6 * max(1.0, abs(value)) else value
+    return None
 
 
 def _consistent(state: tuple, combo: tuple, evidences: list[Evidence], l: int) -> tuple | None:

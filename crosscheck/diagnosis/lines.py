@@ -62,8 +62,9 @@ def _exact(s: float | None, rtol: float) -> bool:
 
 
 def _tells(record: np.ndarray, with_q: np.ndarray, without_q: np.ndarray | None, rtol: float) -> bool:
-    if without_q is not None and with_q.shape != without_q.shape:
-        # a layout bug (a transposed dW): only the layout tells, so the record must have it
+    if without_q is not None and with_q.ndim == 2 and with_q.shape == without_q.T.shape and (
+            with_q.shape != without_q.shape or np.allclose(with_q, without_q.T, rtol=rtol, atol=0)):
+        # a layout bug (a transposed dW, square or not): only the layout tells, so the record must have it
         return record.shape == with_q.shape and _exact(scale_of(record, with_q, rtol), rtol) and (
             np.allclose(record, with_q, rtol=rtol, atol=0))
     s_with = scale_of(record, with_q, rtol)

@@ -144,15 +144,18 @@ def run_mutant(m: Mutant, *, examples: int = QUICK["examples"], seed: int = 0, m
     return row
 
 
-def run_corpus(select: str | None = None, *, on_row=None, workers: int = 1, **options) -> list[MutantResult]:
-    """Every mutant's row, in corpus order; ``workers`` > 1 spreads the mutants over processes
+def run_corpus(select: str | None = None, *, on_row=None, workers: int = 1, combinations: bool = True,
+               **options) -> list[MutantResult]:
+    """Every mutant's row, in corpus order (the combinations of several bugs last unless
+    ``combinations=False``); ``workers`` > 1 spreads the mutants over processes
     (``campaign.distribute``: the same rows, timings aside)."""
     import functools
 
     from crosscheck.engine.campaign import distribute
 
     rows = []
-    for row in distribute(functools.partial(_run_one, options), corpus(select), workers=workers):
+    for row in distribute(functools.partial(_run_one, options), corpus(select, combinations=combinations),
+                          workers=workers):
         rows.append(row)
         if on_row is not None:
             on_row(row)
