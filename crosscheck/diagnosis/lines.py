@@ -133,7 +133,9 @@ def _handed_on(hits: list[dict], kept: list[np.ndarray], rtol: float) -> dict:
     for later in hits[1:]:
         if later["array"].shape != hit["array"].shape or not np.array_equal(later["array"], hit["array"]):
             continue
-        returned_to = hit["name"].startswith("return") and hit.get("caller") == (later["file"], later["line"])
+        caller = hit.get("caller")
+        returned_to = hit["name"].startswith("return") and caller is not None and (
+            tuple(caller) == (later["file"], later["line"]))
         if returned_to or any(_exact(scale_of(hit["array"], q, rtol), rtol) for q in kept):
             hit = later
         else:
@@ -154,11 +156,19 @@ def trace_files(target) -> list[str]:
 
 
 def trace(target, ev: Evidence) -> list[dict]:
-    """The trace of ``target`` at ``ev``'s case (its own arrays, in its dtype)."""
+    """The trace of ``target`` at ``ev``'s case (its own arrays, in its dtype), run where the target's
+    code runs: a function that runs elsewhere (the audit's sandbox proxy) offers
+    ``fn.crosscheck_trace(args, files)``, which calls ``judge.tracing.trace_call`` there."""
     from crosscheck.judge.tracing import trace_call
 
     files = trace_files(target)
     if not files:
         return []
     X, Y, params = ev.case.arrays()
-    return trace_call(target.run, (ev.network, X, Y, params), files)
+    remote = getattr(target.fn, "crosscheck_trace", None)
+    if remote is not None and not target.takes_network:
+        records = remote([X.copy(), Y.copy(), [(W.copy(), b.copy()) for W, b in params]], files)
+    else:
+        records = trace_call(target.run, (ev.network, X, Y, params), files)
+    return [{**r, "array": np.asarray(r["array"], np.float64)} for r in records
+            if isinstance(r, dict) and r.get("array") is not None]
