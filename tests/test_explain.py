@@ -71,7 +71,7 @@ def test_a_bug_outside_the_library_is_where_the_explanation_stops():
     assert keys(expl) == [("half-mse", 0), ("output-derivative-missing", 2)]
     d = diagnose(target, case((3, 4, 1), m.activations))
     assert not d.explained and "the unexplained difference begins at layer 1 (W1)" in d.message
-    assert "other" in d.labels
+    assert "beyond them, by signature: dW1 is wrong while db1 = Σ dZ1 is right" in d.message
 
 
 def test_a_correct_layer_adds_no_bug():
@@ -210,3 +210,18 @@ def test_a_true_factor_is_confirmed_on_three_shapes():
     kept = checked([Signature("scale", ["W1", "b1", "b2"], "half", factor=0.5)], ev, verification)
     assert kept[0].sentence == "half" and kept[0].factor == 0.5
     assert not factor_holds(0.5, ["W2"], ev, verification)  # W2 is 1x torch's: 0.5 times 2
+
+
+def test_a_stray_factor_outside_the_set_is_named_by_signature_beyond_the_known_bugs():
+    """A known bug at the output, and dW1 and db1 both times 3 (dZ1 tripled by hand: no known bug)."""
+    m = _c([("output-derivative-missing", 2)], ("relu", "sigmoid"))
+    inner = m.target()
+
+    def fn(X, Y, params, *, network):
+        grads = inner.fn(X, Y, params, network=network)
+        return {"W1": grads["W1"] * 3, "b1": grads["b1"] * 3, "W2": grads["W2"], "b2": grads["b2"]}
+
+    target = Target("dz1-tripled", fn, inner.family, takes_network=True)
+    d = diagnose(target, case((3, 4, 1), m.activations))
+    assert [b["variant"] for b in d.bugs] == ["output-derivative-missing"] and not d.explained
+    assert "beyond them, by signature" in d.message and "3 times" in d.message

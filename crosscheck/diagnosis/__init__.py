@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from crosscheck.model.vocabulary import DIAGNOSES, tensor_layer
 from crosscheck.diagnosis.evidence import Evidence, gather
-from crosscheck.diagnosis.explain import Explanation, explain, tensors_of
+from crosscheck.diagnosis.explain import Explanation, explain, residual, tensors_of
 from crosscheck.diagnosis.lines import locate, trace
 from crosscheck.diagnosis.localize import localize
 from crosscheck.diagnosis.matching import Match, match
@@ -138,6 +138,16 @@ def _explanation_sentence(expl: Explanation, bugs: list[dict], verification: lis
                    f"combined, reproduces it")
 
 
+def _beyond(ev: Evidence, expl: Explanation, verification: list[Evidence]) -> list[Signature]:
+    """Signature analysis of what the bugs found leave unexplained, its factors checked on the
+    verification cases with the same bugs in place."""
+    left = residual(ev, expl.bugs)
+    if left is None or not left.failing:
+        return []
+    shifted = [r for r in (residual(v, expl.bugs) for v in verification if v.crash is None) if r is not None]
+    return checked(analyze(left), left, shifted)
+
+
 def diagnose(target, case, *, library: bool = True) -> Diagnosis:
     """Diagnose ``target`` at ``case`` (normally a finding's minimal example).
 
@@ -176,7 +186,10 @@ def diagnose(target, case, *, library: bool = True) -> Diagnosis:
             labels += [b["label"] for b in bugs]
             parts.append(_explanation_sentence(expl, bugs, verification))
             if not expl.explained:
-                labels.append("other")
+                rest = _beyond(ev, expl, verification)
+                labels += [s.label for s in rest] or ["other"]
+                if rest:
+                    parts.append("beyond them, by signature: " + "; ".join(s.sentence for s in rest))
         elif matches:
             labels += [m.label for m in matches]
             parts.append(_matched_sentence(ev, matches))

@@ -28,7 +28,7 @@ from itertools import product
 
 import numpy as np
 
-from crosscheck.diagnosis.evidence import Evidence, agrees
+from crosscheck.diagnosis.evidence import Evidence, agrees, comparison
 from crosscheck.diagnosis.variants import LIBRARY, Variant, combined_gradients
 
 #: Dense bugs that leave dW_l and db_l right and change only what layer l passes down.
@@ -223,6 +223,21 @@ def _unreproduced(state: tuple, evidences: list[Evidence], l: int) -> list[str]:
     from crosscheck.model.vocabulary import backward_order
 
     return backward_order(out)
+
+
+def residual(ev: Evidence, bugs: list[Bug]) -> Evidence | None:
+    """``ev`` with the reference *with these bugs* as its truth: what is left for signature analysis
+    (a stray factor on one tensor, a dropped column) once the known bugs above are accounted for."""
+    from dataclasses import replace
+
+    got = gradients(tuple(bugs), ev)
+    if isinstance(got, str) or ev.crash is not None:
+        return None
+    comparisons = {n: comparison(ev, n, ev.candidate.get(n), got[n]) for n in ev.comparisons
+                   if n in got and ev.candidate.get(n) is not None}
+    if len(comparisons) < len(ev.comparisons):
+        return None
+    return replace(ev, truth={**ev.truth, **got}, comparisons=comparisons)
 
 
 def _ordered(bugs, depth: int) -> list[Bug]:
