@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from crosscheck.model.vocabulary import DIAGNOSES, tensor_layer
+from crosscheck.model.vocabulary import DIAGNOSES, backward_order, tensor_layer
 from crosscheck.diagnosis.evidence import Evidence, gather
 from crosscheck.diagnosis.explain import Explanation, explain, residual, tensors_of
 from crosscheck.diagnosis.lines import locate, trace
@@ -91,14 +91,17 @@ def bug_dicts(ev: Evidence, expl: Explanation, target, verification: list[Eviden
     the tensors it makes wrong, its statement, its source line (or None) and the cases it is confirmed on."""
     if not expl.bugs:
         return []
-    confirming = next((v for v in verification if v.crash is None), None)
+    confirming = [v for v in verification if v.crash is None]
     sources: dict = {}
-    if confirming is not None:
+    for v in confirming:  # a bug that shows only at some entries (a dead unit) may not show on the first
         try:
-            sources = locate(expl.bugs, confirming, trace(target, confirming))
+            found = locate(expl.bugs, v, trace(target, v))
         except Exception:  # a trace that fails costs the lines, never the finding
-            sources = {}
-    at = confirming if confirming is not None else ev
+            break
+        sources.update({i: src for i, src in found.items() if src is not None and i not in sources})
+        if len(sources) == len(expl.bugs):
+            break
+    cases = confirming or [ev]
     out = []
     for i, bug in enumerate(expl.bugs):
         src = sources.get(i)
@@ -106,7 +109,7 @@ def bug_dicts(ev: Evidence, expl: Explanation, target, verification: list[Eviden
         cond = _condition(ev, bug.layer, bug.variant.pattern) if bug.variant.scope == "activation" else ""
         out.append({"label": bug.variant.label, "pattern": bug.variant.pattern, "variant": bug.variant.key,
                     "layer": bug.report_layer(ev.depth),
-                    "tensors": tensors_of(bug, expl.bugs, at),
+                    "tensors": backward_order({n for c in cases for n in tensors_of(bug, expl.bugs, c)}),
                     "statement": statement + (f" ({cond})" if cond else ""),
                     "source": {**src, "file": _shown_path(src["file"])} if src else None,
                     "confirmed": len([v for v in verification if v.crash is None])})
