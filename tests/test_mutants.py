@@ -93,4 +93,5 @@ def test_mutants_takes_a_profile_and_thorough_is_its_alias(tmp_path):
     assert main(["mutants", "--select", select, "--profile", "ci", "--examples", "5",
                  "--report", str(tmp_path)]) == 0
     assert json.loads((tmp_path / "mutants.json").read_text())["settings"]["profile"] == "ci"
-    assert main(["mutants", "--select", select, "--thorough", "--profile", "ci", "--report", str(tmp_path)]) == 2
+    assert main(["mutants", "--select", select, "--thorough", "--examples", "5", "--report", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "mutants.json").read_text())["settings"]["profile"] == "thorough"

@@ -1,6 +1,8 @@
 """``crosscheck mutants``: fuzz the mutant corpus and write the mutation table."""
 from __future__ import annotations
 
+import sys
+
 from crosscheck.app.cli import EXIT_FINDINGS, EXIT_OK, UsageError, chosen_profile, command
 from crosscheck.app.options import add_profile_options, add_report_option, add_workers_option
 
@@ -30,9 +32,8 @@ def cmd_mutants(args) -> int:
     from crosscheck.reports.mutants import write
     from crosscheck.engine.mutants import QUICK, THOROUGH, run_corpus, score
 
-    if args.thorough:
-        if args.profile not in (None, "thorough"):
-            raise UsageError(f"--thorough is --profile thorough; it contradicts --profile {args.profile}")
+    if args.thorough:  # the old spelling, kept working
+        print("crosscheck: note: --thorough is the same as --profile thorough", file=sys.stderr)
         args.profile = "thorough"
     profile = chosen_profile(args)
     settings = dict(THOROUGH if profile == "thorough" else QUICK)
