@@ -57,12 +57,12 @@ class Bug:
 
     def report_layer(self, depth: int) -> int:
         """1-based layer, the loss counted as the last layer (depth + 1)."""
-        return depth + 1 if self.variant.scope == "loss" else self.layer
+        return depth + 1 if self.variant.scope in ("loss", "penalty") else self.layer
 
     def order(self, depth: int) -> tuple:
         """Backward order: the loss first, then the output layer's pieces, down to layer 1."""
         slot = self.slot
-        return (-self.report_layer(depth), {"loss": 0, "activation": 1, "dense": 2}[slot[0]])
+        return (-self.report_layer(depth), {"loss": 0, "penalty": 1, "activation": 2, "dense": 3}[slot[0]])
 
 
 @dataclass
@@ -101,8 +101,9 @@ def _options(network, state: tuple, l: int) -> list[list[Bug]]:
     taken = {b.slot for b in state}
     depth = network.depth
     groups = []
-    if l == depth:
+    if l == depth:  # what acts on every layer (the loss gradient, a penalty's gradient) is chosen at the top
         groups.append([Bug(v, 0) for v in LIBRARY if v.scope == "loss" and v.layers(network)])
+        groups.append([Bug(v, 0) for v in LIBRARY if v.scope == "penalty" and v.layers(network)])
     groups.append([Bug(v, l) for v in LIBRARY if v.scope == "activation" and l in v.layers(network)])
     own = [Bug(v, l) for v in LIBRARY if v.scope == "dense" and v.key not in DOWNWARD
            and v.key != "cache-overwritten" and l in v.layers(network)]

@@ -86,6 +86,8 @@ def primary(bug: Bug, depth: int) -> list[str]:
     v, l = bug.variant, bug.layer
     if v.scope == "loss":
         return [f"dA{depth}"]
+    if v.scope == "penalty":  # a penalty's gradient is added to every weight gradient
+        return [f"W{k}" for k in range(depth, 0, -1)]
     if v.scope == "activation":
         return [f"dZ{l}"]
     if v.key == "cache-overwritten":

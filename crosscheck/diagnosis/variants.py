@@ -52,8 +52,8 @@ class Variant:
         Two bugs combine when their slots differ. The cache overwrite of layer l is
         read by layer l + 1's dense backward, so that is the piece it replaces.
         """
-        if self.scope == "loss":
-            return ("loss",)
+        if self.scope in ("loss", "penalty"):
+            return (self.scope,)
         if self.key == "cache-overwritten":
             return ("dense", layer + 1)
         return (self.scope, layer)
@@ -83,7 +83,7 @@ def combined_gradients(bugs, network, X, Y, params) -> dict[str, np.ndarray]:
     net = MLP(network.sizes, network.activations,
               [(np.array(W, copy=True), np.array(b, copy=True)) for W, b in params])
     loss_fn = make_loss(network.loss, network.reduction)
-    order = {"dense": 0, "activation": 1, "loss": 2}
+    order = {"dense": 0, "activation": 1, "loss": 2, "penalty": 3}
     seen = set()
     for v, layer, value in sorted(bugs, key=lambda b: (order[b[0].slot(b[1])[0]], b[1])):
         slot = v.slot(layer)
