@@ -225,3 +225,20 @@ def test_a_stray_factor_outside_the_set_is_named_by_signature_beyond_the_known_b
     d = diagnose(target, case((3, 4, 1), m.activations))
     assert [b["variant"] for b in d.bugs] == ["output-derivative-missing"] and not d.explained
     assert "beyond them, by signature" in d.message and "3 times" in d.message
+
+
+def test_a_crash_matches_a_known_bug_only_when_it_is_the_same_kind_of_crash():
+    """relu_rows at 3-1-1: the ReLU mask from X broadcasts silently there, and the crash is the
+    in-place update of W2 with X.T @ delta: a ValueError like the mask's own, but not the mask's."""
+    from crosscheck.diagnosis.evidence import crash_kind
+
+    assert crash_kind("ValueError", "operands could not be broadcast together with shapes (1,3) (1,2)") == \
+        crash_kind("ValueError", "operands could not be broadcast together with shapes (4,11) (4,2)")
+    assert crash_kind("ValueError", "non-broadcastable output operand with shape (1,1) doesn't match the "
+                      "broadcast shape (3,1)") != crash_kind("ValueError", "operands could not be broadcast "
+                                                             "together with shapes (1,3) (1,2)")
+    target = _tutorial_target("relu_rows_audit.py")
+    update = diagnose(target, case((3, 1, 1), ("relu", "sigmoid"), batch=1, seed=0))
+    assert "activation-mask" not in update.labels
+    mask = diagnose(target, case((2, 3, 3), ("relu", "sigmoid"), batch=1, seed=0))
+    assert mask.labels == ["activation-mask"]

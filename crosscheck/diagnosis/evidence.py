@@ -116,6 +116,19 @@ def gather_arrays(target, case: Case, X, Y, params) -> Evidence:
     return ev
 
 
+def crash_kind(type_name: str, message: str) -> str:
+    """What a crash is, for telling two apart: the exception's type and its message without the
+    numbers and shapes ("ValueError: operands could not be broadcast together with shapes").
+
+    The type alone says too little: NumPy raises ValueError for a broadcast, an in-place
+    broadcast into a smaller array and a matrix product alike, and those are different bugs.
+    """
+    import re
+
+    words = re.sub(r"\([^)]*\)|\[[^]]*\]|[-+]?\d+", " ", message or "")
+    return f"{type_name}: {' '.join(words.split())[:60]}".rstrip(": ")
+
+
 def agrees(ev: Evidence, name: str, candidate, reference, factor: float = 1.0) -> bool:
     """Does ``candidate`` equal ``reference`` within the case's budget (scaled by ``factor``)?"""
     if candidate is None or reference is None:

@@ -28,7 +28,7 @@ from itertools import product
 
 import numpy as np
 
-from crosscheck.diagnosis.evidence import Evidence, agrees, comparison
+from crosscheck.diagnosis.evidence import Evidence, agrees, comparison, crash_kind
 from crosscheck.diagnosis.variants import LIBRARY, Variant, combined_gradients
 
 #: Dense bugs that leave dW_l and db_l right and change only what layer l passes down.
@@ -76,11 +76,11 @@ class Explanation:
 
 
 def gradients(bugs, ev: Evidence):
-    """The reference's gradients with ``bugs`` in place at this evidence's example, or the exception's type."""
+    """The reference's gradients with ``bugs`` in place at this evidence's example, or its ``crash_kind``."""
     try:
         return combined_gradients([b.triple for b in bugs], ev.network, ev.X, ev.Y, ev.params)
     except Exception as e:
-        return type(e).__name__
+        return crash_kind(type(e).__name__, str(e).splitlines()[0] if str(e) else "")
 
 
 def layer_names(ev: Evidence, l: int) -> list[str]:
@@ -92,7 +92,7 @@ def layer_names(ev: Evidence, l: int) -> list[str]:
 def reproduces_layer(ev: Evidence, got, names: list[str]) -> bool:
     """Does the gradient set ``got`` (or an exception name) reproduce the target's ``names`` here?"""
     if ev.crash is not None or isinstance(got, str):
-        return ev.crash is not None and got == ev.crash
+        return ev.crash is not None and got == crash_kind(ev.crash, ev.crash_message)
     return all(n in got and agrees(ev, n, ev.candidate[n], got[n]) for n in names if ev.candidate[n] is not None)
 
 
