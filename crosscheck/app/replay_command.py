@@ -27,6 +27,10 @@ def format_replay(r: Replay, *, max_elements: int = 16) -> str:
         small = [c.tensor for c in res.failing if c.size <= max_elements and c.status in ("mismatch", "nonfinite")]
         if small:
             lines += _element_lines(r, small)
+    if not r.deterministic:
+        lines.append("not deterministic: two calls on this case returned different values (a target must give "
+                     "the same gradients for the same arrays; look for global state, an unseeded generator or "
+                     "arrays changed in place)")
     if r.identical:
         lines.append("same figures as the report, bit for bit")
     else:
@@ -88,7 +92,7 @@ def cmd_replay(args) -> int:
     except ReplayError as e:
         raise UsageError(str(e)) from None
     print(format_replay(r))
-    return EXIT_OK if r.result.agree else EXIT_FINDINGS
+    return EXIT_OK if r.agree else EXIT_FINDINGS
 
 
 command("replay", "rerun a finding of a report on its exact minimal example and print the comparison",

@@ -217,10 +217,16 @@ class Replay:
     case: object
     result: object  # CaseResult
     differences: list[str]  # recorded figures the replay did not reproduce exactly
+    deterministic: bool = True  # two calls on the case gave the same answer (``twice``)
 
     @property
     def identical(self) -> bool:
         return not self.differences
+
+    @property
+    def agree(self) -> bool:
+        """Every tensor agrees and the target answers the same every time."""
+        return self.deterministic and self.result.agree
 
 
 def replay(report: str | Path, which: str | int) -> Replay:
@@ -231,8 +237,9 @@ def replay(report: str | Path, which: str | int) -> Replay:
     entry = pick(found, str(which), path)
     target = rebuild_target(entry, path)
     case = rebuild_case(entry, target)
+    _, _, same = twice(target, case)  # first: a target right only on its first call must not agree
     result = check_target_case(target, case)
-    return Replay(entry, path, target, case, result, differences(entry.finding, result))
+    return Replay(entry, path, target, case, result, differences(entry.finding, result), same)
 
 
 def _same(a, b) -> bool:
@@ -268,6 +275,79 @@ def differences(finding: dict, result) -> list[str]:
             if key in rec and not _same(rec[key], now.get(key)):
                 out.append(f"{name}.{key}: recorded {rec[key]!r}, replayed {now.get(key)!r}")
     return out
+
+
+# -- nondeterminism ---------------------------------------------------------------------
+
+def twice(target, case) -> tuple[object, object, bool]:
+    """``(first, second, same)``: the target called twice on ``case`` (fresh arrays each time), and
+    whether both calls gave the same answer bit for bit (the same exception counts as the same).
+
+    A target right only on its first call, or one that reads a clock or an unseeded generator,
+    answers differently: replay and the audit report it as not deterministic, never as agreeing.
+    """
+    first = _snapshot(_call_once(target, case))
+    second = _snapshot(_call_once(target, case))
+    return first, second, same_answer(first, second)
+
+
+def _call_once(target, case):
+    X, Y, params = case.arrays()
+    fresh = [(W.copy(), None if b is None else b.copy()) for W, b in params]
+    try:
+        if getattr(target, "takes_network", False):
+            return target.fn(X.copy(), Y.copy(), fresh, network=case.network)
+        return target.fn(X.copy(), Y.copy(), fresh)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # the same failure twice is deterministic too
+        return Raised(type(e).__name__, str(e)[:500])
+
+
+@dataclass(frozen=True)
+class Raised:
+    """What a call raised, for comparing two calls."""
+
+    type: str
+    message: str
+
+
+def _snapshot(value, depth: int = 0):
+    """A deep copy of the arrays, lists and dicts of ``value`` (a later call may change them in place)."""
+    import numpy as np
+
+    if depth > 8:
+        return value
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_snapshot(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return {k: _snapshot(v, depth + 1) for k, v in value.items()}
+    return value
+
+
+def same_answer(a, b, depth: int = 0) -> bool:
+    """Whether two returned values are the same, arrays bit for bit (NaN equal to NaN)."""
+    import numpy as np
+
+    if depth > 8:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)) or a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same_answer(x, y, depth + 1) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same_answer(a[k], b[k], depth + 1) for k in a)
+    if isinstance(a, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, (int, str, bool, complex, Raised)) or a is None:
+        return a == b
+    return getattr(a, "type_name", type(a).__name__) == getattr(b, "type_name", type(b).__name__)
 
 
 # -- elementwise view (replay output, HTML heatmaps) ------------------------------------
@@ -327,11 +407,3 @@ def elementwise(target, case, tensors=None) -> dict[str, Elementwise]:
             why = why or "shape differs from torch's"
         out[name] = Elementwise(name, arr, t, judge.allowed(name), why if arr is None else "")
     return out
-
-
-def elementwise_job(target, example: dict, tensors: list[str]) -> dict[str, Elementwise]:
-    """``elementwise`` of a recorded example: the audit's isolated child runs this for the HTML heatmaps."""
-    import numpy as np
-
-    with np.errstate(all="ignore"):
-        return elementwise(target, case_from_example(example, target), tensors)

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from crosscheck.model.returns import Rejected
 from crosscheck.numerics import tolerance
 
 STATUSES = ("agree", "mismatch", "nonfinite", "shape", "missing", "undefined")
@@ -67,7 +68,8 @@ def _idx(index) -> str:
 def format_message(r: TensorComparison) -> str:
     """The one message template."""
     if r.status == "missing":
-        return f"{r.tensor}: not returned; expected an array of shape {tuple(r.expected_shape)}"
+        why = f" ({r.note})" if r.note and r.note != "None" else ""
+        return f"{r.tensor}: not returned{why}; expected an array of shape {tuple(r.expected_shape)}"
     if r.status == "shape":
         return f"{r.tensor}: {r.note or 'shape ' + str(tuple(r.shape))} returned, shape {tuple(r.expected_shape)} expected"
     if r.status == "nonfinite":
@@ -85,6 +87,8 @@ def as_array(value, name: str) -> tuple[np.ndarray | None, str]:
     """Convert a target's return value to a float array, or say why it is not one."""
     if value is None:
         return None, "None"
+    if isinstance(value, Rejected):  # what the reader refused, in words (``model.returns``)
+        return None, value.why
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
         value = value.detach().cpu().numpy()
     try:
@@ -143,7 +147,7 @@ def convert(name: str, candidate, truth, *, dtype: str = "float64", noise=None):
                 allowed_abs_err=0.0, torch_err=torch_err)
     arr, why = as_array(candidate, name)
     if arr is None:
-        status = "missing" if candidate is None else "shape"
+        status = "missing" if candidate is None or (isinstance(candidate, Rejected) and candidate.missing) else "shape"
         return None, TensorComparison(shape=(), status=status, note=why if candidate is not None else "",
                                       **{**base, "mismatches": base["size"], "mismatch_fraction": 1.0,
                                          "max_abs_err": float("inf"), "max_rel_err": float("inf")})
