@@ -143,4 +143,4 @@ def test_files_that_hang_or_segfault_while_imported_are_invalid(tmp_path):
     reasons = {r["name"]: r["reason"] for r in run.records}
     assert [r["verdict"] for r in run.records] == ["invalid", "invalid"]
     assert "the import did not finish within the time limit of 2 s" in reasons["hangs_on_import"]
-    assert "died of SIGSEGV at segfaults_on_import.py:3" in reasons["segfaults_on_import"]
+    assert "died of a segmentation fault (SIGSEGV) at segfaults_on_import.py:3" in reasons["segfaults_on_import"]

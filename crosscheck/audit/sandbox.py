@@ -269,7 +269,8 @@ class Sandbox:
             except ValueError:
                 name = f"signal {number}"
             err = _raised_type(name, TargetDied)(
-                f"the process running the target died of {SIGNAL_WORDS.get(name, name)}")
+                f"the process running the target died of "
+                + (f"{SIGNAL_WORDS[name]} ({name})" if name in SIGNAL_WORDS else name))
         elif how == "exit":
             err = _raised_type("ProcessExit", TargetDied)(
                 f"the process running the target exited with status {number} (os._exit or exit() in C code)")
