@@ -5,7 +5,8 @@ import json
 from pathlib import Path
 
 from crosscheck.app.cli import EXIT_FINDINGS, EXIT_OK, UsageError, command
-from crosscheck.engine.replay import REPORT_FILES, Entry, Replay, ReplayError, elementwise, entries, replay
+from crosscheck.engine.replay import (REPORT_FILES, Entry, Replay, ReplayError, elementwise, entries, replay,
+                                      replay_command, report_files)
 
 
 def format_replay(r: Replay, *, max_elements: int = 16) -> str:
@@ -67,7 +68,7 @@ def _list_lines(path: Path, found: list[Entry]) -> str:
     if not found:
         return f"{path}: no findings; every gradient agreed"
     lines = [f"{path}: {len(found)} finding{'s' if len(found) != 1 else ''}; replay one with "
-             f"`crosscheck replay {path} N`:"]
+             f"`{replay_command(path, 'N')}`:"]
     for e in found:
         example = e.finding.get("example")
         lines.append(f"  {e.number}. {e.id}" + (f"  {json.dumps(example)}" if example else ""))
@@ -84,9 +85,8 @@ def _add_arguments(p) -> None:
 
 def cmd_replay(args) -> int:
     try:
-        if args.finding is None:
-            path, found = entries(args.report)
-            print(_list_lines(path, found))
+        if args.finding is None:  # every report of a folder: fuzz, audit and pytest may share one
+            print("\n".join(_list_lines(*entries(path)) for path in report_files(args.report)))
             return EXIT_OK
         r = replay(args.report, args.finding)
     except ReplayError as e:

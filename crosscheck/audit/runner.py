@@ -88,13 +88,20 @@ class NoTargets(ValueError):
 # -- the whole command ---------------------------------------------------------------
 
 def audit_paths(paths, options: AuditOptions | None = None,
-                on_record: Callable[[dict], None] | None = None, on_event=None) -> AuditRun:
+                on_record: Callable[[dict], None] | None = None, on_event=None,
+                done: dict[str, dict] | None = None) -> AuditRun:
     """Audit every ``@audit_target`` function in ``paths`` (files or folders).
 
     Raises ``loader.PathError`` for a missing path and ``NoTargets`` when no
     file declares a target. A file that cannot be imported becomes an
-    ``invalid`` record; every other target is still audited.
+    ``invalid`` record; every other target is still audited. ``done`` holds the
+    records of targets a resumed audit finished before (``journal.read``): they
+    are kept as they are, not audited again. ``on_record`` gets each record, in
+    order, as soon as it is known (``app.audit_command`` streams them).
     """
+    from crosscheck.audit.journal import key
+
+    done = done or {}
     options = options or AuditOptions()
     start = time.monotonic()
     files = loader.collect_files(paths)
@@ -114,13 +121,15 @@ def audit_paths(paths, options: AuditOptions | None = None,
                 pending.append(("invalid", record.invalid(found["error"], str(f)), None))
                 continue
             events = on_event if options.workers == 1 else None  # cases are counted in the worker's process
-            for spec, rec in zip(found["targets"], run_all(functools.partial(
-                    audit_isolated, options=options, on_event=events), found["targets"], lazy=True)):
+            todo = [spec for spec in found["targets"] if key(spec) not in done]
+            futures = iter(run_all(functools.partial(audit_isolated, options=options, on_event=events), todo,
+                                   lazy=True))
+            for spec in found["targets"]:
+                rec = (done[key(spec)], {}) if key(spec) in done else next(futures)
                 pending.append(("target", rec, spec))
         for kind, rec, spec in pending:
-            rec = rec() if callable(rec) else rec  # a target's record, once its audit is done
             if kind == "target":
-                rec, heatmaps = rec
+                rec, heatmaps = rec if isinstance(rec, tuple) else rec()
                 if heatmaps:
                     run.heatmaps[rec["name"]] = heatmaps
             if kind == "target" and rec.get("internal_error"):

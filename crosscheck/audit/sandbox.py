@@ -115,8 +115,8 @@ class Sandbox:
     def __enter__(self) -> "Sandbox":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, kind, *exc) -> None:
+        self.close(kill=kind is not None)
 
     def start(self) -> None:
         """A new child; for a target, its file imported and its function found (``LoadFailed`` if not)."""
@@ -153,9 +153,10 @@ class Sandbox:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def close(self) -> str:
-        """End the child and everything it started; returns how it ended (``exit 0``, ``signal 9``)."""
-        status = self._end()
+    def close(self, kill: bool = False) -> str:
+        """End the child and everything it started; returns how it ended (``exit 0``, ``signal 9``).
+        ``kill``: at once (an interrupt), rather than letting it finish its call."""
+        status = self._end(kill)
         try:
             os.unlink(self.log)
         except OSError:

@@ -29,6 +29,7 @@ import sys
 #: Address space allowed beyond what the worker maps once the user's file is imported.
 DEFAULT_MEMORY_MB = 2048
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 
 
 def main(argv: list[str]) -> None:
@@ -48,12 +49,18 @@ def main(argv: list[str]) -> None:
 
 
 def _subreaper() -> None:
+    """Keep every descendant ours, and hear of the audit's death (SIGTERM: end everything)."""
+    parent = os.getppid()
     try:
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: descendants that leave the session may outlive us
         pass
+    if os.getppid() != parent:  # the audit died before we could hear of it
+        os._exit(1)
 
 
 # -- the supervisor -----------------------------------------------------------------------

@@ -19,10 +19,8 @@ Light at import time; torch is loaded when a case is checked.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +33,13 @@ EXACT_FIELDS = ("status", "shape", "expected_shape", "mismatches", "max_abs_err"
 
 class ReplayError(ValueError):
     """A report or finding that cannot be replayed; the message says why and what to do."""
+
+
+def replay_command(report, finding) -> str:
+    """``crosscheck replay REPORT FINDING`` with both shell-quoted, ready to paste (a path may hold spaces)."""
+    import shlex
+
+    return f"crosscheck replay {shlex.quote(str(report))} {shlex.quote(str(finding))}"
 
 
 def finding_id(target: str, finding: dict) -> str:
@@ -76,6 +81,15 @@ def report_file(path: str | Path) -> Path:
         hint = f"; try {sibling}" if sibling.is_file() else ""
         raise ReplayError(f"{path}: replay reads the JSON report ({', '.join(REPORT_FILES)}){hint}")
     return path
+
+
+def report_files(path: str | Path) -> list[Path]:
+    """Every report ``path`` names: the file itself, or each of ``REPORT_FILES`` in the folder."""
+    path = Path(path)
+    if path.is_dir():
+        found = [path / name for name in REPORT_FILES if (path / name).is_file()]
+        return found or [report_file(path)]  # report_file says why there is none
+    return [report_file(path)]
 
 
 def entries(report: str | Path) -> tuple[Path, list[Entry]]:
@@ -166,45 +180,38 @@ def rebuild_target(entry: Entry, report_path: Path):
 
 
 def target_from_file(path: str | Path, function: str, *, name: str | None = None, declaration: dict | None = None):
-    """Load ``function`` from the Python file ``path`` as a ``Target``.
+    """Load ``function`` from the Python file ``path`` as a ``Target`` (``loader``: its folder and
+    its project root on the import path, as pytest does).
 
     It uses the function's ``@audit_target`` declaration, or ``declaration``
     (the keyword arguments of ``audit_target``, extra ones under ``options``,
     as the reports record them) when the function is not decorated.
     """
-    from crosscheck.model.target import Target, TargetError, audit_target
+    from crosscheck.engine import loader
+    from crosscheck.model.target import TargetError
 
     path = Path(path)
     if not path.is_file():
         raise ReplayError(f"{path}: the target file recorded in the report does not exist (moved or deleted?)")
-    module_name = f"_crosscheck_replay_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent.resolve()))  # a target file imports its tutorial beside it
     try:
-        spec.loader.exec_module(module)
+        fn = loader.load_function(path, function, decorated=False)
+    except TargetError:
+        raise ReplayError(f"{path}: no function {function!r} at module level (the report names "
+                          f"{name or function!r})") from None
     except BaseException as e:
         if isinstance(e, KeyboardInterrupt):
             raise
         raise ReplayError(f"{path}: importing the target file failed: {type(e).__name__}: {e}") from None
-    finally:
-        sys.path.remove(str(path.parent.resolve()))
-    fn = getattr(module, function, None)
-    if not callable(fn):
-        raise ReplayError(f"{path}: no function {function!r} at module level (the report names "
-                          f"{name or function!r})")
     decl = getattr(fn, "__crosscheck_target__", None)
     if decl is None:
         if not declaration:
             raise ReplayError(f"{path}: {function} is not decorated with @audit_target and the report "
                               f"records no declaration for it")
-        args = {k: v for k, v in declaration.items() if k != "options"}
         try:
-            decl = audit_target(**args, **(declaration.get("options") or {}))(lambda *a: None).__crosscheck_target__
-        except TargetError as e:
+            decl = loader.declared(declaration)
+        except (TargetError, TypeError) as e:
             raise ReplayError(f"{path}: the declaration recorded for {function} is invalid: {e}") from None
-    return Target(name or f"{path.stem}.{function}", fn, decl["family"], decl["returns"], decl["lr"],
-                  file=str(path), options=decl.get("options", {}))
+    return loader.make_target(name or f"{path.stem}.{function}", fn, decl, path)
 
 
 # -- replaying --------------------------------------------------------------------------

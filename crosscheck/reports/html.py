@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from crosscheck.model.vocabulary import tensor_kind, tensor_layer
+from crosscheck.engine.replay import replay_command
 from crosscheck.reports import svg
 from crosscheck.reports.tables import comparisons_frame, pivot
 
@@ -213,7 +214,7 @@ def audit_sections(data: dict, *, report: str | Path | None = None,
             what = ", ".join(f.get("tensors") or []) or (f.get("crash") or {}).get("type", "")
             head = f"<p><b>{i}. {_e(f.get('kind'))}: {_e(what)}</b>"
             if report is not None and isinstance(f.get("example"), dict):
-                head += f": replay with <code>crosscheck replay {_e(str(report))} {number}</code>"
+                head += f": replay with <code>{_e(replay_command(report, number))}</code>"
             head += "</p>"
             views = ((heatmaps or {}).get(t["name"]) or {}).get(i - 1)
             if views and drawable:
@@ -538,7 +539,7 @@ def finding_html(number: int, finding: dict, target=None, *, report=None, headin
         parts.append(f"<p><b>Minimal example:</b> {_e(case.describe() if case else '')}{seen}<br>"
                      f"<code>{_e(json.dumps(example))}</code></p>")
     if report is not None and example:
-        parts.append(f"<p><b>Replay:</b> <code>crosscheck replay {_e(str(report))} {number}</code></p>")
+        parts.append(f"<p><b>Replay:</b> <code>{_e(replay_command(report, number))}</code></p>")
     if crash:
         parts.append(f"<pre>{_e(crash.get('traceback') or crash.get('type', '') + ': ' + crash.get('message', ''))}"
                      f"</pre>")
