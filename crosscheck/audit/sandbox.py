@@ -319,7 +319,12 @@ def _write_all(fd: int, data: bytes, deadline: float) -> None:
 
 def proxy(sandbox: Sandbox):
     """A function ``(X, Y, params, **kwargs)`` that runs the audited function in ``sandbox``, with the
-    audited function's parameter names as its signature (``trajectory.takes_steps`` reads it)."""
+    audited function's parameter names as its signature (``trajectory.takes_steps`` reads it).
+
+    ``proxy(...).crosscheck_trace(args, files)`` runs the call under ``judge.tracing.trace_call`` in
+    the child and returns its records (plain arrays with file, line and code strings): a tracer in
+    this process would see none of the audited function's lines.
+    """
     def audited(*args, **kwargs):
         return sandbox.call(list(args), kwargs)
 
@@ -328,6 +333,8 @@ def proxy(sandbox: Sandbox):
     audited.__signature__ = inspect.Signature(
         [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in sandbox.parameters])
     audited.__name__ = str(sandbox.function)
+    # the call under ``judge.tracing.trace_call``, run where the function runs (diagnosis finds lines with it)
+    audited.crosscheck_trace = sandbox.trace
     return audited
 
 
