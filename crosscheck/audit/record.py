@@ -19,7 +19,7 @@ import re
 
 from crosscheck.model.vocabulary import backward_order, param_names, tensor_layer
 from crosscheck.audit import conditions
-from crosscheck.audit.sandbox import user_frame
+from crosscheck.model.records import crash_location as user_frame
 
 VERDICTS = ("agree", "disagree", "crashed", "timeout", "invalid")
 KINDS = ("crash", "shape", "nonfinite", "mismatch", "nondeterministic", "timeout")
@@ -171,14 +171,10 @@ def merge_subsets(findings: list[dict]) -> list[dict]:
 
 
 def verdict(findings: list[dict]) -> str:
-    kinds = {f["kind"] for f in findings}
-    if not kinds:
-        return "agree"
-    if kinds & {"mismatch", "nonfinite", "shape", "nondeterministic"}:
-        return "disagree"
-    if "timeout" in kinds:
-        return "timeout"
-    return "crashed"
+    """``model.records.verdict`` of the findings' kinds (the one verdict rule)."""
+    from crosscheck.model.records import verdict as of_kinds
+
+    return of_kinds(f["kind"] for f in findings)
 
 
 def tensor_table(results: list[dict], depth: int) -> list[dict]:

@@ -18,7 +18,9 @@ shrinking): the per-tensor table and the conditions of each finding rest on an u
 sample, and a failure the first pass never drew still becomes a finding (with the smallest
 case that showed it). Then the confirming case (the first finding's minimal example, or the
 first case checked) is run twice more: different answers are a ``nondeterministic`` finding.
-Every count is in cases and calls: the same seed gives the same record under any load.
+Every budget is a count of cases and calls: shrinking gets ``shrink_calls(examples)`` checks
+(``_CallBudget``), the sweep ``examples`` cases; so the same seed gives the same record under any
+load, and wall-clock time is only the kill limit.
 """
 from __future__ import annotations
 
@@ -32,6 +34,15 @@ from typing import Callable
 from crosscheck.engine import loader
 from crosscheck.audit import record
 from crosscheck.audit.sandbox import LoadFailed, Limits, Sandbox, TargetAbandoned, TargetDied, proxy
+
+def shrink_calls(examples: int) -> int:
+    """Checks of the audited code allowed for shrinking, beyond the ``examples`` drawn.
+
+    A count, not seconds, so that the shrunk examples (and the whole report)
+    do not depend on the machine's load: 200 checks at 20 examples, 600 at the default 100.
+    """
+    return 100 + 5 * int(examples)
+
 
 def default_timeout(examples: int) -> float:
     """Seconds of its own process's time allowed per target (the kill limit): a few for start-up,
@@ -266,8 +277,9 @@ def audit_one(target, spec: dict, options: AuditOptions, on_event: Callable[[dic
     findings: list[dict] | None = []
     stopped, fatal, replayed, notes = None, None, 0, []
     try:
+        calls = _CallBudget(check_target_case, examples + shrink_calls(examples))
         run = fuzz(target, examples=examples, seed=seed, strategy=strategy, on_result=on_result,
-                   check=check_target_case, diagnose=False, profile=options.profile,
+                   check=calls, diagnose=False, profile=options.profile,
                    database=_database(spec, options))
         replayed, stopped = getattr(run, "replayed", 0), run.stopped
         for f in run.findings:
@@ -294,6 +306,32 @@ def audit_one(target, spec: dict, options: AuditOptions, on_event: Callable[[dic
         rec["notes"] = notes
     heatmaps = {} if fatal is not None else _heatmaps(target, rec)
     return rec, heatmaps
+
+
+class _CallBudget:
+    """``check`` for at most ``limit`` new cases; past that, new cases are rejected without a check.
+
+    Hypothesis treats a rejected case as neither passing nor failing, so
+    shrinking, which keeps only smaller failures, stalls and ends after a few
+    hundred cheap rejections, keeping the smallest failure found within the
+    count. Cases checked before are still checked, so Hypothesis's final
+    replay of each minimal example is the real check.
+    """
+
+    def __init__(self, check, limit: int):
+        self.check, self.limit, self.calls, self.seen = check, int(limit), 0, set()
+
+    def __call__(self, target, case):
+        import json
+
+        key = json.dumps(case.to_dict(), sort_keys=True, default=repr)
+        if key not in self.seen:
+            if self.calls >= self.limit:
+                from hypothesis import reject
+                reject()
+            self.calls += 1
+            self.seen.add(key)
+        return self.check(target, case)
 
 
 def _database(spec: dict, options: AuditOptions):

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crosscheck.audit import protocol
+from crosscheck.model.records import crash_location as user_frame  # the one reader of a traceback
 
 #: New children a target may need after its process ended, before its audit stops.
 MAX_RESTARTS = 10
@@ -341,31 +342,3 @@ def proxy(sandbox: Sandbox):
 def describe_ending(e: BaseException) -> str:
     """How a ``TargetAbandoned`` or ``LoadFailed`` reads in a record."""
     return getattr(e, "message", None) or str(e)
-
-
-_FRAME = re.compile(r'File "([^"]+)", line (\d+),? in (\S+)')
-_PACKAGE = str(Path(__file__).resolve().parents[1])
-
-
-def user_frame(text: str) -> str | None:
-    """``file:line in function`` of the innermost frame outside crosscheck, the standard library
-    and installed packages, in the last traceback of ``text``.
-
-    faulthandler lists frames most recent first, Python tracebacks most recent last.
-    """
-    first, last = text.rfind("most recent call first"), text.rfind("most recent call last")
-    if first < 0 and last < 0:
-        return None
-    recent_first = first > last
-    frames = [(m.group(1), int(m.group(2)), m.group(3)) for m in _FRAME.finditer(text[max(first, last):])]
-    user = [f for f in frames if not _is_library(f[0])]
-    if not user:
-        return None
-    path, line, fn = user[0] if recent_first else user[-1]
-    return f"{Path(path).name}:{line} in {fn}"
-
-
-def _is_library(path: str) -> bool:
-    p = str(Path(path).resolve()) if not path.startswith("<") else path
-    return (path.startswith("<") or p.startswith(_PACKAGE + os.sep) or "site-packages" in p
-            or re.search(r"/lib/python3\.\d+/", p) is not None)
