@@ -266,7 +266,7 @@ _RESULT_FIELDS = tuple(f.name for f in fields(CaseResult))
 
 # -- distinct failures -------------------------------------------------------------------------
 
-_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+_FRAME = re.compile(r'File "([^"]+)", line (\d+),? in (\S+)')  # faulthandler writes no comma
 _PACKAGE = str(Path(__file__).resolve().parents[1])
 
 
