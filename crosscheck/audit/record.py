@@ -223,9 +223,10 @@ def _num(x) -> float:
 
 
 def finding_key(result: dict) -> tuple:
-    """``fuzz.finding_key`` on a result dict: the kind, and the layer where the divergence begins."""
+    """``model.records.finding_key`` on a result dict: a crash's type and line, or the kind and the
+    layer where the divergence begins."""
     if result.get("crash") is not None:
-        return ("crash", result["crash"]["type"])
+        return ("crash", result["crash"]["type"], result["crash"].get("location"))
     failing = [c["tensor"] for c in result["comparisons"] if not c["agree"]]
     params = [t for t in failing if t[0] in "Wb"] or failing
     return (result["kind"], f"layer{max(tensor_layer(t) for t in params)}")

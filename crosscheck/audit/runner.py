@@ -361,8 +361,7 @@ def _confirm(target, example: dict) -> tuple[list[dict], list[str]]:
     notes = []
     if isinstance(first, (dict, list, tuple)):
         try:
-            got = unpack(first, case.network.depth, dtype=case.dtype,
-                         bias=target.options.get("bias", True) is not False,
+            got = unpack(first, case.network.depth, dtype=case.dtype, bias=target.has_bias,
                          intermediates=bool(target.options.get("intermediates")))
             if got.note():
                 notes.append(got.note())
