@@ -390,7 +390,7 @@ def _heatmaps(target, rec: dict) -> dict[int, dict]:
         try:
             with np.errstate(all="ignore"):
                 out[i] = elementwise(target, case_from_example(f["example"], target), drawable)
-        except Exception:  # the target failed differently this time: no heatmap for it
+        except (Exception, TargetAbandoned):  # failed differently this time, or out of time: no heatmap
             continue
     return out
 
