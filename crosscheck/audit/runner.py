@@ -176,11 +176,19 @@ def _children(workers: int):
     ctx = mp.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["crosscheck.audit.runner", "torch", "hypothesis", "crosscheck.judge.oracle"])
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        def run_all(fn, items, lazy=False):
-            futures = [pool.submit(fn, item) for item in items]
-            return [f.result for f in futures] if lazy else [f.result() for f in futures]
+    pool = ProcessPoolExecutor(workers, mp_context=ctx)
+
+    def run_all(fn, items, lazy=False):
+        futures = [pool.submit(fn, item) for item in items]
+        return [f.result for f in futures] if lazy else [f.result() for f in futures]
+    try:
         yield run_all
+    except BaseException:  # an interrupt: stop the audits running now rather than wait for them
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()  # each target's child hears of it (PR_SET_PDEATHSIG) and ends its own
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def discover(path, options: AuditOptions) -> dict:
