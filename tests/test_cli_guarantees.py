@@ -213,7 +213,7 @@ def test_mutants_take_profile_thorough_and_the_old_thorough_flag_still_works(tmp
                                                         "right_label_rate": 1.0, "signature_only_right": 0})
     run(["mutants", "--select", "p28", "--profile", "thorough", "--report", tmp_path / "a"], capsys)
     code, out, err = run(["mutants", "--select", "p28", "--thorough", "--report", tmp_path / "b"], capsys)
-    assert "--thorough is deprecated; say --profile thorough" in err
+    assert "--thorough is the same as --profile thorough" in err
     assert used[0]["examples"] == used[1]["examples"] == mutants.THOROUGH["examples"]
 
 

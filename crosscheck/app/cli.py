@@ -16,6 +16,7 @@ from pathlib import Path
 from crosscheck.app.console import Console
 from crosscheck.app.options import (add_output_options, add_profile_options, add_report_option, add_run_options,
                                     add_scale_options)
+from crosscheck.engine.replay import replay_command
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: Commands that write a report folder, and the argument naming it: each run takes the folder's lock first.
@@ -293,7 +294,7 @@ def cmd_fuzz(args) -> int:
               f"{n_bad} finding{'s' if n_bad != 1 else ''} (seed {args.seed}); report in {paths['md']}")
     for i, f in enumerate(run.findings, 1):
         print(f"  {f.kind}: {f.message}\n    minimal example: {f.case.describe()}\n"
-              f"    replay: {shlex.join(['crosscheck', 'replay', str(paths['json']), str(i)])}")
+              f"    replay: {replay_command(paths['json'], i)}")
         for c in f.result.failing:
             out.detail(f"    {c.message}")
     if run.replayed:

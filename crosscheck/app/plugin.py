@@ -54,6 +54,7 @@ from pathlib import Path
 
 import pytest
 
+from crosscheck.engine.replay import replay_command
 from crosscheck.app.options import add_profile_options, add_report_option, add_run_options
 
 PREFIX = "crosscheck-"
@@ -136,6 +137,8 @@ class Session:
         target, decl = as_target(fn, declaration)
         profile = self.profile or profiles.default_profile()
         with profiles.hypothesis_home(self.rootdir):  # Hypothesis's files in .crosscheck/, not .hypothesis/
+            # the example database is keyed by file path and function (``profiles.database_key``): two test
+            # files of the same name never share saved failures
             run = fuzz(target, examples=self.examples if examples is None else examples,
                        seed=self.seed if seed is None else seed, profile=profile,
                        database=self.database_location(), check=check_target_case)
@@ -188,6 +191,7 @@ def as_target(fn, declaration: dict):
     The name is ``<file stem>.<function name>``, as ``crosscheck audit`` names
     targets, so reports and replay speak of it the same way.
     """
+    from crosscheck.engine import loader
     from crosscheck.model.target import Target, TargetError, audit_target
 
     if isinstance(fn, Target):
@@ -217,8 +221,7 @@ def as_target(fn, declaration: dict):
         file = None
     stem = Path(file).stem if file else (getattr(fn, "__module__", None) or "target").rsplit(".", 1)[-1]
     name = f"{stem}.{getattr(fn, '__name__', 'target')}"
-    target = Target(name, fn, decl["family"], decl["returns"], decl["lr"], file=file, options=decl["options"])
-    return target, dict(declaration)
+    return loader.make_target(name, fn, decl, file), dict(declaration)
 
 
 def failure_message(run, target, *, seed: int, profile: str, first_number: int | None = 1, report=None) -> str:
@@ -228,7 +231,6 @@ def failure_message(run, target, *, seed: int, profile: str, first_number: int |
     ``first_number=None`` (a pytest-xdist worker, numbers unknown yet), by its id.
     """
     import json
-    import shlex
 
     n = len(run.findings)
     head = (f"{target.name}: gradients disagree with torch: {n} distinct finding{'s' if n != 1 else ''} "
@@ -247,7 +249,7 @@ def failure_message(run, target, *, seed: int, profile: str, first_number: int |
         lines.append(f"   case: {json.dumps(f.case.to_dict())}")
         if report is not None:
             which = str(i) if first_number is not None else f.id
-            lines.append(f"   replay: {shlex.join(['crosscheck', 'replay', str(report), which])}")
+            lines.append(f"   replay: {replay_command(report, which)}")
     if run.stopped:
         lines.append(f"note: the run stopped early: {run.stopped}")
     return "\n".join(lines)
