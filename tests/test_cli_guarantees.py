@@ -1,6 +1,7 @@
 """What every command promises before, during and after a run: one-line usage errors before any work,
 one run per report folder, -q / -v / --version, seeds that are printed and recorded, interrupts that say
 what was kept and how to go on."""
+import collections
 import json
 import os
 import re
@@ -209,8 +210,9 @@ def test_mutants_take_profile_thorough_and_the_old_thorough_flag_still_works(tmp
     used = []
     monkeypatch.setattr(mutants_report, "write", lambda rows, folder, settings: {"md": Path(folder) / "mutants.md"})
     monkeypatch.setattr(mutants, "run_corpus", lambda select, **kw: used.append(kw) or [])
-    monkeypatch.setattr(mutants, "score", lambda rows: {"caught": 0, "mutants": 0, "right_label": 0,
-                                                        "right_label_rate": 1.0, "signature_only_right": 0})
+    # an empty score: every count 0, every rate 1 (the command only prints them here)
+    monkeypatch.setattr(mutants, "score", lambda rows: collections.defaultdict(int, right_label_rate=1.0,
+                                                                               explained_rate=1.0))
     run(["mutants", "--select", "p28", "--profile", "thorough", "--report", tmp_path / "a"], capsys)
     code, out, err = run(["mutants", "--select", "p28", "--thorough", "--report", tmp_path / "b"], capsys)
     assert "--thorough is the same as --profile thorough" in err
