@@ -35,7 +35,7 @@ def test_fuzz_writes_reports_and_exits_0(tmp_path):
 
 
 def _half_mse(X, Y, params, *, network):
-    from reference import MLP
+    from crosscheck.reference import MLP
     grads = MLP(network.sizes, network.activations, params).gradients(X, Y, network.loss, network.reduction)[1]
     return {k: v * 0.5 for k, v in grads.items()}  # a wrong factor on every tensor
 

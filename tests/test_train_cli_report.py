@@ -4,7 +4,7 @@ import json
 import pandas as pd
 from hypothesis import Phase
 
-import reference as r
+import crosscheck.reference as r
 from crosscheck.reports import train as train_report
 from crosscheck.engine.training import fuzz_reference
 

@@ -75,7 +75,7 @@ class Evidence:
 
 def forward(network, X, params) -> tuple[list, list]:
     """Float64 forward values: ``Z[l]`` and ``A[l]`` for l = 1..L, ``A[0] = X``."""
-    from reference.activations import activation
+    from crosscheck.reference.activations import activation
 
     Z, A = [np.empty(0)], [X]
     with np.errstate(all="ignore"):
