@@ -54,7 +54,7 @@ def test_fuzz_page_has_tables_figures_and_the_finding_and_needs_no_network(bad):
     assert not REMOTE.search(page) and "<script" not in page and "<link" not in page and "@import" not in page
     assert page.count("<style>") == 1 and "td.num { text-align: right; white-space: nowrap;" in page
     for caption in ("The run", "my_targets.half_w1: per tensor kind and dtype", "Failing tensors"):
-        assert f"<caption>{caption}</caption>" in page
+        assert f"<caption>{caption}</caption>" in page.replace("<wbr>", "")  # names may break at dots
     assert "<caption>Cases per activation and loss" in page
     # the distributions and the per-layer bars, inline; no heatmap: the minimal example's W1 is 1 x 1
     figures = svgs(page)

@@ -146,12 +146,26 @@ class Page:
     sections: list[Section]
 
 
+def breakable(text) -> object:
+    """``text`` escaped, with a line-break opportunity after each ``.``, ``/`` and ``_``: a long target name
+    or path wraps at its dots and slashes instead of widening its table (and never inside a number: only
+    text cells use this)."""
+    from markupsafe import Markup, escape
+
+    out = str(escape(text))
+    for mark in "./_":
+        out = out.replace(mark, mark + "<wbr>")
+    return Markup(out)
+
+
 @lru_cache(maxsize=1)
 def _environment():
     import jinja2
 
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["breakable"] = breakable
+    return env
 
 
 def render(page: Page) -> str:
@@ -343,8 +357,13 @@ def ratio_histograms(e: _Errors, title: str, unit: str = "tensors"):
     bottom = math.log10(FLOOR)
     bins = np.arange(bottom, top + 0.01, 0.5)
     exact = bottom - 2.0  # the bar of exact zeros, apart from the axis
-    fig = new_figure(1.2 + 2.3 * len(kinds), 2.7)
-    axes = fig.subplots(1, len(kinds), sharey=True, squeeze=False)[0]
+    cols = min(len(kinds), 3)  # at most three panels a row: readable on a narrow screen
+    rows = math.ceil(len(kinds) / cols)
+    fig = new_figure(1.2 + 2.6 * cols, 0.5 + 2.3 * rows)
+    grid = fig.subplots(rows, cols, sharey=True, squeeze=False).ravel()
+    for ax in grid[len(kinds):]:
+        ax.set_axis_off()
+    axes = grid[: len(kinds)]
     fig.suptitle(title)
     for ax, kind in zip(axes, kinds):
         in_kind = e.kind == kind
@@ -370,7 +389,8 @@ def ratio_histograms(e: _Errors, title: str, unit: str = "tensors"):
         ax.set_xticks(ticks, ["exact"] + [f"{t:g}" for t in ticks[1:]])
         ax.set_xlim(exact - 0.8, top + 0.3)
         ax.set_xlabel(f"log10 {RATIO_LABEL}")
-    axes[0].set_ylabel(unit)
+    for ax in axes[::cols]:
+        ax.set_ylabel(unit)
     axes[-1].legend(loc="upper left")
     return fig
 
@@ -476,6 +496,9 @@ def heatmap_figure(views: dict):
         small = max(ratio.shape) <= 40
         im = ax.imshow(shown, cmap="viridis", vmin=lo, vmax=hi, aspect="equal" if small else "auto",
                        interpolation="nearest")
+        if small:  # a tick per row and column (every fifth on a larger one)
+            ax.set_xticks(range(0, ratio.shape[1], 1 if ratio.shape[1] <= 12 else 5))
+            ax.set_yticks(range(0, ratio.shape[0], 1 if ratio.shape[0] <= 12 else 5))
         for (i, j) in zip(*np.nonzero(over)):
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.4))
         for (i, j) in zip(*np.nonzero(~finite)):
