@@ -27,30 +27,25 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
 
+#: name -> (f(z), f'(z, a)): each activation's forward and its derivative side by side, torch's choice at
+#: the kinks (0 for ReLU, the slope for leaky ReLU at z = 0). A new activation is one more entry.
+ACTIVATIONS = {
+    "identity": (lambda z: z, lambda z, a: np.ones_like(z)),
+    "relu": (lambda z: np.maximum(z, 0.0), lambda z, a: (z > 0).astype(np.float64)),
+    "leaky_relu": (lambda z: np.where(z > 0, z, LEAKY_SLOPE * z), lambda z, a: np.where(z > 0, 1.0, LEAKY_SLOPE)),
+    "sigmoid": (sigmoid, lambda z, a: a * (1 - a)),
+    "tanh": (np.tanh, lambda z, a: 1 - a * a),
+}
+
+
 def activate(name: str, z: np.ndarray) -> np.ndarray:
     """a = f(z) for an activation name."""
-    if name == "sigmoid":
-        return sigmoid(z)
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "relu":
-        return np.maximum(z, 0.0)
-    if name == "leaky_relu":
-        return np.where(z > 0, z, LEAKY_SLOPE * z)
-    return z
+    return ACTIVATIONS[name][0](z)
 
 
 def slope(name: str, z: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """f'(z) with torch's choice at the kinks (0 for ReLU, the slope for leaky ReLU at z = 0)."""
-    if name == "sigmoid":
-        return a * (1 - a)
-    if name == "tanh":
-        return 1 - a * a
-    if name == "relu":
-        return (z > 0).astype(np.float64)
-    if name == "leaky_relu":
-        return np.where(z > 0, 1.0, LEAKY_SLOPE)
-    return np.ones_like(z)
+    """f'(z), given a = f(z)."""
+    return ACTIVATIONS[name][1](z, a)
 
 
 def as64(X, params):
@@ -86,27 +81,31 @@ def reduction_scale(network, size: int) -> float:
     return 1.0 / size if network.reduction == "mean" else 1.0
 
 
+def _bce_terms(out, Y):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_a = np.maximum(np.log(out), BCE_LOG_CLAMP)
+        log_1ma = np.maximum(np.log1p(-out), BCE_LOG_CLAMP)
+    return -(Y * log_a + (1 - Y) * log_1ma)
+
+
+#: name -> (elementwise terms of the loss of the output ``out`` against Y, their derivative d term / d out):
+#: the loss and its gradient side by side, torch's definitions (BCE clamps each log at -100 and its
+#: backward divides by ``max(a (1 - a), 1e-12)``; ``bce_with_logits`` takes the logits z as ``out``).
+#: A new loss is one more entry.
+LOSSES = {
+    "mse": (lambda out, Y: (out - Y) ** 2, lambda out, Y: 2 * (out - Y)),
+    "bce": (_bce_terms, lambda out, Y: (out - Y) / np.maximum(out * (1 - out), BCE_EPS)),
+    "bce_with_logits": (lambda out, Y: np.maximum(out, 0) - out * Y + np.log1p(np.exp(-np.abs(out))),
+                        lambda out, Y: sigmoid(out) - Y),
+}
+
+
 def loss(network, out: np.ndarray, Y) -> float:
-    """The scalar loss of the output ``out`` (A_L) against Y, torch's definition."""
-    Y = np.asarray(Y, dtype=np.float64)
-    if network.loss == "mse":
-        terms = (out - Y) ** 2
-    elif network.loss == "bce":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_a = np.maximum(np.log(out), BCE_LOG_CLAMP)
-            log_1ma = np.maximum(np.log1p(-out), BCE_LOG_CLAMP)
-        terms = -(Y * log_a + (1 - Y) * log_1ma)
-    else:  # bce_with_logits on z = out
-        terms = np.maximum(out, 0) - out * Y + np.log1p(np.exp(-np.abs(out)))
+    """The scalar loss of the output ``out`` (A_L) against Y: ``s · Σ terms`` (``reduction_scale``)."""
+    terms = LOSSES[network.loss][0](out, np.asarray(Y, dtype=np.float64))
     return float(terms.sum() * reduction_scale(network, terms.size))
 
 
 def loss_gradient(network, out: np.ndarray, Y) -> np.ndarray:
-    """dL/dA_L of shape (batch, out), torch's backward (BCE clamps a (1 - a) at 1e-12)."""
-    Y = np.asarray(Y, dtype=np.float64)
-    s = reduction_scale(network, out.size)
-    if network.loss == "mse":
-        return 2 * s * (out - Y)
-    if network.loss == "bce":
-        return s * (out - Y) / np.maximum(out * (1 - out), BCE_EPS)
-    return s * (sigmoid(out) - Y)
+    """dL/dA_L of shape (batch, out): ``s · d terms / d out``."""
+    return reduction_scale(network, out.size) * LOSSES[network.loss][1](out, np.asarray(Y, dtype=np.float64))

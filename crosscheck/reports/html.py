@@ -34,10 +34,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crosscheck.model.records import FOLDED
 from crosscheck.model.vocabulary import tensor_kind, tensor_layer
 from crosscheck.reports.tables import comparisons_frame, pivot
 
-KIND_ORDER = ("W", "b", "dZ", "dA", "dX")
+#: Tensor kinds in the order tables and figures show them; ``FOLDED`` (``model.records``) is the one row of an
+#: agreeing case whose tensors are not written one by one.
+KIND_ORDER = ("W", "b", "dZ", "dA", "dX", FOLDED)
+#: How the figures title a kind.
+KIND_TITLES = {FOLDED: "all (an agreeing case's worst tensor)"}
 DTYPE_COLORS = {"float64": "#1f77b4", "float32": "#ff7f0e"}
 #: Ratios (error / allowed) below this are drawn at this floor (log scales have no 0) ...
 FLOOR = 1e-12
@@ -278,7 +283,7 @@ def figure(draw, alt: str, *args, caption: str = "", empty: str = "", **kw) -> F
         if fig is None:
             return Figure(alt, None, empty)
         buf = io.StringIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None})
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})  # the same run, the same page
     text = buf.getvalue()
     return Figure(alt, Markup(text[text.index("<svg"):]), caption)
 
@@ -327,10 +332,12 @@ class _Errors:
         if not len(frame):
             return cls(*(np.array([], dtype=t) for t in (str, int, str, float, float, float, float, bool)))
         codes, names = pd.factorize(frame["tensor"].astype(str))
-        keep = (names != "")[codes]  # a crash row names no tensor
+        # a crash row names no tensor; the row of a folded case (``CaseResult.folded``: an agreeing case in one
+        # row, its worst tensor's figures) counts as its own kind, ``FOLDED``, in no layer (-1)
+        keep = (names != "")[codes]
         codes = codes[keep]
-        kinds = np.array([tensor_kind(n) if n else "" for n in names], dtype=str)
-        layers = np.array([tensor_layer(n) if n else 0 for n in names], dtype=int)
+        kinds = np.array([FOLDED if n == FOLDED else tensor_kind(n) if n else "" for n in names], dtype=str)
+        layers = np.array([-1 if n == FOLDED else tensor_layer(n) if n else 0 for n in names], dtype=int)
 
         def floats(column: str) -> np.ndarray:
             if column not in frame.columns:
@@ -390,7 +397,8 @@ def ratio_histograms(e: _Errors, title: str, unit: str = "tensors"):
         if n_bad:
             notes.insert(0, f"{n_bad} disagree")
         ax.axvline(0, color="#b00020", linestyle="--", linewidth=1)
-        ax.set_title(kind + (f"\n({', '.join(notes)})" if notes else ""), color="#b00020" if n_bad else "black")
+        ax.set_title(KIND_TITLES.get(kind, kind) + (f"\n({', '.join(notes)})" if notes else ""),
+                     color="#b00020" if n_bad else "black")
         ticks = [exact] + [t for t in range(-9, int(top) + 1, 3)]
         ax.set_xticks(ticks, ["exact"] + [f"{t:g}" for t in ticks[1:]])
         ax.set_xlim(exact - 0.8, top + 0.3)
@@ -404,9 +412,9 @@ def ratio_histograms(e: _Errors, title: str, unit: str = "tensors"):
 def layer_ratios(e: _Errors, title: str):
     """Per layer and dtype: a bar at the median error / allowed, a whisker up to the worst (log scale),
     the allowance a dashed line at 1."""
-    if not len(e.kind):
+    layers = sorted(set(e.layer.tolist()) - {-1}, key=lambda l: (l == 0, l))  # dX (layer 0) last: the input
+    if not layers:  # no tensor compared, or every case folded into one row
         return None
-    layers = sorted(set(e.layer.tolist()), key=lambda l: (l == 0, l))  # dX (layer 0) last: the input
     dtypes = [d for d in DTYPE_COLORS if d in set(e.dtype)]
     slot = 0.8 / max(len(dtypes), 1)
     finite = np.isfinite(e.ratio)
@@ -592,7 +600,7 @@ def _run_sections(frame: pd.DataFrame, name: str, activation_loss: pd.DataFrame 
     if activation_loss is not None:
         blocks.append(table(activation_loss, "Cases per activation and loss (a case counts under every "
                                              "activation it uses)", text_columns=("activation", "loss"),
-                            bad_columns=("disagreements",)))
+                            bad_columns=("disagreements",), ratio_columns=("worst_ratio",)))
     return [b for b in blocks if not (isinstance(b, Figure) and b.svg is None and not b.caption)]  # nothing drawn, nothing said
 
 
@@ -691,7 +699,7 @@ def _findings(pairs, report, start: int, level: int = 3) -> list:
 
 #: The columns of ``tables.COLUMNS`` that ``fuzz_page`` reads from its ``frame`` when it is given
 #: ``activation_loss`` (``Tally.frame(FRAME_COLUMNS)`` builds only these).
-FRAME_COLUMNS = ["tensor", "dtype", "agree", "max_rel_err", "max_abs_err", "allowed_abs_err", "torch_err"]
+FRAME_COLUMNS = ["tensor", "dtype", "agree", "ratio", "max_rel_err", "max_abs_err", "allowed_abs_err", "torch_err"]
 
 
 def fuzz_page(run, target=None, *, report: str | Path | None = None, title: str | None = None,
@@ -705,8 +713,6 @@ def fuzz_page(run, target=None, *, report: str | Path | None = None, title: str 
     (``Tally.pivot()``, equal to ``tables.pivot(frame)`` when the frame holds every row),
     else it is computed from ``frame``.
     """
-    from crosscheck.reports.fuzz import finding_dict
-
     frame = comparisons_frame(run.results) if frame is None else frame
     title = title or f"crosscheck fuzz: {run.target}"
     n = len(run.findings)
@@ -715,7 +721,7 @@ def fuzz_page(run, target=None, *, report: str | Path | None = None, title: str 
     overview = [table(_overview(run, frame, totals), "The run", text_columns=("", "value"))]
     if sample:
         overview.append(Text(sample, "note"))
-    findings = _findings([(target, finding_dict(f)) for f in run.findings], report, start=1)
+    findings = _findings([(target, f.to_dict()) for f in run.findings], report, start=1)
     sections = [Section("", overview),
                 Section("Errors per tensor kind, dtype and layer",
                         _run_sections(frame, str(run.target), pivot(frame) if activation_loss is None
@@ -729,24 +735,28 @@ def write_fuzz(run, path: str | Path, target=None, *, report: str | Path | None 
 
 
 def _overview(run, frame: pd.DataFrame, totals: dict | None = None) -> pd.DataFrame:
+    """The run at a glance; the worst error / allowed and relative error per dtype. ``totals`` (a long run's
+    counts over every case, ``Tally.totals()``) replace what the frame, a sample, says."""
     e = _Errors.of(frame)
-    rows = [("target", run.target), ("cases", len(run.results)), ("tensors compared", len(frame)),
-            ("disagreeing tensors", int((~frame["agree"].astype(bool)).sum()) if len(frame) else 0),
-            ("distinct findings", len(run.findings)),
-            (f"worst {RATIO_LABEL}", _max_finite(e.ratio) if len(e.ratio) else 0.0)]
+    rows = {"target": run.target, "cases": len(run.results), "tensors compared": len(frame),
+            "disagreeing tensors": int((~frame["agree"].astype(bool)).sum()) if len(frame) else 0,
+            "distinct findings": len(run.findings)}
     for dtype in sorted(set(e.dtype)):
-        rows.append((f"worst relative error, {dtype}", _max_finite(e.rel[e.dtype == dtype])))
-    if totals:  # counts over every case of a run whose frame is a sample
-        rows = [(k, totals.get(k, v)) for k, v in rows if not k.startswith("worst relative error, ")]
-        rows += [(k, v) for k, v in totals.items() if k.startswith("worst relative error, ")]
-    rows.append(("seconds", round(run.seconds, 2)))
+        rows[f"worst {RATIO_LABEL}, {dtype}"] = _max_finite(e.ratio[e.dtype == dtype])
+    for dtype in sorted(set(e.dtype)):
+        rows[f"worst relative error, {dtype}"] = _max_finite(e.rel[e.dtype == dtype])
+    if totals:
+        rows = {k: v for k, v in rows.items() if not k.startswith("worst ")}
+        rows.update((k, v) for k, v in totals.items() if k in rows or k.startswith(("worst ", "disagreeing")))
+        rows.pop("worst relative error", None)  # the per-dtype rows say it
+    rows["seconds"] = round(run.seconds, 2)
     if run.seconds:
-        rows.append(("cases per second", round(len(run.results) / run.seconds, 1)))
+        rows["cases per second"] = round(len(run.results) / run.seconds, 1)
     if getattr(run, "replayed", 0):
-        rows.append(("saved failures replayed first", run.replayed))
+        rows["saved failures replayed first"] = run.replayed
     if run.stopped:
-        rows.append(("stopped early", run.stopped))
-    return pd.DataFrame([{"": k, "value": v if isinstance(v, str) else _fmt(v)} for k, v in rows])
+        rows["stopped early"] = run.stopped
+    return pd.DataFrame([{"": k, "value": v if isinstance(v, str) else _fmt(v)} for k, v in rows.items()])
 
 
 # -- pytest.html: several targets, each with its own figures ----------------------------------------
@@ -773,17 +783,15 @@ class TargetEntry:
 
     @classmethod
     def from_run(cls, run, target=None, *, name: str | None = None, file: str | None = None, **kw) -> "TargetEntry":
-        from crosscheck.reports.fuzz import finding_dict
-
-        return cls(name or run.target, comparisons_frame(run.results), [finding_dict(f) for f in run.findings],
+        return cls(name or run.target, comparisons_frame(run.results), [f.to_dict() for f in run.findings],
                    kw.pop("verdict", None) or _verdict(run), len(run.results), target,
                    file or getattr(target, "file", None), run.seconds, kw.pop("note", run.stopped or ""), **kw)
 
 
 def _verdict(run) -> str:
-    if not run.findings:
-        return "agree"
-    return "crashed" if all(f.kind == "crash" for f in run.findings) else "disagree"
+    from crosscheck.model.records import verdict
+
+    return verdict(f.kind for f in run.findings)
 
 
 def targets_lead(verdicts: list[str]) -> list[Span]:

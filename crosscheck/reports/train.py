@@ -174,7 +174,7 @@ def trajectories_figure(chosen: list[TrajectoryResult], results: list[Trajectory
     "x", so a blown-up pair shows where it blew up instead of two lines on top of each other). Right: the
     worst error / allowed of the parameters after each step, every trajectory (red: diverging; the
     allowance a dashed line at 1)."""
-    from crosscheck.reports.html import CEILING, FLOOR, RATIO_LABEL, log_scale, new_figure, record_ratio
+    from crosscheck.reports.html import CEILING, FLOOR, RATIO_LABEL, log_scale, new_figure
 
     fig = new_figure(10.0, 3.3)
     left, right = fig.subplots(1, 2)
@@ -200,7 +200,7 @@ def trajectories_figure(chosen: list[TrajectoryResult], results: list[Trajectory
     left.set_title(f"loss: torch.optim (line), reference (dots){note}", fontsize=8)
     for r in sorted(results, key=lambda r: not r.agree):  # the diverging ones drawn last, on top
         ts = sorted(r.per_step)
-        worst = [max([record_ratio(c.to_dict()) for c in r.per_step[t] if c.tensor != LOSS] or [0.0]) for t in ts]
+        worst = [max([c.ratio for c in r.per_step[t] if c.tensor != LOSS] or [0.0]) for t in ts]
         worst = np.clip(np.nan_to_num(np.array(worst, dtype=float), nan=CEILING, posinf=CEILING), FLOOR, CEILING)
         right.plot(ts, worst, color="#b00020" if not r.agree else "#1f77b4", alpha=0.9 if not r.agree else 0.3,
                    linewidth=1.3 if not r.agree else 0.8)
