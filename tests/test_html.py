@@ -118,7 +118,9 @@ def assert_no_live_markup(page: str) -> None:
 def test_the_audit_page_escapes_every_name_and_message():
     views = {"W1": {"candidate": [[1.0, 2.0], [3.0, 4.0]], "truth": [[1.0, 0.0], [3.0, 4.0]],
                     "allowed": [[1e-3, 1e-3], [1e-3, 1e-3]]}}
-    page = audit_report.html_page(hostile_audit_data(), report=f"/tmp/{HOSTILE}/audit.json", heatmaps={1: views})
+    data = hostile_audit_data()
+    page = audit_report.html_page(data, report=f"/tmp/{HOSTILE}/audit.json",
+                                  heatmaps={data["targets"][0]["name"]: {0: views}})  # its finding 0
     assert_no_live_markup(page)
     # the replay command quoted for a shell, and escaped
     assert "crosscheck replay &#39;/tmp/&lt;img src=x onerror=alert(1)&gt;/audit.json&#39; 1" in page

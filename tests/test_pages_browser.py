@@ -101,7 +101,8 @@ def pages(tmp_path_factory, failing_report):
     data["targets"][0]["name"] = "a_rather_long_module_name_of_a_tutorial." + "very_long_function_name" * 4
     views = {"W1": {"candidate": [[1.0, 2.0, 0.5], [3.0, 4.0, 0.25]], "truth": [[1.0, 0.0, 0.5], [3.0, 4.0, 0.0]],
                     "allowed": [[1e-3] * 3] * 2}}
-    audit = audit_report.html_page(data, report=folder / "audit.json", heatmaps={1: views})
+    audit = audit_report.html_page(data, report=folder / "audit.json",
+                                   heatmaps={data["targets"][0]["name"]: {0: views}})
     tc = TrainingCase.from_dict({"sizes": [1, 1, 1, 1], "activations": ["relu", "identity", "identity"],
                                  "loss": "mse", "batch": 1, "dtype": "float64", "regime": "saturated", "seed": 0,
                                  "optimizer": "sgd", "lr": 0.1, "steps": 8})

@@ -21,21 +21,18 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from crosscheck.model.returns import ReturnError, Rejected, unpack  # noqa: F401 (the one reader; re-exported)
 from crosscheck.model.optimizer_spec import TRAINING_OPTIONS, SpecError, check_training_options
 from crosscheck.model.vocabulary import ACTIVATIONS, AUDIT_LOSSES, DTYPES, LOSSES, OUTPUT_ACTIVATIONS, REDUCTIONS, param_names
 
 RETURNS = ("grads", "update")
 #: Further keyword arguments of @audit_target, validated by the features that use them
 #: (training code: ``optimizer``, ``steps`` and torch.optim's hyperparameters, see ``optimizer_spec``).
-EXTRA_OPTIONS: tuple[str, ...] = TRAINING_OPTIONS
+EXTRA_OPTIONS: tuple[str, ...] = TRAINING_OPTIONS + ("intermediates",)
 
 
 class TargetError(ValueError):
     """A target is declared wrongly (bad decorator arguments)."""
-
-
-class ReturnError(ValueError):
-    """A target returned something that is not a gradient structure."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +80,9 @@ class Target:
         fresh = [(_fresh(W), _fresh(b)) for W, b in params]
         args = (_fresh(X), _fresh(Y), fresh)
         out = self.fn(*args, network=network) if self.takes_network else self.fn(*args)
-        grads = unpack(out, network.depth, what="parameters" if self.returns == "update" else "gradients")
+        grads = unpack(out, network.depth, what="parameters" if self.returns == "update" else "gradients",
+                       dtype=X.dtype.name, bias=self.options.get("bias", True) is not False,
+                       intermediates=self.takes_network or bool(self.options.get("intermediates")))
         if self.returns == "update":
             grads = _from_update(grads, params, self.lr)
         return grads
@@ -94,59 +93,15 @@ def _fresh(a):
     return a.copy() if type(a) is np.ndarray else np.array(a, copy=True)
 
 
-def unpack(out, depth: int, what: str = "gradients") -> dict[str, Any]:
-    """A list of (dW, db) pairs, or a dict by name, as a dict by name.
-
-    Dict keys may be crosscheck's names (``W1``, ``b1``, ``dZ1``, ...) or the
-    ones course notebooks use for parameter gradients (``dW1``, ``db1``; ``W``/``b``
-    or ``dW``/``db`` for a single layer).
-    """
-    if isinstance(out, dict):
-        out = dict(out)
-        names = _names(depth)
-        if all(name in out for name in names):  # crosscheck's own names: nothing to rename
-            return out
-        if depth == 1:
-            for short in ("W", "b", "dW", "db"):
-                if short in out and short[-1] + "1" not in out:
-                    out[short[-1] + "1"] = out.pop(short)
-        for name in names:
-            if name not in out and "d" + name in out:
-                out[name] = out.pop("d" + name)
-        return out
-    names = param_names(depth)
-    if isinstance(out, (list, tuple)):
-        if depth == 1 and len(out) == 2 and not _is_pair(out[0]):
-            out = [out]  # one layer returned as (dW, db) without the outer list
-        if len(out) != depth:
-            raise ReturnError(f"returned {len(out)} items, expected a list of {depth} (dW, db) pairs "
-                              f"(one per layer) or a dict with keys {', '.join(names)}")
-        result = {}
-        for l, pair in enumerate(out, start=1):
-            if not _is_pair(pair):
-                raise ReturnError(f"item {l - 1} of the returned list is a {type(pair).__name__}, "
-                                  f"expected a (dW{l}, db{l}) pair")
-            result[f"W{l}"], result[f"b{l}"] = pair
-        return result
-    raise ReturnError(f"returned a {type(out).__name__}, expected a list of {depth} (dW, db) pairs "
-                      f"or a dict with keys {', '.join(names)}")
-
-
-@functools.lru_cache(maxsize=64)
-def _names(depth: int) -> tuple[str, ...]:
-    return tuple(param_names(depth))
-
-
-def _is_pair(x) -> bool:
-    return isinstance(x, (list, tuple)) and len(x) == 2
-
-
 def _from_update(new: dict, old, lr: float) -> dict:
     """Gradients recovered from one plain SGD step: (old - new) / lr."""
     grads = {}
     for l, (W, b) in enumerate(old, start=1):
         for name, before in ((f"W{l}", W), (f"b{l}", b)):
             after = new.get(name)
+            if isinstance(after, Rejected) or (b is None and name[0] == "b"):
+                grads[name] = after  # compare() names what came back
+                continue
             try:
                 after_arr = np.asarray(after, dtype=np.float64)
                 if after_arr.size == before.size:
@@ -243,6 +198,8 @@ def _check_declaration(activations, loss, reduction, sizes, batch, dtype, return
     if unknown:
         fail(f"unknown argument(s) {', '.join(unknown)}; it takes activations, loss, reduction, sizes, batch, "
              f"dtype, returns, lr" + (", " + ", ".join(EXTRA_OPTIONS) if EXTRA_OPTIONS else ""))
+    if not isinstance(options.get("intermediates", False), bool):
+        fail(f"intermediates must be True or False (got {options['intermediates']!r})")
     training = {k: v for k, v in options.items() if k in TRAINING_OPTIONS}
     if training:
         try:

@@ -41,7 +41,7 @@ def write(run, directory: str | Path) -> dict[str, Path]:
     paths["md"].write_text(markdown_report(data))
     from crosscheck.reports import html  # the page, its figures and heatmaps: reports.html
 
-    html.write(paths["html"], html_page(data, report=paths["json"], heatmaps=html.audit_heatmaps(data)))
+    html.write(paths["html"], html_page(data, report=paths["json"], heatmaps=getattr(run, "heatmaps", None)))
     return paths
 
 
@@ -145,10 +145,10 @@ def markdown_report(data: dict) -> str:
 def html_page(data: dict, *, report: str | Path | None = None, heatmaps: dict | None = None) -> str:
     """``audit.html`` from the content of ``audit.json`` (``audit_data``), rendered by ``reports.html``.
 
-    ``heatmaps`` maps a finding's number (across targets, in report order: the number replay takes) to its
-    heatmap data, ``{tensor: replay.Elementwise or its fields as lists}``, or to a string saying why there is
-    none (``reports.html.audit_heatmaps``). An audit record keeps no per-case rows, so each target's figure
-    is its worst error / allowed per tensor.
+    ``heatmaps`` is the heatmap data the audit computed while each target's process was up (this module runs
+    no audited code): target name -> index of the finding in its record -> ``{tensor: replay.Elementwise, or
+    its fields as lists}``, or a string saying why there is none. An audit record keeps no per-case rows, so
+    each target's figure is its worst error / allowed per tensor.
     """
     from crosscheck.reports import html
 
@@ -182,9 +182,10 @@ def html_page(data: dict, *, report: str | Path | None = None, heatmaps: dict | 
                                       [x["agree"] for x in t["tensors"]], f"{t['name']}: worst {ratio} per tensor"))
         if not t["findings"]:
             blocks.append(html.Text("Every gradient agrees with torch.", "ok"))
-        for f in t["findings"]:
+        for index, f in enumerate(t["findings"]):
             number += 1  # replay numbers findings across targets, in report order
-            heat = None if f.get("crash") or not html.drawable_tensors(f) else html.heatmap_of(heatmaps.get(number))
+            views = (heatmaps.get(t["name"]) or {}).get(index)
+            heat = None if f.get("crash") or not html.drawable_tensors(f) else html.heatmap_of(views)
             case = html.case_of(f.get("example"), None)
             blocks.append(html.finding_view(number, f, report=report, case_text=case.describe() if case else "",
                                             heatmap=heat))

@@ -36,6 +36,7 @@ import pandas as pd
 
 from crosscheck.model.records import FOLDED
 from crosscheck.model.vocabulary import tensor_kind, tensor_layer
+from crosscheck.engine.replay import replay_command
 from crosscheck.reports.tables import comparisons_frame, pivot
 
 #: Tensor kinds in the order tables and figures show them; ``FOLDED`` (``model.records``) is the one row of an
@@ -623,18 +624,12 @@ def finding_view(number: int, finding: dict, *, report=None, heading_level: int 
         ", ".join(finding.get("diagnosis") or []), str(finding.get("message", "")),
         "Minimal example" if finding.get("shrunk", True) else "Example (not shrunk)", case_text,
         json.dumps(example) if example else "", finding.get("first_seen"),
-        f"crosscheck replay {_quoted(report)} {number}" if report is not None and isinstance(example, dict) else "",
+        replay_command(report, number) if report is not None and isinstance(example, dict) else "",
         "" if not crash else str(crash.get("traceback") or f"{crash.get('type', '')}: {crash.get('message', '')}"),
         table(pd.DataFrame(rows), "Failing tensors", text_columns=("tensor", "status", "at"),
               ratio_columns=(RATIO_LABEL,)) if rows else None,
         "\n".join(str(c.get("message", "")) for c in comparisons),
         heatmap)
-
-
-def _quoted(path) -> str:
-    import shlex
-
-    return shlex.quote(str(path))
 
 
 def case_of(example, target):
@@ -838,26 +833,3 @@ def _short_path(path: str | None) -> str:
 
 
 # -- audit.html ---------------------------------------------------------------------------------
-
-def audit_heatmaps(data: dict, timeout: float = 60.0) -> dict[int, dict | str]:
-    """The heatmap data of every finding of an audit (``audit_page``'s ``heatmaps``), each minimal example
-    replayed as the audit ran it: in a child process with a time limit (``audit.isolation``); a child that
-    fails only costs its heatmap (the value is then the reason)."""
-    from crosscheck.audit.isolation import Limits, run_job
-
-    out, number = {}, 0
-    for t in data.get("targets", []):
-        for f in t.get("findings") or []:
-            number += 1
-            drawable = drawable_tensors(f)
-            if not drawable or not isinstance(f.get("example"), dict) or (t.get("declaration") or {}).get("options"):
-                continue
-            job = {"kind": "elementwise", "spec": t, "example": f["example"], "tensors": drawable}
-            outcome = run_job(job, Limits(timeout))
-            if outcome.ended != "done":
-                why = (outcome.error or {}).get("message") or outcome.ended
-                out[number] = f"No heatmap: replaying the minimal example did not finish ({why})."
-            else:
-                out[number] = {k: v for k, v in outcome.value.items() if v.candidate is not None} or \
-                    "No heatmap: the replay returned no array for the failing tensors."
-    return out
