@@ -270,3 +270,10 @@ def test_fuzz_command_writes_fuzz_html(tmp_path, capsys):
     # agreeing cases are one row each (their worst tensor): a distribution of their own, no per-layer bars
     assert "Every gradient agrees with torch" in page and len(svgs(page)) == 1
     assert "all (an agreeing case's worst tensor)" in svgs(page)[0]
+
+
+def test_audit_md_shows_markup_in_names_and_messages_as_text():
+    page = audit_report.markdown_report(hostile_audit_data())
+    outside_code = re.sub(r"```.*?```|`[^`\n]*`", "", page, flags=re.S)  # code spans show their text literally
+    assert "<img" not in outside_code and "<script" not in outside_code
+    assert "&lt;img src=x onerror=alert(1)&gt;" in outside_code

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from crosscheck.reports.tables import markdown, write_json
+from crosscheck.reports.tables import markdown, markdown_text as md, write_json
 
 CSV_COLUMNS = ["target", "file", "verdict", "tensor", "agree", "max_abs_err", "max_rel_err", "mismatch_fraction",
                "cases", "failing_cases", "statuses", "convention_cases"]
@@ -117,20 +117,20 @@ def markdown_report(data: dict) -> str:
              "Hypothesis; each distinct failure is shrunk to a minimal example.", "",
              markdown(summary_frame(data))]
     for t in data["targets"]:
-        lines += ["", f"## {t['name']}: {t['verdict']}", "", f"- file: `{t['file']}`"
+        lines += ["", f"## {md(t['name'])}: {t['verdict']}", "", f"- file: `{t['file']}`"
                   + (f", line {t['line']}" if t.get("line") else "")]
         if t["verdict"] == "invalid":
-            lines += [f"- {t['reason']}", ""]
+            lines += [f"- {md(t['reason'])}", ""]
             continue
-        lines += [f"- declared: {declaration_text(t)}",
+        lines += [f"- declared: {md(declaration_text(t))}",
                   f"- {t['examples']} cases checked in {t.get('seconds', 0):.1f} s"
-                  + (f"; {t['stopped']}" if t.get("stopped") else ""), "", markdown(target_tensor_frame(t))]
+                  + (f"; {md(t['stopped'])}" if t.get("stopped") else ""), "", markdown(target_tensor_frame(t))]
         if not t["findings"]:
             lines += ["Every gradient agrees with torch.", ""]
         for i, f in enumerate(t["findings"], 1):
             what = ", ".join(f["tensors"]) or (f.get("crash") or {}).get("type", "")
-            lines += [f"### {i}. {f['kind']}: {what}", "", f["message"], "",
-                      f"- diagnosis: {', '.join(f['diagnosis']) or '-'}"]
+            lines += [f"### {i}. {md(f['kind'])}: {md(what)}", "", md(f["message"]), "",
+                      f"- diagnosis: {md(', '.join(f['diagnosis']) or '-')}"]
             if f.get("example"):
                 lines.append(f"- {'minimal example' if f.get('shrunk') else 'example (not shrunk)'}: "
                              f"`{f['example']}`")
