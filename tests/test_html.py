@@ -1,4 +1,4 @@
-"""The HTML pages: one renderer, self-contained, every name escaped, figures per target, heatmaps that show a
+"""The HTML pages and their figures: one renderer, self-contained, every name escaped, figures per target, heatmaps that show a
 pattern."""
 import json
 import math
@@ -6,7 +6,6 @@ import re
 import subprocess
 import sys
 from html.parser import HTMLParser
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,7 +17,7 @@ from crosscheck.engine.replay import Elementwise
 from crosscheck.model.records import FOLDED
 from crosscheck.model.vocabulary import tensor_kind
 from crosscheck.reports import audit as audit_report
-from crosscheck.reports import html
+from crosscheck.reports import figures, html
 
 pytest_plugins = ["crosscheck_test_fixtures"]
 
@@ -58,14 +57,14 @@ def test_fuzz_page_has_tables_figures_and_the_finding_and_needs_no_network(bad):
         assert f"<caption>{caption}</caption>" in page.replace("<wbr>", "")  # names may break at dots
     assert "<caption>Cases per activation and loss" in page
     # the distributions and the per-layer bars, inline; no heatmap: the minimal example's W1 is 1 x 1
-    figures = svgs(page)
-    assert len(figures) == 2 and "error / allowed per tensor kind" in figures[0] and "per layer" in figures[1]
+    drawn = svgs(page)
+    assert len(drawn) == 2 and "error / allowed per tensor kind" in drawn[0] and "per layer" in drawn[1]
     assert "No heatmap: W1 is smaller than 2 x 2" in page
     # the finding: minimal example, diagnosis, replay command, its error over its allowance
     assert "1. mismatch: W1" in page and "1-1-1 [relu, identity] mse/mean, batch 1, float64" in page
     assert "crosscheck replay out/summary.json 1" in page
     assert "<th>error / allowed</th>" in page and "W1: 1 / 1 elements mismatch (100%)" in page
-    ratio = html.record_ratio(json.loads(json.dumps(run.findings[0].result.failing[0].to_dict())))
+    ratio = figures.record_ratio(json.loads(json.dumps(run.findings[0].result.failing[0].to_dict())))
     assert ratio > 1 and f'<td class="num bad">{ratio:.3g}</td>' in page
 
 
@@ -162,10 +161,10 @@ def test_tables_keep_numbers_whole_and_color_bad_counts_ratios_and_verdicts():
 
 def test_ratios_are_the_records_own_or_the_error_over_the_allowance_at_it():
     frame = pd.DataFrame({"max_abs_err": [0.0, 2.0, 1.0, 3.0], "allowed_abs_err": [0.0, 4.0, math.nan, 0.0]})
-    assert np.allclose(html.ratios(frame), [0.0, 0.5, math.nan, math.inf], equal_nan=True)
-    assert list(html.ratios(frame.assign(ratio=[1.0, 2.0, 3.0, 4.0]))) == [1.0, 2.0, 3.0, 4.0]
-    assert html.record_ratio({"max_abs_err": 2.0, "allowed_abs_err": 4.0}) == 0.5
-    assert html.worst_ratio([{"max_abs_err": 2.0, "allowed_abs_err": 4.0}, {"max_abs_err": 1.0}]) == 0.5
+    assert np.allclose(figures.ratios(frame), [0.0, 0.5, math.nan, math.inf], equal_nan=True)
+    assert list(figures.ratios(frame.assign(ratio=[1.0, 2.0, 3.0, 4.0]))) == [1.0, 2.0, 3.0, 4.0]
+    assert figures.record_ratio({"max_abs_err": 2.0, "allowed_abs_err": 4.0}) == 0.5
+    assert figures.worst_ratio([{"max_abs_err": 2.0, "allowed_abs_err": 4.0}, {"max_abs_err": 1.0}]) == 0.5
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +193,7 @@ def kind_dtype_table_by_pandas(frame: pd.DataFrame) -> pd.DataFrame:
              "worst torch err": float(g["torch_err"].max())}
             for (kind, dtype), g in f.groupby(["kind", "dtype"])]
     out = pd.DataFrame(rows)
-    out = out.iloc[sorted(range(len(out)), key=lambda i: (html.KIND_ORDER.index(out["kind"][i]), out["dtype"][i]))]
+    out = out.iloc[sorted(range(len(out)), key=lambda i: (figures.KIND_ORDER.index(out["kind"][i]), out["dtype"][i]))]
     if out["worst torch err"].isna().all():
         out = out.drop(columns="worst torch err")
     return out.reset_index(drop=True)
@@ -225,21 +224,21 @@ def test_the_report_page_with_the_exact_activation_loss_table_is_the_page_from_t
 # -- figures -------------------------------------------------------------------------------------
 
 def test_heatmaps_only_for_tensors_that_can_show_a_pattern():
-    assert html.heatmappable((2, 2)) and html.heatmappable((3, 7))
-    assert not any(html.heatmappable(s) for s in [(1, 1), (1, 9), (9, 1), (9,), (), (2, 2, 2)])
+    assert figures.heatmappable((2, 2)) and figures.heatmappable((3, 7))
+    assert not any(figures.heatmappable(s) for s in [(1, 1), (1, 9), (9, 1), (9,), (), (2, 2, 2)])
     truth = np.arange(12, dtype=float).reshape(3, 4)
     candidate = truth.copy()
     candidate[1, 2] += 1.0
     candidate[2, 3] = math.nan
     views = {"W2": Elementwise("W2", candidate, truth, np.full((3, 4), 1e-3)),
              "b2": Elementwise("b2", np.ones(3), np.zeros(3), np.full(3, 1e-3))}
-    with html._drawing():
-        fig = html.heatmap_figure(views)
+    with figures.drawing():
+        fig = figures.heatmap_figure(views)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["W2 (3x4): 2 / 12 over"]  # b2 (a vector) is not drawn
     outlined = [p for p in fig.axes[0].patches if p.get_edgecolor()[:3] == (1.0, 0.0, 0.0)]
     assert len(outlined) == 2
-    assert html.heatmap_figure({"b2": views["b2"]}) is None
+    assert figures.heatmap_figure({"b2": views["b2"]}) is None
     figure = html.heatmap_of({"b2": views["b2"]})
     assert figure.svg is None and "b2 is smaller than 2 x 2" in figure.caption
 
@@ -247,20 +246,20 @@ def test_heatmaps_only_for_tensors_that_can_show_a_pattern():
 def test_figures_of_nothing_say_so():
     from crosscheck.reports.tables import comparisons_frame
 
-    e = html._Errors.of(comparisons_frame([]))
-    assert html.ratio_histograms(e, "t") is None and html.layer_ratios(e, "t") is None
+    e = figures.Errors.of(comparisons_frame([]))
+    assert figures.ratio_histograms(e, "t") is None and figures.layer_ratios(e, "t") is None
     blocks = html._run_sections(comparisons_frame([]), "nothing")
     assert [b.caption for b in blocks if isinstance(b, html.Figure)] == ["No tensor was compared."]
-    assert html.tensor_ratios(["W1"], [math.nan], [True], "t") is None  # no ratio recorded: no bars of nothing
+    assert figures.tensor_ratios(["W1"], [math.nan], [True], "t") is None  # no ratio recorded: no bars of nothing
 
 
 def test_a_page_of_several_targets_draws_each_target_apart(failing_report):
     folder, _ = failing_report
     page = (folder / "pytest.html").read_text()
-    figures = svgs(page)
-    assert len(figures) == 4  # two per target: its distributions and its layers
-    assert sum("my_targets.good: error / allowed per tensor kind" in f for f in figures) == 1
-    assert sum("my_targets.half_w1: error / allowed per tensor kind" in f for f in figures) == 1
+    drawn = svgs(page)
+    assert len(drawn) == 4  # two per target: its distributions and its layers
+    assert sum("my_targets.good: error / allowed per tensor kind" in f for f in drawn) == 1
+    assert sum("my_targets.half_w1: error / allowed per tensor kind" in f for f in drawn) == 1
     assert f"crosscheck replay {folder / 'pytest.json'} 1" in page
 
 

@@ -12,10 +12,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import textwrap
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 #: What a checkout's top folder holds that an install does not need (and caches that would make the copy slow).

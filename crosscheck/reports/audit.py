@@ -150,12 +150,12 @@ def html_page(data: dict, *, report: str | Path | None = None, heatmaps: dict | 
     its fields as lists}``, or a string saying why there is none. An audit record keeps no per-case rows, so
     each target's figure is its worst error / allowed per tensor.
     """
-    from crosscheck.reports import html
+    from crosscheck.reports import figures, html
 
     heatmaps = heatmaps or {}
-    ratio = html.RATIO_LABEL
+    ratio = figures.RATIO_LABEL
     summary = summary_frame(data)
-    worst = [html.worst_ratio(t["tensors"]) for t in data["targets"]]
+    worst = [figures.worst_ratio(t["tensors"]) for t in data["targets"]]
     if any(math.isfinite(w) for w in worst):  # (records written before tensors carried their ratio have none)
         summary.insert(4, f"worst {ratio}", worst)
     sections = [html.Section("", [html.Text(headline(data)), html.table(
@@ -171,13 +171,13 @@ def html_page(data: dict, *, report: str | Path | None = None, heatmaps: dict | 
         blocks.append(html.Text(f"declared: {declaration_text(t)}; {t['examples']} cases checked"
                                 + (f"; {t['stopped']}" if t.get("stopped") else "")))
         tensors = target_tensor_frame(t)
-        ratios = [html.record_ratio(x) for x in t["tensors"]]
+        ratios = [figures.record_ratio(x) for x in t["tensors"]]
         if any(math.isfinite(r) for r in ratios):
             tensors.insert(3, ratio, ratios)
         blocks.append(html.table(tensors, f"{t['name']}: per tensor", text_columns=("tensor", "agree", "conventions"),
                                  wide_columns=("conventions",), ratio_columns=(ratio,)))
         if t["tensors"]:
-            blocks.append(html.figure(html.tensor_ratios, f"worst {ratio} per tensor of {t['name']}",
+            blocks.append(html.figure(figures.tensor_ratios, f"worst {ratio} per tensor of {t['name']}",
                                       [x["name"] for x in t["tensors"]], ratios,
                                       [x["agree"] for x in t["tensors"]], f"{t['name']}: worst {ratio} per tensor"))
         if not t["findings"]:

@@ -174,7 +174,7 @@ def trajectories_figure(chosen: list[TrajectoryResult], results: list[Trajectory
     "x", so a blown-up pair shows where it blew up instead of two lines on top of each other). Right: the
     worst error / allowed of the parameters after each step, every trajectory (red: diverging; the
     allowance a dashed line at 1)."""
-    from crosscheck.reports.html import CEILING, FLOOR, RATIO_LABEL, log_scale, new_figure
+    from crosscheck.reports.figures import CEILING, FLOOR, RATIO_LABEL, log_scale, new_figure
 
     fig = new_figure(10.0, 3.3)
     left, right = fig.subplots(1, 2)
