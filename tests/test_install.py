@@ -12,7 +12,10 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 #: What a checkout's top folder holds that an install does not need (and caches that would make the copy slow).
@@ -66,10 +69,23 @@ def run(args, cwd, env, timeout=300) -> subprocess.CompletedProcess:
     return proc
 
 
-def test_the_readme_install_line_installs_crosscheck_in_a_project_of_its_own(tmp_path):
-    checkout = tmp_path / "crosscheck-checkout"
+@dataclass
+class Installed:
+    """A fresh environment with crosscheck installed from a copy of this checkout, and a project beside it."""
+
+    bin: Path
+    python: Path
+    site: Path
+    project: Path
+    env: dict
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Installed:
+    tmp = tmp_path_factory.mktemp("install")
+    checkout = tmp / "crosscheck-checkout"
     shutil.copytree(ROOT, checkout, symlinks=True, ignore=skip)
-    venv = tmp_path / "venv"
+    venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     bin_dir = venv / ("Scripts" if os.name == "nt" else "bin")
     python = bin_dir / ("python.exe" if os.name == "nt" else "python")
@@ -83,30 +99,35 @@ def test_the_readme_install_line_installs_crosscheck_in_a_project_of_its_own(tmp
 
     # the README's line, offline: no index, and setuptools from the environment rather than a download
     run([python, "-m", "pip", "install", "-q", "--no-build-isolation", "-c", checkout / "constraints.txt",
-         checkout], tmp_path, env)
+         checkout], tmp, env)
 
-    project = tmp_path / "myproject"
+    project = tmp / "myproject"
     (project / "reference").mkdir(parents=True)
     (project / "reference" / "__init__.py").write_text('WHOSE = "the project\'s"\n')
     (project / "mynet.py").write_text(MYNET)
     (project / "tests").mkdir()
     (project / "tests" / "test_backprop.py").write_text(TEST)
+    return Installed(bin_dir, python, site, project, env)
 
-    where = run([python, "-c", "import crosscheck, crosscheck.reference as r, reference; "
-                               "print(crosscheck.__file__); print(r.__file__); print(reference.WHOSE)"],
-                project, env).stdout.splitlines()
-    assert Path(where[0]).is_relative_to(site) and Path(where[1]).is_relative_to(site), where
+
+def test_the_installed_crosscheck_works_in_a_project_with_its_own_reference_package(installed):
+    i = installed
+    where = run([i.python, "-c", "import crosscheck, crosscheck.reference as r, reference; "
+                                 "print(crosscheck.__file__); print(r.__file__); print(reference.WHOSE)"],
+                i.project, i.env).stdout.splitlines()
+    assert Path(where[0]).is_relative_to(i.site) and Path(where[1]).is_relative_to(i.site), where
     assert where[2] == "the project's"
 
-    version = run([bin_dir / "crosscheck", "--version"], project, env).stdout
-    assert "0.1.0" in version
-
     # the reference fuzzed from inside the project: crosscheck's reference, not the project's
-    run([bin_dir / "crosscheck", "fuzz", "--examples", "5", "--report", "fuzz-report", "--database", "none"],
-        project, env)
-    assert (project / "fuzz-report" / "fuzz.html").is_file()
+    run([i.bin / "crosscheck", "fuzz", "--examples", "5", "--report", "fuzz-report", "--database", "none"],
+        i.project, i.env)
+    assert (i.project / "fuzz-report" / "fuzz.html").is_file()  # the page's templates are installed
 
-    tests = run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--crosscheck-examples", "10",
-                 "--crosscheck-report", "crosscheck-report", "tests"], project, env).stdout
+    tests = run([i.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--crosscheck-examples", "10",
+                 "--crosscheck-report", "crosscheck-report", "tests"], i.project, i.env).stdout
     assert "2 passed" in tests, tests
-    assert (project / "crosscheck-report" / "pytest.html").is_file()
+    assert (i.project / "crosscheck-report" / "pytest.html").is_file()
+
+
+def test_the_installed_command_says_its_version(installed):
+    assert "0.1.0" in run([installed.bin / "crosscheck", "--version"], installed.project, installed.env).stdout
