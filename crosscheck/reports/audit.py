@@ -15,8 +15,8 @@ import pandas as pd
 
 from crosscheck.reports.tables import markdown, markdown_text as md, write_json
 
-CSV_COLUMNS = ["target", "file", "verdict", "tensor", "agree", "max_abs_err", "max_rel_err", "mismatch_fraction",
-               "cases", "failing_cases", "statuses", "convention_cases"]
+CSV_COLUMNS = ["target", "file", "verdict", "tensor", "agree", "ratio", "max_abs_err", "max_rel_err",
+               "mismatch_fraction", "cases", "failing_cases", "statuses", "convention_cases"]
 
 
 def audit_data(run) -> dict:
@@ -55,7 +55,8 @@ def tensor_frame(data: dict) -> pd.DataFrame:
         if not t["tensors"]:
             rows.append({**head, "tensor": "", "agree": None})
         for x in t["tensors"]:
-            rows.append({**head, "tensor": x["name"], "agree": x["agree"], "max_abs_err": x["max_abs_err"],
+            rows.append({**head, "tensor": x["name"], "agree": x["agree"], "ratio": x.get("ratio", math.nan),
+                         "max_abs_err": x["max_abs_err"],
                          "max_rel_err": x["max_rel_err"], "mismatch_fraction": x["mismatch_fraction"],
                          "cases": x["cases"], "failing_cases": x["failing_cases"],
                          "statuses": ", ".join(f"{k} {v}" for k, v in x["statuses"].items()),
@@ -74,15 +75,17 @@ def summary_frame(data: dict) -> pd.DataFrame:
 
 
 def target_tensor_frame(target: dict) -> pd.DataFrame:
-    """One row per tensor; errors accepted as conventions (not bugs) are counted apart, not in the worst errors."""
+    """One row per tensor, its worst error over its allowance first; errors accepted as conventions (not bugs) are
+    counted apart, not in the worst errors."""
     rows = [{"tensor": x["name"], "agree": {True: "yes", False: "NO", None: "never compared"}[x["agree"]],
-             "failing cases": f"{x['failing_cases']} / {x['cases']}", "max abs err": x["max_abs_err"],
+             "failing cases": f"{x['failing_cases']} / {x['cases']}",
+             "error / allowed": x.get("ratio", math.nan), "max abs err": x["max_abs_err"],
              "max rel err": x["max_rel_err"], "mismatch fraction": x["mismatch_fraction"],
              "conventions": (f"{x['convention_cases']} cases: {x.get('convention_note') or 'accepted'}"
                              if x.get("convention_cases") else "-")}
             for x in target["tensors"]]
-    return pd.DataFrame(rows, columns=["tensor", "agree", "failing cases", "max abs err", "max rel err",
-                                       "mismatch fraction", "conventions"])
+    return pd.DataFrame(rows, columns=["tensor", "agree", "failing cases", "error / allowed", "max abs err",
+                                       "max rel err", "mismatch fraction", "conventions"])
 
 
 def declaration_text(target: dict) -> str:
@@ -172,8 +175,6 @@ def html_page(data: dict, *, report: str | Path | None = None, heatmaps: dict | 
                                 + (f"; {t['stopped']}" if t.get("stopped") else "")))
         tensors = target_tensor_frame(t)
         ratios = [figures.record_ratio(x) for x in t["tensors"]]
-        if any(math.isfinite(r) for r in ratios):
-            tensors.insert(3, ratio, ratios)
         blocks.append(html.table(tensors, f"{t['name']}: per tensor", text_columns=("tensor", "agree", "conventions"),
                                  wide_columns=("conventions",), ratio_columns=(ratio,)))
         if t["tensors"]:
