@@ -96,24 +96,25 @@ class StreamWriter:
             raise StreamError(f"--resume: {path} belongs to a different run ({diffs}); rerun with the same "
                               f"arguments, or without --resume to start afresh")
         same_rows = contents.row_fields == comparison_fields()
-        done = array("q")
+        # the first line of each index in a kept phase (a line written twice counts once), in file order
+        wanted = [k for k, name in enumerate(contents._names) if name in keep_phases]
+        kept = np.isin(np.frombuffer(contents._codes, np.uint8), wanted)
+        indices = np.frombuffer(contents.indices, np.int64)[kept]
+        offsets = np.frombuffer(contents.offsets("result"), np.int64)[kept]
+        done, first = np.unique(indices, return_index=True)
         tmp = path.with_suffix(".jsonl.tmp")
         with open(tmp, "w", encoding="utf-8") as out, open(path, "rb") as fh:
             out.write(_dumps(_run_line(header)) + "\n")
-            for index, phase, off in zip(contents.indices, contents.phases, contents.offsets("result")):
-                if phase not in keep_phases or (done and done[-1] == index):  # (a line written twice)
-                    continue
-                fh.seek(off)
+            for off in offsets[np.sort(first)]:
+                fh.seek(int(off))
                 line = fh.readline().decode("utf-8")
                 if not same_rows:  # written by another version: rows in today's order
                     rec = json.loads(line)
                     rec["result"] = contents.result(rec).to_dict(drawn=contents.case_of is not None)
                     line = _dumps(rec) + "\n"
                 out.write(line)
-                done.append(index)
         os.replace(tmp, path)
-        return cls(directory, header, all_rows=all_rows, _append=True), np.unique(np.frombuffer(done, np.int64)), \
-            contents.skipped
+        return cls(directory, header, all_rows=all_rows, _append=True), done, contents.skipped
 
     def _line(self, obj: dict) -> None:
         self.fh.write(_dumps(obj) + "\n")
