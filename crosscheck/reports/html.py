@@ -191,6 +191,8 @@ def table(frame: pd.DataFrame, caption: str, *, text_columns=(), wide_columns=()
     for values in frame.itertuples(index=False, name=None):
         row = []
         for v, (css, bad, verdict, ratio) in zip(values, roles):
+            if css.startswith("text") and math.isfinite(as_float(v)):
+                css = "num"  # a number in a text column (the overview's values) stays whole too
             if (bad and as_float(v) > 0) or (ratio and as_float(v) >= 1):
                 css += " bad"
             if verdict:
