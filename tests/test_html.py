@@ -125,6 +125,9 @@ def test_the_audit_page_escapes_every_name_and_message():
     assert "crosscheck replay &#39;/tmp/&lt;img src=x onerror=alert(1)&gt;/audit.json&#39; 1" in page
     assert len(svgs(page)) == 1 and "heatmap of W1" in page  # (its tensor records carry no allowance to draw)
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page
+    # the page runs no audited code: without the audit's heatmap data there is no heatmap, and it says so
+    bare = audit_report.html_page(data, report="audit.json")
+    assert "heatmap of W1" not in bare and "No heatmap: none was computed." in bare
 
 
 def test_a_target_file_named_as_markup_puts_no_live_html_in_audit_html(tmp_path, capsys):

@@ -94,3 +94,17 @@ def test_a_rejected_value_becomes_that_tensors_finding_in_the_comparison():
     assert c.status == "shape" and c.message.startswith("W1: a complex128 array (complex values")
     missing = compare("b2", unpack({"dW1": A, "db1": B, "dW2": C}, 2)["b2"], D)
     assert missing.status == "missing" and "the returned dict has no b2" in missing.message
+
+
+def test_what_is_not_data_crosses_the_pipe_as_its_type_name_and_reads_as_such():
+    from crosscheck.audit import protocol
+    import os
+
+    r, w = os.pipe()
+    protocol.send(w, {"op": "return"}, (x for x in []))
+    header, value, _ = protocol.Stream(r).receive()
+    with pytest.raises(ReturnError, match="returned a generator"):
+        unpack(value, 2)
+    protocol.send(w, {"op": "return"}, [(np.ones((2, 3), dtype=complex), B), (C, D)])
+    _, value, _ = protocol.Stream(r).receive()
+    assert unpack(value, 2)["W1"].why.startswith("a complex128 array")

@@ -23,7 +23,7 @@ and ``tree`` describes a Python value made of::
 ``decode`` checks everything before it trusts anything: the magic, the sizes (``MAX_HEADER``,
 ``MAX_BYTES``), that each dtype is a plain numeric one (bool, int, uint, float, complex: no
 objects, no structured or byte-string dtypes) and that shape times itemsize is the byte count.
-A value that is not data arrives as an ``Opaque`` naming its type, so the reader of returned
+A value that is not data arrives as a ``model.returns.Opaque`` naming its type, so the reader of returned
 values (``model.returns``) can say what came back. Anything malformed is a ``ProtocolError``.
 """
 from __future__ import annotations
@@ -35,6 +35,8 @@ import re
 import struct
 
 import numpy as np
+
+from crosscheck.model.returns import Opaque  # what the reader of returned values knows by type name only
 
 MAGIC = b"XC1"
 #: Largest header accepted (the structure of a returned value, not its arrays).
@@ -54,16 +56,6 @@ _DTYPE = re.compile(r"^[<>|=]?[biufc][1-9][0-9]?$")
 
 class ProtocolError(ValueError):
     """A message from the audited process is malformed, too large or not data."""
-
-
-class Opaque:
-    """A returned value that is not data: only the name of its type crossed (``"generator"``)."""
-
-    def __init__(self, type_name: str):
-        self.type_name = type_name
-
-    def __repr__(self) -> str:
-        return f"<{self.type_name}>"
 
 
 # -- writing ----------------------------------------------------------------------------

@@ -51,7 +51,8 @@ def finding_dict(finding, *, shrunk: bool) -> dict:
     r = result_dict(finding.result)
     return {"kind": finding.kind, "tensors": list(finding.tensors), "diagnosis": list(finding.diagnosis),
             "diagnosis_message": finding.message, "example": r["case"], "first_seen": finding.first_seen,
-            "shrunk": shrunk, "crash": r["crash"], "comparisons": [c for c in r["comparisons"] if not c["agree"]]}
+            "shrunk": shrunk, "crash": r["crash"], "comparisons": [c for c in r["comparisons"] if not c["agree"]],
+            "bugs": list(getattr(finding, "bugs", None) or []), "explained": bool(getattr(finding, "explained", False))}
 
 
 def unfinished(kind: str, message: str, case: dict | None, what: str, where: str | None = None) -> dict:
@@ -224,9 +225,10 @@ def _num(x) -> float:
 
 
 def finding_key(result: dict) -> tuple:
-    """``fuzz.finding_key`` on a result dict: the kind, and the layer where the divergence begins."""
+    """``model.records.finding_key`` on a result dict: a crash's type and line, or the kind and the
+    layer where the divergence begins."""
     if result.get("crash") is not None:
-        return ("crash", result["crash"]["type"])
+        return ("crash", result["crash"]["type"], result["crash"].get("location"))
     failing = [c["tensor"] for c in result["comparisons"] if not c["agree"]]
     params = [t for t in failing if t[0] in "Wb"] or failing
     return (result["kind"], f"layer{max(tensor_layer(t) for t in params)}")

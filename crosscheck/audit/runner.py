@@ -176,11 +176,19 @@ def _children(workers: int):
     ctx = mp.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["crosscheck.audit.runner", "torch", "hypothesis", "crosscheck.judge.oracle"])
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        def run_all(fn, items, lazy=False):
-            futures = [pool.submit(fn, item) for item in items]
-            return [f.result for f in futures] if lazy else [f.result() for f in futures]
+    pool = ProcessPoolExecutor(workers, mp_context=ctx)
+
+    def run_all(fn, items, lazy=False):
+        futures = [pool.submit(fn, item) for item in items]
+        return [f.result for f in futures] if lazy else [f.result() for f in futures]
+    try:
         yield run_all
+    except BaseException:  # an interrupt: stop the audits running now rather than wait for them
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()  # each target's child hears of it (PR_SET_PDEATHSIG) and ends its own
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def discover(path, options: AuditOptions) -> dict:
@@ -361,8 +369,7 @@ def _confirm(target, example: dict) -> tuple[list[dict], list[str]]:
     notes = []
     if isinstance(first, (dict, list, tuple)):
         try:
-            got = unpack(first, case.network.depth, dtype=case.dtype,
-                         bias=target.options.get("bias", True) is not False,
+            got = unpack(first, case.network.depth, dtype=case.dtype, bias=target.has_bias,
                          intermediates=bool(target.options.get("intermediates")))
             if got.note():
                 notes.append(got.note())
@@ -391,7 +398,7 @@ def _heatmaps(target, rec: dict) -> dict[int, dict]:
         try:
             with np.errstate(all="ignore"):
                 out[i] = elementwise(target, case_from_example(f["example"], target), drawable)
-        except Exception:  # the target failed differently this time: no heatmap for it
+        except (Exception, TargetAbandoned):  # failed differently this time, or out of time: no heatmap
             continue
     return out
 

@@ -75,13 +75,18 @@ class Target:
     takes_network: bool = False
     options: dict = field(default_factory=dict)
 
+    @property
+    def has_bias(self) -> bool:
+        """False for bias-free layers (``bias=False``: params arrive as ``[(W1, None), ...]``)."""
+        return getattr(self.family, "bias", self.options.get("bias", True)) is not False
+
     def run(self, network, X: np.ndarray, Y: np.ndarray, params) -> dict[str, Any]:
         """Call the target on fresh copies and return its gradients by name (values as returned)."""
-        fresh = [(_fresh(W), _fresh(b)) for W, b in params]
+        fresh = [(_fresh(W), None if b is None else _fresh(b)) for W, b in params]
         args = (_fresh(X), _fresh(Y), fresh)
         out = self.fn(*args, network=network) if self.takes_network else self.fn(*args)
         grads = unpack(out, network.depth, what="parameters" if self.returns == "update" else "gradients",
-                       dtype=X.dtype.name, bias=self.options.get("bias", True) is not False,
+                       dtype=X.dtype.name, bias=self.has_bias,
                        intermediates=self.takes_network or bool(self.options.get("intermediates")))
         if self.returns == "update":
             grads = _from_update(grads, params, self.lr)
