@@ -131,3 +131,21 @@ def test_the_installed_crosscheck_works_in_a_project_with_its_own_reference_pack
 
 def test_the_installed_command_says_its_version(installed):
     assert "0.1.0" in run([installed.bin / "crosscheck", "--version"], installed.project, installed.env).stdout
+
+
+def test_nothing_imports_the_reference_by_its_old_top_level_name():
+    """``reference`` is installed as ``crosscheck.reference`` only: an import of a top-level ``reference`` works
+    in this checkout (its folder is on the path) and fails, or imports the user's own package, once installed."""
+    import ast
+
+    found = []
+    for folder in ("crosscheck", "tests", "benchmarks", "examples"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path.name == "test_install.py" or "reference" in path.relative_to(ROOT).parts[1:2]:
+                continue  # this file's project of its own; crosscheck/reference itself (relative imports)
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+                found += [f"{path.relative_to(ROOT)}:{node.lineno}" for n in names
+                          if n == "reference" or n.startswith("reference.")]
+    assert not found, "import crosscheck.reference instead of reference in: " + ", ".join(found)
