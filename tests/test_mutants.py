@@ -23,7 +23,7 @@ def test_corpus_covers_the_required_patterns_at_several_layers():
 @pytest.mark.parametrize("variant", LIBRARY, ids=lambda v: v.key)
 def test_every_variant_is_a_real_bug_somewhere(variant):
     """Each variant differs from the reference on some network where it applies (no equivalent mutants)."""
-    from reference import MLP
+    from crosscheck.reference import MLP
 
     for acts, loss in ((("relu", "identity"), "mse"), (("sigmoid", "sigmoid"), "bce"), (("tanh", "sigmoid"), "mse"),
                        (("leaky_relu", "tanh", "identity"), "mse")):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.activations import Activation, ReLU, activation
-from reference.layers import Dense
-from reference.losses import Loss
+from crosscheck.reference.activations import Activation, ReLU, activation
+from crosscheck.reference.layers import Dense
+from crosscheck.reference.losses import Loss
 from crosscheck.model.vocabulary import LEAKY_SLOPE
 
 

@@ -17,8 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from reference.losses import loss as make_loss
-from reference.network import MLP
+from crosscheck.reference.losses import loss as make_loss
+from crosscheck.reference.network import MLP
 
 from crosscheck.diagnosis import pieces
 

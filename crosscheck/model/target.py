@@ -120,7 +120,7 @@ def _from_update(new: dict, old, lr: float) -> dict:
 # -- the reference, a target that covers every family -------------------------------
 
 def _reference_fn(X, Y, params, *, network):
-    from reference import MLP
+    from crosscheck.reference import MLP
     net = MLP(network.sizes, network.activations, params)
     _, grads = net.gradients(X, Y, network.loss, network.reduction)
     return grads
