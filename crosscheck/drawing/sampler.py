@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from crosscheck.model.cases import REGIMES, Case, Network
-from crosscheck.model.vocabulary import ACTIVATIONS, DTYPES, LOSSES, OUTPUT_ACTIVATIONS, REDUCTIONS
+from crosscheck.drawing.options import loss_options
+from crosscheck.model.vocabulary import CLASSES, DTYPES, ELEMENTWISE, LOSSES, OUTPUT_ACTIVATIONS, REDUCTIONS
 
 #: ``pick(n)`` returns an int in [0, n); 0 is the simplest choice.
 Pick = Callable[[int], int]
@@ -78,18 +79,20 @@ def draw_case(pick: Pick, family=None, bounds: Bounds = Bounds()) -> Case:
         acts = tuple(fixed_acts)
     else:
         depth = len(sizes) - 1 if sizes is not None else integer(1, bounds.max_depth)
-        hidden = tuple(choose(ACTIVATIONS) for _ in range(depth - 1))
+        hidden = tuple(choose(ELEMENTWISE) for _ in range(depth - 1))
         acts = (*hidden, choose(OUTPUT_ACTIVATIONS[loss]))
     widths: list[int] = []
     for i in range(len(acts) + 1):
+        # a softmax output has 2 to 10 classes
+        lo, hi = CLASSES if loss == "cross_entropy" and i == len(acts) else (1, bounds.max_width)
         if sizes is not None and sizes[i] is not None:
             widths.append(int(sizes[i]))
         elif widths and choose((False, True)):
-            widths.append(min(widths[-1], bounds.max_width))
+            widths.append(min(max(widths[-1], lo), hi))
         else:
-            widths.append(integer(1, bounds.max_width))
+            widths.append(integer(lo, hi))
     reduction = choose((family.reduction,) if getattr(family, "reduction", None) else REDUCTIONS)
-    network = Network(tuple(widths), acts, loss, reduction)
+    network = Network(tuple(widths), acts, loss, reduction, **loss_options(choose, family, acts))
     fixed_batch = getattr(family, "batch", None)
     batch = fixed_batch if fixed_batch is not None else integer(1, bounds.max_batch)
     dtype = choose((family.dtype,) if getattr(family, "dtype", None) else DTYPES)

@@ -20,7 +20,8 @@ from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 
 from crosscheck.model.cases import REGIMES, Case, Network
-from crosscheck.model.vocabulary import ACTIVATIONS, DTYPES, LOSSES, OUTPUT_ACTIVATIONS, REDUCTIONS
+from crosscheck.drawing.options import loss_options
+from crosscheck.model.vocabulary import ACTIVATIONS, CLASSES, DTYPES, ELEMENTWISE, LOSSES, OUTPUT_ACTIVATIONS, REDUCTIONS
 
 
 def _check_bounds(name: str, lo: int, hi: int, floor: int = 1) -> None:
@@ -42,11 +43,14 @@ def _check_choice(name: str, values, allowed) -> tuple:
 
 
 @st.composite
-def _widths(draw, n: int, lo: int, hi: int, fixed: Sequence[int | None] | None):
+def _widths(draw, n: int, lo: int, hi: int, fixed: Sequence[int | None] | None, classes: bool = False):
     """Layer widths. Half the time a width repeats the one before it: equal
-    in/hidden widths are what let shape-compatible wrong-tensor bugs run at all."""
+    in/hidden widths are what let shape-compatible wrong-tensor bugs run at all.
+    ``classes``: the last width is a softmax's 2 to 10 classes."""
     sizes: list[int] = []
     for i in range(n):
+        if classes and i == n - 1:
+            lo, hi = CLASSES
         if fixed is not None and fixed[i] is not None:
             sizes.append(int(fixed[i]))
         elif sizes and draw(st.booleans()):
@@ -57,15 +61,17 @@ def _widths(draw, n: int, lo: int, hi: int, fixed: Sequence[int | None] | None):
 
 
 def networks(*, min_depth: int = 1, max_depth: int = 5, min_width: int = 1, max_width: int = 32,
-             activations: Sequence[str] = ACTIVATIONS, losses: Sequence[str] = LOSSES,
+             activations: Sequence[str] = ELEMENTWISE, losses: Sequence[str] = LOSSES,
              reductions: Sequence[str] = REDUCTIONS, layer_activations: Sequence[str] | None = None,
-             sizes: Sequence[int | None] | None = None) -> st.SearchStrategy[Network]:
+             sizes: Sequence[int | None] | None = None, family=None) -> st.SearchStrategy[Network]:
     """Networks of ``min_depth..max_depth`` dense layers and widths ``min_width..max_width``.
 
     Hidden activations are drawn from ``activations``; the output activation is
     drawn from those for which the loss is defined (sigmoid for ``bce``,
-    identity for ``bce_with_logits``). ``layer_activations`` fixes them all (and
-    so the depth); ``sizes`` fixes some widths (``None`` entries are drawn).
+    identity for ``bce_with_logits``, softmax over 2-10 classes for ``cross_entropy``).
+    ``layer_activations`` fixes them all (and so the depth); ``sizes`` fixes some
+    widths (``None`` entries are drawn). The loss options (scale, L2, biases, leaky
+    slope) are drawn by ``options.loss_options``, or fixed by ``family``'s.
     """
     _check_bounds("depth", min_depth, max_depth)
     _check_bounds("width", min_width, max_width)
@@ -94,10 +100,12 @@ def networks(*, min_depth: int = 1, max_depth: int = 5, min_width: int = 1, max_
         else:
             depth = len(sizes) - 1 if sizes is not None else draw(st.integers(min_depth, max_depth))
             outputs = [a for a in OUTPUT_ACTIVATIONS[loss] if a in activations] or list(OUTPUT_ACTIVATIONS[loss])
-            hidden = [draw(st.sampled_from(activations)) for _ in range(depth - 1)]
+            hidden = [draw(st.sampled_from([a for a in activations if a in ELEMENTWISE])) for _ in range(depth - 1)]
             acts = (*hidden, draw(st.sampled_from(outputs)))
-        widths = draw(_widths(len(acts) + 1, min_width, max_width, sizes))
-        return Network(widths, tuple(acts), loss, draw(st.sampled_from(reductions)))
+        widths = draw(_widths(len(acts) + 1, min_width, max_width, sizes, classes=loss == "cross_entropy"))
+        reduction = draw(st.sampled_from(reductions))
+        options = loss_options(lambda values: draw(st.sampled_from(tuple(values))), family, acts)
+        return Network(widths, tuple(acts), loss, reduction, **options)
 
     return draw_network()
 
@@ -133,19 +141,20 @@ def for_target(target, *, max_depth: int = 5, max_width: int = 32, max_batch: in
         max_depth=max_depth, max_width=max_width,
         losses=(fam.loss,) if fam.loss else LOSSES,
         reductions=(fam.reduction,) if fam.reduction else REDUCTIONS,
-        layer_activations=fam.activations, sizes=fam.sizes)
+        layer_activations=fam.activations, sizes=fam.sizes, family=fam)
     return cases(networks=nets, max_batch=max_batch, batch=fam.batch,
                  dtypes=(fam.dtype,) if fam.dtype else (dtypes or DTYPES))
 
 
 def parameters(network: Network, *, dtype: str = "float64", elements: st.SearchStrategy[float] | None = None,
                ) -> st.SearchStrategy[list[tuple[np.ndarray, np.ndarray]]]:
-    """``[(W1, b1), ...]`` for ``network``, W of shape (out, in) and b of shape (out,)."""
+    """``[(W1, b1), ...]`` for ``network``, W of shape (out, in) and b of shape (out,)
+    (``(W1, None), ...`` for a network without biases)."""
     if dtype not in DTYPES:
         raise InvalidArgument(f"dtype={dtype!r} must be one of {DTYPES}")
     elements = elements or st.floats(-2, 2, width=32)
     layers = [st.tuples(hnp.arrays(dtype, (n_out, n_in), elements=elements),
-                        hnp.arrays(dtype, (n_out,), elements=elements))
+                        hnp.arrays(dtype, (n_out,), elements=elements) if network.bias else st.none())
               for n_in, n_out in zip(network.sizes, network.sizes[1:])]
     return st.tuples(*layers).map(list)
 
@@ -158,6 +167,10 @@ def datasets(network: Network, batch: int, *, dtype: str = "float64",
     if dtype not in DTYPES:
         raise InvalidArgument(f"dtype={dtype!r} must be one of {DTYPES}")
     elements = elements or st.floats(-3, 3, width=32)
+    X = hnp.arrays(dtype, (batch, network.sizes[0]), elements=elements)
+    if network.loss == "cross_entropy":  # one-hot rows: one class per example
+        classes = network.sizes[-1]
+        labels = st.lists(st.integers(0, classes - 1), min_size=batch, max_size=batch)
+        return st.tuples(X, labels.map(lambda ys: np.eye(classes, dtype=dtype)[ys]))
     targets = st.floats(0, 1, width=32) if network.loss != "mse" else elements
-    return st.tuples(hnp.arrays(dtype, (batch, network.sizes[0]), elements=elements),
-                     hnp.arrays(dtype, (batch, network.sizes[-1]), elements=targets))
+    return st.tuples(X, hnp.arrays(dtype, (batch, network.sizes[-1]), elements=targets))

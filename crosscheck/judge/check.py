@@ -288,9 +288,9 @@ def check_case(target: Target, case: Case) -> CaseResult:
     X, Y, params = case.arrays()
     result = CaseResult(case, target.name)
     try:
-        got = target.run(case.network, X, Y, params)
+        got, params = target.call(case.network, X, Y, params)  # "step": the truth at the params it began from
     except ReturnError as e:
-        names = param_names(case.network.depth)
+        names = case.network.param_names()
         truth = mirror(case.network, X, Y, params, "float64", intermediates=False)
         result.loss = truth.loss
         result.comparisons = [compare(n, object(), truth.grads[n], dtype=case.dtype) for n in names]
@@ -325,10 +325,11 @@ def judge_many(items: list[tuple], *, texts: bool = False) -> list[CaseResult]:
         loss = truth.loss
         finite = math.isfinite(loss) if type(loss) is float else bool(np.isfinite(loss))
         results.append(CaseResult(case, target.name, loss=loss, undefined=not finite))
-        lr = target.lr if target.returns == "update" else None
+        lr = target.lr if target.returns in ("update", "step") else None
         judges: list[Judge] = []
         made.append(judges)
-        jobs.append((_judged_names(case.network.depth, tuple(got), tuple(truth.grads)), got, truth.grads,
+        jobs.append((_judged_names(case.network.depth, tuple(got), tuple(truth.grads), case.network.bias),
+                     got, truth.grads,
                      case.dtype, functools.partial(_new_judge, judges, case, X, Y, params, truth, lr)))
     formatted: list | None = [] if texts else None
     for result, comparisons, judges in zip(results, compare_many(jobs, formatted), made):
@@ -344,13 +345,13 @@ def judge_many(items: list[tuple], *, texts: bool = False) -> list[CaseResult]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _judged_names(depth: int, returned: tuple[str, ...], truths: tuple[str, ...]) -> tuple[str, ...]:
+def _judged_names(depth: int, returned: tuple[str, ...], truths: tuple[str, ...], bias: bool = True) -> tuple[str, ...]:
     """The tensors judged, in backward order: every parameter gradient, and each intermediate the target
     returned (``dZ``/``dA``/``dX`` among ``returned``) that torch has a truth for (``truths``).
     A campaign meets a few dozen of these."""
     from crosscheck.judge.fastpath import ordered
 
-    names = param_names(depth)
+    names = param_names(depth, bias)
     if any(k.startswith("d") for k in returned):
         names = names + [n for n in truths if n not in names and n in returned]
     return tuple(ordered(names))

@@ -101,31 +101,39 @@ def envelope(network, Y, rounding: Rounding) -> Envelope | None:
     with np.errstate(all="ignore"):
         g = forward64.loss_gradient(network, out, Yd)
         glo, ghi = g.copy(), g.copy()
-        s = forward64.reduction_scale(network, out.size)
+        s = forward64.reduction_scale(network, out.shape)
         if clamp.any():
             d = out * (1 - out)
             free = np.where(clamp & (d > 0), s * (out - Yd) / np.where(d > 0, d, 1.0), g)
             glo, ghi = _hull(glo, ghi, free)
+        penalties = network.penalties(out.shape[0])
         for l in range(L, 0, -1):
             act, z, a = acts[l - 1], Z[l], A[l]
-            fp = forward64.slope(act, z, a)
-            dlo = dhi = fp
-            if l in ambiguous:
-                other = 0.0 if act == "relu" else forward64.LEAKY_SLOPE
-                dlo = np.where(ambiguous[l], min(other, 1.0), fp)
-                dhi = np.where(ambiguous[l], 1.0, fp)
-            lo[f"dA{l}"], hi[f"dA{l}"] = glo, ghi
-            zlo, zhi = _times(glo, ghi, dlo, dhi)
+            if network.fused and l == L:
+                zlo, zhi = glo, ghi  # cross-entropy's gradient is dZ_L itself: no dA_L, no slope
+            else:
+                fp = forward64.slope(act, z, a, network.leaky_slope)
+                dlo = dhi = fp
+                if l in ambiguous:
+                    other = 0.0 if act == "relu" else network.leaky_slope
+                    dlo = np.where(ambiguous[l], min(other, 1.0), fp)
+                    dhi = np.where(ambiguous[l], 1.0, fp)
+                lo[f"dA{l}"], hi[f"dA{l}"] = glo, ghi
+                zlo, zhi = _times(glo, ghi, dlo, dhi)
             if l == L and clamp.any():
                 # the fused sigmoid + BCE derivative s (a - y), valid where torch clamps
                 zlo, zhi = _hull(zlo, zhi, np.where(clamp, s * (out - Yd), zlo))
             lo[f"dZ{l}"], hi[f"dZ{l}"] = zlo, zhi
             mid, rad = (zlo + zhi) / 2, (zhi - zlo) / 2
             Aprev, W = A[l - 1], rounding.weights[l - 1]
-            wm, wr = mid.T @ Aprev, rad.T @ np.abs(Aprev)
+            kw, kb = penalties[l - 1]
+            wm, wr = mid.T @ Aprev + kw * W, rad.T @ np.abs(Aprev)  # the L2 term moves both ends alike
             lo[f"W{l}"], hi[f"W{l}"] = wm - wr, wm + wr
-            bm, br = mid.sum(axis=0), rad.sum(axis=0)
-            lo[f"b{l}"], hi[f"b{l}"] = bm - br, bm + br
+            if network.bias:
+                bm, br = mid.sum(axis=0), rad.sum(axis=0)
+                if kb:
+                    bm = bm + kb * rounding.biases[l - 1]
+                lo[f"b{l}"], hi[f"b{l}"] = bm - br, bm + br
             am, ar = mid @ W, rad @ np.abs(W)
             glo, ghi = am - ar, am + ar
         lo["dX"], hi["dX"] = glo, ghi
