@@ -368,7 +368,7 @@ def _usual_head_tail(result) -> tuple[str, str] | None:
     n = case.network
     target, loss, crash, undefined, measured = result.target, result.loss, result.crash, result.undefined, result.measured
     sizes, activations, batch, seed = n.sizes, n.activations, case.batch, case.seed
-    if not (crash is None and type(loss) is float and loss - loss == 0.0 and type(undefined) is bool
+    if not (crash is None and not n.options() and type(loss) is float and loss - loss == 0.0 and type(undefined) is bool
             and type(measured) is tuple and int is type(batch) is type(seed)
             and all(type(k) is int for k in sizes) and all(type(a) is str for a in activations)
             and all(type(m) is str for m in measured)
