@@ -75,7 +75,7 @@ def networks(*, min_depth: int = 1, max_depth: int = 5, min_width: int = 1, max_
     """
     _check_bounds("depth", min_depth, max_depth)
     _check_bounds("width", min_width, max_width)
-    activations = _check_choice("activations", activations, ACTIVATIONS)
+    activations = _check_choice("activations", activations, ELEMENTWISE)  # hidden layers: softmax is output only
     losses = _check_choice("losses", losses, LOSSES)
     reductions = _check_choice("reductions", reductions, REDUCTIONS)
     if layer_activations is not None:
@@ -100,7 +100,7 @@ def networks(*, min_depth: int = 1, max_depth: int = 5, min_width: int = 1, max_
         else:
             depth = len(sizes) - 1 if sizes is not None else draw(st.integers(min_depth, max_depth))
             outputs = [a for a in OUTPUT_ACTIVATIONS[loss] if a in activations] or list(OUTPUT_ACTIVATIONS[loss])
-            hidden = [draw(st.sampled_from([a for a in activations if a in ELEMENTWISE])) for _ in range(depth - 1)]
+            hidden = [draw(st.sampled_from(activations)) for _ in range(depth - 1)]
             acts = (*hidden, draw(st.sampled_from(outputs)))
         widths = draw(_widths(len(acts) + 1, min_width, max_width, sizes, classes=loss == "cross_entropy"))
         reduction = draw(st.sampled_from(reductions))
