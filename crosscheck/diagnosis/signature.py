@@ -234,6 +234,8 @@ def _hypotheses(ev: Evidence, l: int):
     from crosscheck.diagnosis.pieces import derivative
 
     act, L = ev.network.activations[l - 1], ev.depth
+    if f"dA{l}" not in ev.truth:  # softmax with cross-entropy: no dA, no element-wise derivative to doubt
+        return
     dA, z, a, x = ev.truth[f"dA{l}"], ev.Z[l], ev.A[l], ev.A[l - 1]
     with np.errstate(all="ignore"):
         if act != "identity":
