@@ -46,7 +46,8 @@ def result_dict(result, phase: str = "fuzz") -> dict:
 def finding_dict(finding, *, shrunk: bool) -> dict:
     """A ``fuzz.Finding`` as a dict; ``message`` is written later by ``assemble``."""
     r = result_dict(finding.result)
-    return {"kind": finding.kind, "tensors": list(finding.tensors), "diagnosis": list(finding.diagnosis),
+    fragile = {"fragile": finding.fragile} if getattr(finding, "fragile", None) else {}
+    return {**fragile, "kind": finding.kind, "tensors": list(finding.tensors), "diagnosis": list(finding.diagnosis),
             "diagnosis_message": finding.message, "example": r["case"], "first_seen": finding.first_seen,
             "shrunk": shrunk, "crash": r["crash"], "comparisons": [c for c in r["comparisons"] if not c["agree"]]}
 
@@ -160,6 +161,8 @@ def verdict(findings: list[dict]) -> str:
     kinds = {f["kind"] for f in findings}
     if not kinds:
         return "agree"
+    if kinds == {"nonfinite"} and all(f.get("fragile") for f in findings):
+        return "fragile"  # right wherever finite; inf or NaN only at edge data (``judge.fragility``)
     if kinds & {"mismatch", "nonfinite", "shape"}:
         return "disagree"
     if "timeout" in kinds:
@@ -296,7 +299,8 @@ def describe(f: dict, results: list[dict], cond: dict) -> str:
     for also in f.get("also", [])[:2]:
         example += (f" Some cases show it in {_names(sorted(also['tensors'], key=lambda t: (tensor_layer(t), t)))}"
                     f" only (for example {describe_case(also['example'])}).")
-    return head + example + _diagnosis_sentence(f, head)
+    fragile = f" {f['fragile'][0].upper()}{f['fragile'][1:]}." if f.get("fragile") else ""
+    return head + fragile + example + _diagnosis_sentence(f, head)
 
 
 def tensors_seen(f: dict, results: list[dict]) -> tuple[dict[str, int], int]:

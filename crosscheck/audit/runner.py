@@ -324,6 +324,9 @@ def _diagnose(target, finding) -> None:
 
     try:
         finding.diagnosis, finding.message = diagnose_finding(target, finding)
+        if finding.kind == "nonfinite":
+            from crosscheck.judge.fragility import fragility
+            finding.fragile = fragility(target, finding.result.case)
     except BaseException as e:
         if isinstance(e, KeyboardInterrupt):
             raise
