@@ -35,7 +35,7 @@ def rss_mb():
 
 import crosscheck.campaign, crosscheck.judge.check, crosscheck.reports.fuzz, crosscheck.reports.html, torch, pandas
 import matplotlib.figure
-from crosscheck import cli
+from crosscheck.app import cli
 from crosscheck.reports import fuzz as fuzz_report
 
 state = {{"phase": "campaign", "peak": {{"campaign": 0.0, "reports": 0.0}}, "samples": []}}

@@ -138,7 +138,7 @@ def hypothesis_seconds(n: int, seed: int) -> tuple[tuple[float, float], int]:
 
 
 def stage_microseconds(seed: int, n: int) -> dict[str, float]:
-    """Processor µs per case of each stage of ``crosscheck fuzz``, in its chunks (``fastpath.check_chunk``,
+    """Processor µs per case of each stage of ``crosscheck fuzz``, in its chunks (``check.check_chunk``,
     then the results line and the fuzz.csv rows), and of the bare compute on the same cases."""
     from crosscheck.engine.campaign import MAX_CHUNK
     from crosscheck.judge.check import judge_many
@@ -150,11 +150,10 @@ def stage_microseconds(seed: int, n: int) -> dict[str, float]:
 
     target = reference_target()
     spent = dict.fromkeys(["draw the case", "its arrays", "the target (reference)", "the torch truth (float64)",
-                           "the judge (every tensor, and the texts)", "results.jsonl line", "fuzz.csv rows and tallies"], 0.0)
+                           "the judge (every tensor)", "results.jsonl line", "fuzz.csv rows and tallies"], 0.0)
     names = list(spent)
     with tempfile.TemporaryDirectory() as tmp:
         writer, report = StreamWriter(tmp, {"command": "benchmark"}), FuzzReport(tmp)
-        gc.disable()
         try:
             for start in range(0, n, MAX_CHUNK):
                 t = time.process_time()
@@ -166,8 +165,8 @@ def stage_microseconds(seed: int, n: int) -> dict[str, float]:
                 t, spent[names[2]] = time.process_time(), spent[names[2]] + time.process_time() - t
                 truths = [mirror(c.network, X, Y, p, "float64") for c, (X, Y, p) in zip(cases, arrays)]
                 t, spent[names[3]] = time.process_time(), spent[names[3]] + time.process_time() - t
-                results = judge_many([(target, c, X, Y, p, g, tr)  # texts: as the command does
-                                      for c, (X, Y, p), g, tr in zip(cases, arrays, outputs, truths)], texts=True)
+                results = judge_many([(target, c, X, Y, p, g, tr)
+                                      for c, (X, Y, p), g, tr in zip(cases, arrays, outputs, truths)])
                 t, spent[names[4]] = time.process_time(), spent[names[4]] + time.process_time() - t
                 for i, r in enumerate(results, start):  # each result's line, then its rows, as the command
                     t = time.process_time()
@@ -175,9 +174,7 @@ def stage_microseconds(seed: int, n: int) -> dict[str, float]:
                     t, spent[names[5]] = time.process_time(), spent[names[5]] + time.process_time() - t
                     report.add(r)
                     spent[names[6]] += time.process_time() - t
-                gc.collect(0)
         finally:
-            gc.enable()
             writer.close()
             report.close()
     bare = bare_seconds([seeded_case(seed, i) for i in range(n)])[0][1]

@@ -53,8 +53,10 @@ def test_two_workers_give_the_audit_of_one(tmp_path, capsys):
     codes, audits, printed = [], [], []
     for workers in ("1", "2"):
         report = tmp_path / f"report{workers}"
+        # a time limit far above the few seconds needed: shrinking and the sweep are budgeted in cases, so
+        # the audit is the same whatever the load, unless the wall-clock safety net (a share of the limit) fires
         codes.append(main(["audit", str(folder), "--examples", "8", "--database", "none", "--report", str(report),
-                           "--workers", workers]))
+                           "--workers", workers, "--timeout", "300"]))
         audits.append(json.loads((report / "audit.json").read_text()))
         printed.append([line.split("(")[0] for line in capsys.readouterr().out.splitlines()[1:-1]])
     assert codes == [2, 2]  # the misused decorator

@@ -76,40 +76,19 @@ def test_bad_scale_options_exit_2(capsys):
     assert "--scheduler" in capsys.readouterr().err
 
 
-def test_young_collections_only_sweeps_each_chunk_and_gives_the_collector_back(monkeypatch):
-    """During a campaign's checks only the youngest generation is swept, once per ``every`` results
-    (a cycle a chunk leaves is still freed); afterwards, and after an error, the collector is on."""
-    import gc
-    import weakref
-
-    from crosscheck.engine import campaign
-
-    swept = []
-    monkeypatch.setattr(campaign.gc, "collect", lambda generation=2: swept.append(generation) or 0)
-    with campaign.young_collections_only(every=3) as recorded:
-        assert not gc.isenabled()
-        for _ in range(7):
-            recorded()
-    assert gc.isenabled() and swept == [0, 0]
-    with pytest.raises(RuntimeError), campaign.young_collections_only(every=3):
-        raise RuntimeError("a failing chunk")
-    assert gc.isenabled()
-    monkeypatch.undo()
-
-    class Node:
-        pass
-
-    with campaign.young_collections_only(every=1) as recorded:
-        a, b = Node(), Node()
-        a.other, b.other = b, a  # a cycle, garbage once the names go
-        alive = weakref.ref(a)
-        del a, b
-        recorded()
-        assert alive() is None  # freed by the sweep, while the collector is otherwise off
-
-
-def test_a_campaign_leaves_the_collector_on():
+def test_a_campaign_leaves_the_collector_alone(monkeypatch):
     import gc
 
+    calls = []
+    for name in ("disable", "enable", "collect", "freeze"):
+        monkeypatch.setattr(gc, name, lambda *a, _n=name, **k: calls.append(_n))
     run = fuzz_campaign(HALF, examples=5, seed=1, bounds=SMALL, diagnose=False)
-    assert gc.isenabled() and len(run.findings) >= 1
+    assert gc.isenabled() and len(run.findings) >= 1 and calls == []
+
+
+def test_indices_not_done_are_made_one_at_a_time():
+    from crosscheck.engine.campaign import not_done
+
+    assert list(not_done(8, [0, 2, 3, 7])) == [1, 4, 5, 6]
+    first = next(not_done(10**12, []))  # no list of every index
+    assert first == 0

@@ -16,7 +16,7 @@ CSV_COLUMNS = {"case", "depth", "sizes", "batch", "activations", "loss", "reduct
 
 def test_fuzz_writes_reports_and_exits_0(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "crosscheck", "fuzz", "--examples", "40", "--seed", "1",
-                           "--report", str(tmp_path)], capture_output=True, text=True)
+                           "--report", str(tmp_path), "--all-rows"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "40 cases" in proc.stdout
     frame = pd.read_csv(tmp_path / "fuzz.csv")
@@ -32,6 +32,23 @@ def test_fuzz_writes_reports_and_exits_0(tmp_path):
     md = (tmp_path / "fuzz.md").read_text()
     assert "| activation | loss" in md or "| activations | loss" in md
     assert "Every gradient agrees" in md
+    assert (frame["ratio"] < 1).all() and "worst error / allowed" in md
+
+
+def test_by_default_an_agreeing_case_is_one_row_its_worst_error_over_its_allowance(tmp_path, capsys):
+    assert cli.main(["fuzz", "--examples", "30", "--seed", "1", "--report", str(tmp_path / "one")]) == 0
+    assert "MB of reports in" in capsys.readouterr().out  # the disk estimate, said first
+    assert cli.main(["fuzz", "--examples", "30", "--seed", "1", "--report", str(tmp_path / "all"),
+                     "--all-rows"]) == 0
+    one, every = (pd.read_csv(tmp_path / d / "fuzz.csv") for d in ("one", "all"))
+    assert len(one) == 30 and (one["tensor"] == "all").all()
+    worst = every.groupby("case")["ratio"].max()
+    assert one.set_index("case")["ratio"].to_numpy() == pytest.approx(worst.to_numpy())
+    summaries = [json.loads((tmp_path / d / "summary.json").read_text()) for d in ("one", "all")]
+    for key in ("cases", "tensors_compared", "max_ratio_by_dtype", "max_rel_err"):
+        assert summaries[0][key] == summaries[1][key]
+    assert sum((tmp_path / "one" / f).stat().st_size for f in ("fuzz.csv", "results.jsonl")) * 5 < \
+        sum((tmp_path / "all" / f).stat().st_size for f in ("fuzz.csv", "results.jsonl"))
 
 
 def _half_mse(X, Y, params, *, network):

@@ -164,8 +164,7 @@ def _params_only(X, Y, params, *, network):
                                              (_too_few, "grads", None), (_sgd_step, "update", 0.1),
                                              (_params_only, "grads", None)])
 def test_check_chunk_gives_check_cases_results(fn, returns, lr):
-    from crosscheck.judge.check import check_case
-    from crosscheck.judge.fastpath import check_chunk
+    from crosscheck.judge.check import check_case, check_chunk
     from crosscheck.model.target import Target
 
     target = Target(fn.__name__, fn, returns=returns, lr=lr, takes_network=True)
@@ -185,24 +184,6 @@ def test_check_chunk_gives_check_cases_results(fn, returns, lr):
         assert any(r.crash for r in chunk) and any(not r.crash for r in chunk)
 
 
-def test_texts_made_with_the_records_are_the_streams_own():
-    """``check_chunk(texts=True)`` formats the records the floor or the rounding bound settled as it
-    makes them: the very rows and cells ``stream.comparison_texts`` writes for them, for nearly
-    every case, those the bound settled (saturated and large data) among them."""
-    from crosscheck.engine import stream
-    from crosscheck.judge.fastpath import check_chunk
-
-    results = check_chunk(reference_target(), [seeded_case(4, i) for i in range(150)], texts=True)
-    kept = [r for r in results if id(r) in stream._TEXTS]
-    assert len(kept) > 0.9 * len(results)
-    assert any("rounding" in r.measured for r in kept)
-    for r in kept:
-        rows, cells = stream._TEXTS[id(r)][2:4]
-        assert [stream.comparison_texts(c) for c in r.comparisons] == list(zip(rows, cells))
-        assert stream.case_texts(r) == (rows, cells) and stream.case_texts(r) == (rows, cells)
-        assert id(r) not in stream._TEXTS  # taken twice (the stream line, then fuzz.csv), then dropped
-
-
 def test_scratch_buffers_are_reused_but_never_kept_beyond_their_cap(monkeypatch):
     from crosscheck.judge import fastpath
 
@@ -213,24 +194,29 @@ def test_scratch_buffers_are_reused_but_never_kept_beyond_their_cap(monkeypatch)
     assert big.size == 5000 and fastpath._SCRATCH.probe.size <= 4096  # fresh, not kept
 
 
-def test_a_chunk_judged_in_pieces_gives_the_same_records_and_texts(monkeypatch):
+def test_a_chunk_judged_in_pieces_gives_the_same_records(monkeypatch):
     """``compare_many`` splits a large chunk into pieces of about ``PIECE_ELEMENTS``; where the cuts
-    fall changes nothing in the records or their texts."""
+    fall changes nothing in the records."""
     from crosscheck.judge import fastpath
-    from crosscheck.engine import stream
-    from crosscheck.judge.fastpath import check_chunk
+    from crosscheck.judge.check import check_chunk
 
     cases = [seeded_case(5, i) for i in range(40)]
-
-    def judged():
-        results = check_chunk(reference_target(), cases, texts=True)
-        texts = [stream._TEXTS.pop(id(r), (None,) * 4)[2:4] for r in results]
-        return results, texts
-
-    whole, whole_texts = judged()
+    whole = check_chunk(reference_target(), cases)
     monkeypatch.setattr(fastpath, "PIECE_ELEMENTS", 300)
-    pieces, piece_texts = judged()
-    assert piece_texts == whole_texts and sum(t[0] is not None for t in whole_texts) > 30
+    pieces = check_chunk(reference_target(), cases)
     for a, b in zip(whole, pieces):
         assert a.measured == b.measured and len(a.comparisons) == len(b.comparisons)
         assert all(_same(x, y) for x, y in zip(a.comparisons, b.comparisons))
+
+
+def test_the_judge_and_its_batch_entry_point_share_the_record_constructor_and_no_engine():
+    """fastpath imports nothing of the engine and makes its records with ``compare.agreement``."""
+    import ast
+    import inspect
+
+    from crosscheck.judge import fastpath
+
+    tree = ast.parse(inspect.getsource(fastpath))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not any(m.startswith("crosscheck.engine") or m == "crosscheck.judge.check" for m in imported)
+    assert "TensorComparison(" not in inspect.getsource(fastpath)

@@ -6,14 +6,14 @@ from hypothesis import HealthCheck, given, settings
 from crosscheck import reference_target
 from crosscheck.judge.check import check_case
 from crosscheck.engine.fuzz import fuzz
-from crosscheck.drawing.strategies import cases
+from crosscheck.drawing.strategies import cases, networks
 
 REFERENCE = reference_target()
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
-@given(cases())
+@given(cases(networks=networks(family=REFERENCE.family)))  # every loss option drawn
 def test_reference_agrees_with_torch_on_every_tensor(case):
     result = check_case(REFERENCE, case)
     assert result.crash is None

@@ -226,12 +226,8 @@ def test_derivative_bugs_are_caught_in_float32(name):
 
 # -- no false alarms on a sample of random correct cases (the benchmark runs 100,000s) ------------
 
-#: the losses benchmarks/column_layout.py implements, without the options of issue 15
-_PLAIN = Family(scale=1.0, l2=0.0, l2_bias=0.0, l2_by_batch=False, bias=True, leaky_slope=0.01)
-
-
 @settings(max_examples=120, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
-@given(cases(networks=networks(losses=("mse", "bce", "bce_with_logits"), reductions=("mean", "sum"), family=_PLAIN)))
+@given(cases(networks=networks(losses=("mse", "bce", "bce_with_logits"), reductions=("mean", "sum"))))  # column_layout's
 def test_correct_code_in_another_layout_and_convention_agrees(case):
     target = column_layout.column_target(case.dtype)
     r = check_case(target, case)

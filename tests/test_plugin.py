@@ -51,7 +51,7 @@ def test_one_line_check_passes_and_fails_with_the_shrunk_example_and_a_report(pr
     result.stdout.re_match_lines([
         r".*test_user\.half_w1_undecorated: gradients disagree with torch: 1 distinct finding in \d+ cases",
         r".*1\. mismatch in W1",
-        r".* W1: 1 / 1 elements mismatch \(100%\); worst absolute difference \S+ at \(0, 0\) \(allowed \S+\), "
+        r".* W1: 1 / 1 elements mismatch \(100%\); worst absolute difference \S+ at \(0, 0\) \(allowed \S+, error/allowed \S+\), "
         r"relative 0\.5",
         r".*minimal example: 1-1-1 \[relu, identity\] mse/mean, batch 1, float64",
         r".*replay: crosscheck replay out.pytest\.json 1",

@@ -10,7 +10,7 @@ from crosscheck import reference_target
 from crosscheck.model.cases import Case, Network
 from crosscheck.judge.check import check_case
 from crosscheck.engine.replay import elementwise, entries, replay, target_from_file
-from crosscheck.reports.fuzz import finding_dict
+from crosscheck.model.records import Finding
 from crosscheck.reports.tables import write_json
 
 
@@ -75,12 +75,7 @@ def test_a_fuzz_summary_of_the_reference_replays_exactly(tmp_path):
                 seed=7)
     result = check_case(reference_target(), case)
 
-    class Recorded:  # a finding record as the fuzz report writes it, of a case that agrees
-        kind, tensors, diagnosis, message, first_seen = "mismatch", ["W1"], [], "", 1
-        def __init__(self, r):
-            self.result, self.case = r, r.case
-
-    record = finding_dict(Recorded(result))
+    record = Finding("mismatch", ["W1"], result, 1).to_dict()  # as the fuzz report writes it, of a case that agrees
     record["comparisons"] = [c.to_dict() for c in result.comparisons]
     write_json(tmp_path / "summary.json", {"target": "reference", "finding_details": [record]})
     r = replay(tmp_path, "1")

@@ -7,7 +7,8 @@ from crosscheck.app import cli
 from crosscheck.engine.campaign import fuzz_campaign
 from crosscheck.judge.check import check_case
 from crosscheck.drawing.sampler import Bounds, seeded_case
-from crosscheck.engine.stream import STREAM_FILE, StreamError, StreamWriter, read, result_from_dict, result_to_dict
+from crosscheck.engine.stream import STREAM_FILE, StreamError, StreamWriter, read
+from crosscheck.model.records import CaseResult
 from crosscheck.model.target import reference_target
 
 SMALL = Bounds(max_depth=2, max_width=6, max_batch=4)
@@ -15,7 +16,7 @@ SMALL = Bounds(max_depth=2, max_width=6, max_batch=4)
 
 def test_a_result_survives_the_round_trip_through_json():
     r = check_case(reference_target(), seeded_case(0, 3, None, SMALL))
-    back = result_from_dict(json.loads(json.dumps(result_to_dict(r))))
+    back = CaseResult.from_dict(json.loads(json.dumps(r.to_dict())))
     assert back.case == r.case and back.agree == r.agree
     assert [c.message for c in back.comparisons] == [c.message for c in r.comparisons]
 
@@ -65,3 +66,27 @@ def test_report_on_a_folder_without_a_stream_says_so(tmp_path, capsys):
     assert "results.jsonl not found" in capsys.readouterr().err
     with pytest.raises(StreamError):
         read(tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["cut", "byte", "foreign"])
+def test_a_damaged_or_foreign_line_is_skipped_counted_and_said(tmp_path, capsys, damage):
+    args = ["fuzz", "--examples", "6", "--seed", "3", "--profile", "ci", "--report", str(tmp_path)]
+    assert cli.main(args) == 0
+    full = (tmp_path / "fuzz.csv").read_text()
+    path = tmp_path / STREAM_FILE
+    lines = path.read_text().splitlines(keepends=True)
+    if damage == "cut":
+        lines[3] = lines[3][:50] + "\n"
+    elif damage == "byte":
+        lines[3] = lines[3].replace('"comparisons":[[', '"comparisons":[{', 1)
+    else:
+        lines.insert(3, '{"type": "result", "from": "another program"}\n')
+    path.write_text("".join(lines))
+    assert read(tmp_path).skipped == 1
+    capsys.readouterr()
+    assert cli.main(["report", str(tmp_path)]) in (0, 1)
+    out = capsys.readouterr().out
+    assert "1 line of" in out and "skipped" in out and "Traceback" not in out
+    assert cli.main(args + ["--resume"]) == 0
+    assert "1 damaged or foreign line" in capsys.readouterr().out
+    assert (tmp_path / "fuzz.csv").read_text() == full  # the damaged case was checked again

@@ -58,13 +58,15 @@ def cmd_fuzz(args) -> int:
     gc.freeze()
     target = reference_target()
     profile = chosen_profile(args)
-    report = fuzz_report.FuzzReport(args.report)  # fuzz.csv written as the results come, in case order
+    # fuzz.csv written as the results come, in case order
+    report = fuzz_report.FuzzReport(args.report, all_rows=args.all_rows)
+    print(fuzz_report.disk_note(args.report, profiles.example_count(profile, args.examples), args.all_rows))
     with progress(profiles.example_count(profile, args.examples), f"fuzz {target.name}") as bar:
         try:
             run = fuzz_campaign(target, examples=args.examples, seed=args.seed, profile=profile,
                                 database=args.database, on_result=bar, workers=args.workers,
                                 scheduler=args.scheduler, report=args.report, resume=args.resume,
-                                in_order=report.add)
+                                in_order=report.add, all_rows=args.all_rows)
         except (CampaignError, StreamError) as e:
             report.close()
             raise UsageError(str(e)) from None
@@ -83,6 +85,10 @@ def cmd_fuzz(args) -> int:
               f"{'were' if run.replayed != 1 else 'was'} replayed first (example database; --database none skips it)")
     if run.stopped:
         print(f"  note: the run stopped early: {run.stopped}")
+    if run.skipped_lines:
+        print(f"  note: {run.skipped_lines} damaged or foreign line{'s' if run.skipped_lines != 1 else ''} of "
+              f"the results stream {'were' if run.skipped_lines != 1 else 'was'} skipped on --resume; "
+              f"{'their cases were' if run.skipped_lines != 1 else 'its case was'} checked again")
     return EXIT_FINDINGS if n_bad else EXIT_OK
 
 
@@ -106,6 +112,9 @@ def _fuzz_args(p):
     add_profile_options(p.add_argument)
     add_report_option(p.add_argument)
     add_scale_options(p.add_argument)
+    p.add_argument("--all-rows", action="store_true",
+                   help="write every tensor of every case to fuzz.csv and results.jsonl (default: one row for an "
+                        "agreeing case, its worst tensor's error over its allowance; about 10x less disk)")
 
 
 command("fuzz", "fuzz the reference implementation against torch.autograd", _fuzz_args)(cmd_fuzz)

@@ -16,6 +16,14 @@ a failing target then gets a plain sweep of ``examples`` more cases (a second
 seed, no shrinking): the per-tensor table and the conditions of each finding
 rest on an unbiased sample, and a failure the first pass never drew still
 becomes a finding (with the smallest case that showed it).
+
+Budgets are counts, not seconds, so that a report depends on the seed and
+the code alone and not on how busy the machine is: shrinking gets
+``shrink_calls(examples)`` checks of the audited code (``_CallBudget``), the
+sweep ``examples`` cases. Wall-clock time is only a safety net against a
+target too slow for its limit: no new sweep case after ``SOFT_SHARE`` of the
+limit, Hypothesis's own shrinking cap set to that share too, and the hard
+limit kills the child.
 """
 from __future__ import annotations
 
@@ -33,8 +41,21 @@ from crosscheck.audit.isolation import Limits, Outcome, run_job
 #: Share of a target's time limit after which no new case is started, so that
 #: shrinking and reporting end in time and only a real hang meets the hard limit.
 SOFT_SHARE = 0.7
-#: Share of the soft budget Hypothesis may spend shrinking (the rest is for drawing, the sweep and the report).
-SHRINK_SHARE = 0.5
+#: Share of the soft budget after which Hypothesis stops shrinking whatever the count (a safety net only:
+#: ``shrink_calls`` ends shrinking first unless the target is far slower than its limit expects).
+SHRINK_SHARE = 1.0
+
+
+def shrink_calls(examples: int) -> int:
+    """Checks of the audited code allowed for shrinking, beyond the ``examples`` drawn.
+
+    A count, not seconds, so that the shrunk examples (and the whole report)
+    do not depend on the machine's load. It replaces a wall-clock share of the
+    time limit (0.35 x (10 s + 0.25 s per example)) and is about what that
+    share allowed a typical failing tutorial (about 20 ms a check): 200 checks
+    at 20 examples, 600 at the default 100.
+    """
+    return 100 + 5 * int(examples)
 
 
 def default_timeout(examples: int) -> float:
@@ -271,9 +292,10 @@ def audit_one(spec: dict, options: dict, emit: Callable[[dict], None] | None = N
         emit({"event": "result", "result": d})
 
     strategy = strategies.for_target(target).map(announce)
+    calls = _CallBudget(check_target_case, examples + shrink_calls(examples))
     with _shrinking_limited(SHRINK_SHARE * budget if budget else None):
         run = fuzz(target, examples=examples, seed=seed, strategy=strategy, on_result=on_result,
-                   check=check_target_case, diagnose=False, profile=options.get("profile"),
+                   check=calls, diagnose=False, profile=options.get("profile"),
                    database=options.get("database"))
     for f in run.findings:
         _diagnose(target, f)
@@ -291,6 +313,33 @@ def audit_one(spec: dict, options: dict, emit: Callable[[dict], None] | None = N
                           seconds=time.monotonic() - start, stopped=stopped, timeout=options.get("timeout"))
     rec["replayed"] = getattr(run, "replayed", 0)  # saved failures of earlier runs, checked first
     return rec
+
+
+class _CallBudget:
+    """``check`` for at most ``limit`` new cases; past that, new cases are rejected without a check.
+
+    Hypothesis treats a rejected case as neither passing nor failing, so
+    shrinking, which keeps only smaller failures, stalls and ends after a few
+    hundred cheap rejections, keeping the smallest failure found within the
+    count. Cases checked before are still checked, so Hypothesis's final
+    replay of each minimal example is the real check. Counting calls instead
+    of seconds makes the result independent of the machine's speed and load.
+    """
+
+    def __init__(self, check, limit: int):
+        self.check, self.limit, self.calls, self.seen = check, int(limit), 0, set()
+
+    def __call__(self, target, case):
+        import json
+
+        key = json.dumps(case.to_dict(), sort_keys=True, default=repr)
+        if key not in self.seen:
+            if self.calls >= self.limit:
+                from hypothesis import reject
+                reject()
+            self.calls += 1
+            self.seen.add(key)
+        return self.check(target, case)
 
 
 @contextmanager

@@ -74,15 +74,12 @@ class Evidence:
 
 
 def forward(network, X, params) -> tuple[list, list]:
-    """Float64 forward values: ``Z[l]`` and ``A[l]`` for l = 1..L, ``A[0] = X``."""
-    from reference.activations import activation
+    """Float64 forward values: ``Z[l]`` and ``A[l]`` for l = 1..L, ``A[0] = X`` (``forward64.forward``)."""
+    from crosscheck.numerics import forward64
 
-    Z, A = [np.empty(0)], [X]
     with np.errstate(all="ignore"):
-        for (W, b), name in zip(params, network.activations):
-            Z.append(A[-1] @ W.T + b)
-            A.append(activation(name).forward(Z[-1]))
-    return Z, A
+        Z, A = forward64.forward(network, X, params)
+    return [np.empty(0), *Z[1:]], A
 
 
 def gather(target, case: Case) -> Evidence:

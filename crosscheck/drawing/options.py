@@ -3,13 +3,12 @@
 One function, ``loss_options(choose, family, activations)``, makes every decision as
 ``choose(values)`` with the simplest value first (scale 1, no L2, biases, torch's
 slope), so the seeded case lists and the Hypothesis strategies draw the same
-distribution and shrink towards a plain network. A family that declares the options
-(``target.Family``) fixes them and nothing is drawn; a family that fixes its
-activations or loss is code written for one network, and the options it leaves
-unset are the defaults. Only a family that fixes neither (the reference, code that
-takes the network) gets them drawn. The values hold the edges:
-l2 = 0 on some layers of a per-layer list, an L2 term much larger than the data
-gradient, a half squared error (scale 0.5), layers without biases.
+distribution and shrink towards a plain network. A family (``target.Family``) fixes
+the options it declares (the plain loss unless it says otherwise); those it leaves
+``None`` are drawn (the reference's, ``target.DRAWN``). No family: the plain loss.
+The values hold the edges: l2 = 0 on some layers of a per-layer list, an L2 term
+much larger than the data gradient, a half squared error (scale 0.5), layers without
+biases.
 """
 from __future__ import annotations
 
@@ -26,11 +25,11 @@ Choose = Callable[[Sequence[Any]], Any]
 
 def loss_options(choose: Choose, family, activations: Sequence[str]) -> dict:
     """``Network`` keywords of the loss options: the family's where it fixes them, drawn otherwise."""
-    fixed = family.network_options() if family is not None and hasattr(family, "network_options") else {}
+    if family is None:
+        return dict(LOSS_OPTIONS)
+    fixed = family.network_options()
     if len(fixed) == len(LOSS_OPTIONS):
         return fixed
-    if getattr(family, "activations", None) is not None or getattr(family, "loss", None) is not None:
-        return {**LOSS_OPTIONS, **fixed}
     depth = len(activations)
     out: dict = {}
     out["scale"] = fixed.get("scale", None) or choose(SCALES)

@@ -1,29 +1,32 @@
-"""Seeded case lists for campaigns, and the Hypothesis strategy that shrinks them.
+"""One case distribution, answered from a seeded generator or from Hypothesis.
 
-Drawing a case through Hypothesis costs a few milliseconds, several times the
-check itself, so a campaign draws its case list with a seeded ``random.Random``
-instead and calls Hypothesis only to shrink a failure. Both go through one
-function, ``draw_case(pick, family)``, which makes every decision as
-``pick(n) -> i`` with ``0 <= i < n`` and index 0 the simplest option (the
-smallest width, batch or depth, the first activation, loss, dtype and data
-regime, seed 0):
+Every drawn case, whether for a ``crosscheck fuzz`` campaign or for the audit,
+the pytest plugin and the mutant run, comes from one function,
+``draw_case(pick, space)``: it makes every decision as ``pick(n) -> i`` with
+``0 <= i < n`` and index 0 the simplest option (the smallest depth, width or
+batch, the first activation, loss, dtype and data regime, seed 0), in one fixed
+order (loss, depth, hidden activations, output activation, widths, reduction,
+batch, dtype, regime, seed). A ``Space`` says which options there are: a target
+family's fixed activations, loss, sizes, batch and dtype, and the bounds.
+Where the picks come from is the only difference between the routes:
 
-- ``seeded_case(seed, index, family)`` answers the picks from
-  ``random.Random`` seeded by (seed, index): case ``index`` of a campaign is a
-  pure function of the two, whichever process draws it and in whatever order;
-- ``shrinking_cases(family)`` answers them with ``st.integers(0, n - 1)``, so
-  Hypothesis shrinks towards index 0 along the same decisions;
+- ``seeded_case(seed, index, family)`` answers them from ``random.Random``
+  seeded by (seed, index): case ``index`` of a campaign is a pure function of
+  the two, whichever process draws it and in whatever order;
+- ``hypothesis_cases(space)`` answers them with ``st.integers(0, n - 1)``, so
+  Hypothesis draws and shrinks towards index 0 along the same decisions
+  (``strategies.cases``, ``strategies.networks`` and ``strategies.for_target``
+  are this strategy; ``shrinking_cases(family)`` is the campaign's name for it);
 - ``seeded_choices(seed, index, family)`` returns the picks a seeded case made:
   handed to Hypothesis as a saved example, they make it start from that exact
-  case and shrink it (see ``campaign.shrink``); a shrunk case carries its own
-  picks in ``Case.extra["picks"]``, which the example database keeps and
+  case and shrink it (see ``campaign.shrink``); a Hypothesis case carries its
+  own picks in ``Case.extra["picks"]``, which the example database keeps and
   ``replayed_case`` turns back into the case.
 
-The distribution follows ``strategies.networks`` and ``strategies.cases``:
-widths repeat the one before half the time (equal in/hidden widths let
-shape-compatible wrong-tensor bugs run at all), and like Hypothesis, picks hit
-the ends of their range more often than a uniform draw would (width 1, batch 1,
-the simplest regime).
+Widths repeat the one before half the time (equal in/hidden widths let
+shape-compatible wrong-tensor bugs run at all). The seeded picks hit the ends of
+their range more often than a uniform draw would (width 1, batch 1, the
+simplest regime), as Hypothesis's own do.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ from typing import Callable
 
 from crosscheck.model.cases import REGIMES, Case, Network
 from crosscheck.drawing.options import loss_options
-from crosscheck.model.vocabulary import CLASSES, DTYPES, ELEMENTWISE, LOSSES, OUTPUT_ACTIVATIONS, REDUCTIONS
+from crosscheck.model.vocabulary import CLASSES, ELEMENTWISE, DTYPES, LOSSES, OUTPUT_ACTIVATIONS, REDUCTIONS
 
 #: ``pick(n)`` returns an int in [0, n); 0 is the simplest choice.
 Pick = Callable[[int], int]
@@ -56,49 +59,94 @@ class Bounds:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
 
 
-def draw_case(pick: Pick, family=None, bounds: Bounds = Bounds()) -> Case:
-    """One case of ``family`` (a ``target.Family``; ``None`` draws freely) from the decisions of ``pick``.
+@dataclass(frozen=True)
+class Space:
+    """The options of every decision: what may be drawn, and what is fixed.
 
-    A decision with a single option is not asked for, so the seeded and the
-    Hypothesis picks line up one to one.
+    ``layer_activations`` fixes every activation (and so the depth), ``sizes``
+    some widths (``None`` entries are drawn), ``batch`` the batch. Arguments are
+    checked by the public strategies (``strategies.networks``, ``cases``).
     """
-    def choose(options):
-        options = tuple(options)
-        return options[pick(len(options))] if len(options) > 1 else options[0]
 
-    def integer(lo: int, hi: int) -> int:
-        return lo + (pick(hi - lo + 1) if hi > lo else 0)
+    min_depth: int = 1
+    max_depth: int = 5
+    min_width: int = 1
+    max_width: int = 32
+    activations: tuple = ELEMENTWISE  # of the hidden layers; softmax is an output only
+    losses: tuple = LOSSES
+    reductions: tuple = REDUCTIONS
+    layer_activations: tuple | None = None
+    sizes: tuple | None = None
+    min_batch: int = 1
+    max_batch: int = 32
+    batch: int | None = None
+    dtypes: tuple = DTYPES
+    regimes: tuple = REGIMES
+    seeds: int = SEED_RANGE
+    #: the target's family: the loss options it fixes (``options.loss_options``); None draws them all
+    family: object = None
 
-    fixed_acts = getattr(family, "activations", None)
-    losses = (family.loss,) if getattr(family, "loss", None) else LOSSES
-    if fixed_acts is not None:
-        losses = tuple(l for l in losses if fixed_acts[-1] in OUTPUT_ACTIVATIONS[l]) or losses
-    loss = choose(losses)
-    sizes = getattr(family, "sizes", None)
-    if fixed_acts is not None:
-        acts = tuple(fixed_acts)
+    @classmethod
+    def of(cls, family=None, bounds: Bounds = Bounds(), dtypes=None) -> "Space":
+        """The space a target ``family`` (a ``target.Family``; ``None`` draws freely) admits within ``bounds``."""
+        acts = getattr(family, "activations", None)
+        losses = (family.loss,) if getattr(family, "loss", None) else LOSSES
+        if acts is not None:
+            losses = tuple(l for l in losses if acts[-1] in OUTPUT_ACTIVATIONS[l]) or losses
+        sizes = getattr(family, "sizes", None)
+        return cls(max_depth=bounds.max_depth, max_width=bounds.max_width, max_batch=bounds.max_batch,
+                   losses=losses,
+                   reductions=(family.reduction,) if getattr(family, "reduction", None) else REDUCTIONS,
+                   layer_activations=tuple(acts) if acts is not None else None,
+                   sizes=tuple(sizes) if sizes is not None else None,
+                   batch=getattr(family, "batch", None),
+                   dtypes=(family.dtype,) if getattr(family, "dtype", None) else tuple(dtypes or DTYPES),
+                   family=family)
+
+
+def _choose(pick: Pick, options):
+    """One of ``options``; a decision with a single option is not asked for."""
+    options = tuple(options)
+    return options[pick(len(options))] if len(options) > 1 else options[0]
+
+
+def _integer(pick: Pick, lo: int, hi: int) -> int:
+    return lo + (pick(hi - lo + 1) if hi > lo else 0)
+
+
+def draw_network(pick: Pick, space: Space = Space()) -> Network:
+    """A network: loss, depth, hidden and output activations, widths, reduction, in that order."""
+    loss = _choose(pick, space.losses)
+    if space.layer_activations is not None:
+        acts = space.layer_activations
     else:
-        depth = len(sizes) - 1 if sizes is not None else integer(1, bounds.max_depth)
-        hidden = tuple(choose(ELEMENTWISE) for _ in range(depth - 1))
-        acts = (*hidden, choose(OUTPUT_ACTIVATIONS[loss]))
+        sizes = space.sizes
+        depth = len(sizes) - 1 if sizes is not None else _integer(pick, space.min_depth, space.max_depth)
+        outputs = [a for a in OUTPUT_ACTIVATIONS[loss] if a in space.activations] or OUTPUT_ACTIVATIONS[loss]
+        hidden = tuple(_choose(pick, space.activations) for _ in range(depth - 1))
+        acts = (*hidden, _choose(pick, outputs))
     widths: list[int] = []
     for i in range(len(acts) + 1):
-        # a softmax output has 2 to 10 classes
-        lo, hi = CLASSES if loss == "cross_entropy" and i == len(acts) else (1, bounds.max_width)
-        if sizes is not None and sizes[i] is not None:
-            widths.append(int(sizes[i]))
-        elif widths and choose((False, True)):
+        # a softmax output has 2 to 10 classes (no more than the widths' bound, no fewer than 2)
+        lo, hi = space.min_width, space.max_width
+        if loss == "cross_entropy" and i == len(acts):
+            lo, hi = CLASSES[0], max(CLASSES[0], min(CLASSES[1], hi))
+        if space.sizes is not None and space.sizes[i] is not None:
+            widths.append(int(space.sizes[i]))
+        elif widths and _choose(pick, (False, True)):
             widths.append(min(max(widths[-1], lo), hi))
         else:
-            widths.append(integer(lo, hi))
-    reduction = choose((family.reduction,) if getattr(family, "reduction", None) else REDUCTIONS)
-    network = Network(tuple(widths), acts, loss, reduction, **loss_options(choose, family, acts))
-    fixed_batch = getattr(family, "batch", None)
-    batch = fixed_batch if fixed_batch is not None else integer(1, bounds.max_batch)
-    dtype = choose((family.dtype,) if getattr(family, "dtype", None) else DTYPES)
-    regime = choose(REGIMES)
-    seed = pick(SEED_RANGE)
-    return Case(network, batch, dtype, regime, seed)
+            widths.append(_integer(pick, lo, hi))
+    reduction = _choose(pick, space.reductions)
+    options = loss_options(lambda values: _choose(pick, values), space.family, acts)
+    return Network(tuple(widths), tuple(acts), loss, reduction, **options)
+
+
+def draw_case(pick: Pick, space: Space = Space(), network: Network | None = None) -> Case:
+    """One case from the decisions of ``pick``: a network (unless given), batch, dtype, regime and seed."""
+    network = network if network is not None else draw_network(pick, space)
+    batch = space.batch if space.batch is not None else _integer(pick, space.min_batch, space.max_batch)
+    return Case(network, batch, _choose(pick, space.dtypes), _choose(pick, space.regimes), pick(space.seeds))
 
 
 class _SeededPicks:
@@ -122,33 +170,51 @@ class _SeededPicks:
 
 def seeded_case(seed: int, index: int, family=None, bounds: Bounds = Bounds()) -> Case:
     """Case ``index`` of the campaign with ``seed``: a pure function of the two."""
-    return draw_case(_SeededPicks(seed, index), family, bounds)
+    return draw_case(_SeededPicks(seed, index), Space.of(family, bounds))
 
 
 def seeded_choices(seed: int, index: int, family=None, bounds: Bounds = Bounds()) -> tuple[Case, list[int]]:
     """Case ``index`` and the list of picks that drew it (what Hypothesis replays to shrink it)."""
     picks = _SeededPicks(seed, index)
-    case = draw_case(picks, family, bounds)
+    case = draw_case(picks, Space.of(family, bounds))
     return case, picks.choices
 
 
-def shrinking_cases(family=None, bounds: Bounds = Bounds()):
-    """The Hypothesis strategy over the same decisions: each pick is ``st.integers(0, n - 1)``."""
+def hypothesis_picks(draw_with: Callable[[Pick], object], keep_picks: bool = True):
+    """The Hypothesis strategy of ``draw_with(pick)``, each pick an ``st.integers(0, n - 1)``.
+
+    With ``keep_picks`` a drawn ``Case`` keeps its picks in ``extra["picks"]``
+    (saved with a finding, replayed first next time).
+    """
     from hypothesis import strategies as st
 
     @st.composite
-    def cases(draw):
+    def drawn(draw):
         picks: list[int] = []
 
         def pick(n: int) -> int:
             picks.append(draw(st.integers(0, n - 1)))
             return picks[-1]
 
-        case = draw_case(pick, family, bounds)
-        case.extra["picks"] = picks  # saved with a finding, replayed first next time
-        return case
+        value = draw_with(pick)
+        if keep_picks and isinstance(value, Case):
+            value.extra["picks"] = picks
+        return value
 
-    return cases()
+    return drawn()
+
+
+def hypothesis_cases(space: Space = Space(), networks=None):
+    """Cases of ``space`` drawn by Hypothesis; ``networks`` (a strategy) replaces the network's draw."""
+    if networks is None:
+        return hypothesis_picks(lambda pick: draw_case(pick, space))
+    # the picks alone no longer draw the case: they are not kept
+    return networks.flatmap(lambda net: hypothesis_picks(lambda pick: draw_case(pick, space, net), False))
+
+
+def shrinking_cases(family=None, bounds: Bounds = Bounds()):
+    """The Hypothesis strategy over the seeded campaign's decisions, for shrinking its failures."""
+    return hypothesis_cases(Space.of(family, bounds))
 
 
 def replayed_case(picks: list[int], family=None, bounds: Bounds = Bounds()) -> Case | None:
@@ -162,6 +228,6 @@ def replayed_case(picks: list[int], family=None, bounds: Bounds = Bounds()) -> C
         return i
 
     try:
-        return draw_case(pick, family, bounds)
+        return draw_case(pick, Space.of(family, bounds))
     except (StopIteration, ValueError):
         return None

@@ -5,7 +5,8 @@ with documented defaults, arguments checked up front (``InvalidArgument``
 naming the bad argument).
 
 ``cases()`` is what the fuzzer draws: a ``Network`` plus batch, dtype, data
-regime and seed; the arrays are a pure function of those (``Case.arrays``), so
+regime and seed, from the one distribution of ``sampler.draw_case`` (the same
+decisions a seeded campaign makes, here answered by Hypothesis); the arrays are a pure function of those (``Case.arrays``), so
 a shrunk case is small, readable and replays bit for bit. ``parameters()`` and
 ``datasets()`` draw the arrays themselves element by element, for unit tests
 that want Hypothesis to shrink values too.
@@ -19,9 +20,9 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 
+from crosscheck.drawing.sampler import Bounds, Space, draw_network, hypothesis_cases, hypothesis_picks
 from crosscheck.model.cases import REGIMES, Case, Network
-from crosscheck.drawing.options import loss_options
-from crosscheck.model.vocabulary import ACTIVATIONS, CLASSES, DTYPES, ELEMENTWISE, LOSSES, OUTPUT_ACTIVATIONS, REDUCTIONS
+from crosscheck.model.vocabulary import ACTIVATIONS, DTYPES, ELEMENTWISE, LOSSES, OUTPUT_ACTIVATIONS, REDUCTIONS
 
 
 def _check_bounds(name: str, lo: int, hi: int, floor: int = 1) -> None:
@@ -40,24 +41,6 @@ def _check_choice(name: str, values, allowed) -> tuple:
     if bad:
         raise InvalidArgument(f"{name} has unknown value(s) {bad}; choose from {', '.join(allowed)}")
     return values
-
-
-@st.composite
-def _widths(draw, n: int, lo: int, hi: int, fixed: Sequence[int | None] | None, classes: bool = False):
-    """Layer widths. Half the time a width repeats the one before it: equal
-    in/hidden widths are what let shape-compatible wrong-tensor bugs run at all.
-    ``classes``: the last width is a softmax's 2 to 10 classes."""
-    sizes: list[int] = []
-    for i in range(n):
-        if classes and i == n - 1:
-            lo, hi = CLASSES
-        if fixed is not None and fixed[i] is not None:
-            sizes.append(int(fixed[i]))
-        elif sizes and draw(st.booleans()):
-            sizes.append(min(max(sizes[-1], lo), hi))
-        else:
-            sizes.append(draw(st.integers(lo, hi)))
-    return tuple(sizes)
 
 
 def networks(*, min_depth: int = 1, max_depth: int = 5, min_width: int = 1, max_width: int = 32,
@@ -92,22 +75,11 @@ def networks(*, min_depth: int = 1, max_depth: int = 5, min_width: int = 1, max_
         if not min_depth <= depth_needed <= max_depth and layer_activations is None:
             raise InvalidArgument(f"sizes fixes depth {depth_needed}, outside {min_depth}..{max_depth}")
 
-    @st.composite
-    def draw_network(draw):
-        loss = draw(st.sampled_from(losses))
-        if layer_activations is not None:
-            acts = layer_activations
-        else:
-            depth = len(sizes) - 1 if sizes is not None else draw(st.integers(min_depth, max_depth))
-            outputs = [a for a in OUTPUT_ACTIVATIONS[loss] if a in activations] or list(OUTPUT_ACTIVATIONS[loss])
-            hidden = [draw(st.sampled_from(activations)) for _ in range(depth - 1)]
-            acts = (*hidden, draw(st.sampled_from(outputs)))
-        widths = draw(_widths(len(acts) + 1, min_width, max_width, sizes, classes=loss == "cross_entropy"))
-        reduction = draw(st.sampled_from(reductions))
-        options = loss_options(lambda values: draw(st.sampled_from(tuple(values))), family, acts)
-        return Network(widths, tuple(acts), loss, reduction, **options)
-
-    return draw_network()
+    space = Space(min_depth=min_depth, max_depth=max_depth, min_width=min_width, max_width=max_width,
+                  activations=activations, losses=losses, reductions=reductions,
+                  layer_activations=layer_activations, sizes=tuple(sizes) if sizes is not None else None,
+                  family=family)
+    return hypothesis_picks(lambda pick: draw_network(pick, space))
 
 
 def cases(*, networks: st.SearchStrategy[Network] | None = None, min_batch: int = 1, max_batch: int = 32,
@@ -127,23 +99,22 @@ def cases(*, networks: st.SearchStrategy[Network] | None = None, min_batch: int 
     regimes = _check_choice("regimes", regimes, REGIMES)
     if batch is not None and (not isinstance(batch, int) or batch < 1):
         raise InvalidArgument(f"batch={batch!r} must be a positive int or None")
-    nets = networks if networks is not None else globals()["networks"]()
-    batches = st.just(batch) if batch is not None else st.integers(min_batch, max_batch)
-    return st.builds(Case, nets, batches, st.sampled_from(dtypes), st.sampled_from(regimes),
-                     st.integers(0, max_seed))
+    if not isinstance(max_seed, int) or max_seed < 0:
+        raise InvalidArgument(f"max_seed={max_seed!r} must be a non-negative int")
+    space = Space(min_batch=min_batch, max_batch=max_batch, batch=batch, dtypes=dtypes, regimes=regimes,
+                  seeds=max_seed + 1)
+    return hypothesis_cases(space, networks)
 
 
 def for_target(target, *, max_depth: int = 5, max_width: int = 32, max_batch: int = 32,
                dtypes: Sequence[str] | None = None) -> st.SearchStrategy[Case]:
     """The cases a target's family admits (its fixed activations, loss, sizes, batch, dtype)."""
-    fam = target.family
-    nets = networks(
-        max_depth=max_depth, max_width=max_width,
-        losses=(fam.loss,) if fam.loss else LOSSES,
-        reductions=(fam.reduction,) if fam.reduction else REDUCTIONS,
-        layer_activations=fam.activations, sizes=fam.sizes, family=fam)
-    return cases(networks=nets, max_batch=max_batch, batch=fam.batch,
-                 dtypes=(fam.dtype,) if fam.dtype else (dtypes or DTYPES))
+    _check_bounds("depth", 1, max_depth)
+    _check_bounds("width", 1, max_width)
+    _check_bounds("batch", 1, max_batch)
+    if dtypes is not None:
+        dtypes = _check_choice("dtypes", dtypes, DTYPES)
+    return hypothesis_cases(Space.of(target.family, Bounds(max_depth, max_width, max_batch), dtypes))
 
 
 def parameters(network: Network, *, dtype: str = "float64", elements: st.SearchStrategy[float] | None = None,

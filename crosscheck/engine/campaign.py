@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import functools
-import gc
+import itertools
 import time
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -109,37 +109,6 @@ def executor_for(workers: int = 1, scheduler: str | None = None, executor: cf.Ex
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-@contextmanager
-def young_collections_only(every: int = MAX_CHUNK):
-    """Within the block, the cycle collector sweeps only the youngest objects, once every ``every``
-    calls of the function it yields (one per recorded result).
-
-    A campaign's objects either die young (a case's arrays, graphs and records, freed by reference
-    counting as soon as the case is recorded) or live to its end (the reports' sample of results,
-    the tallies). The collector's automatic sweeps of the older generations would rescan the long
-    lived ones again and again, at a cost that grows with the sample (about 20 µs a case over a
-    5,000-case run); a sweep of the youngest generation after each chunk still frees any cycle
-    the chunk left behind, and survivors are left alone until the block ends and the collector
-    is itself again.
-    """
-    if not gc.isenabled():
-        yield lambda: None
-        return
-    count = [0]
-
-    def recorded() -> None:
-        count[0] += 1
-        if count[0] >= every:
-            count[0] = 0
-            gc.collect(0)
-
-    gc.disable()
-    try:
-        yield recorded
-    finally:
-        gc.enable()
-
-
 def _workers_of(executor) -> int:
     if isinstance(executor, InlineExecutor):
         return 1
@@ -155,27 +124,31 @@ def _workers_of(executor) -> int:
     return 2
 
 
-def run_chunks(fn: Callable[[list], list], items: list, executor: cf.Executor, *, chunksize: int | None = None,
-               window: int | None = None) -> Iterator[tuple[int, Any]]:
-    """Yield ``(position, output)`` for each item as its chunk completes.
+def run_chunks(fn: Callable[[list], list], items: Iterable, executor: cf.Executor, *, chunksize: int | None = None,
+               window: int | None = None, count: int | None = None) -> Iterator[tuple[int, Any, Any]]:
+    """Yield ``(position, item, output)`` for each item as its chunk completes.
 
     ``fn(chunk) -> outputs`` takes a list of items and returns one output per
     item; it must be picklable (a module-level function) for process pools
-    and dask. At most ``window`` chunks are in flight at once.
+    and dask. At most ``window`` chunks are in flight at once. ``items`` may be
+    any iterable: chunks are cut from it as they are submitted (``count``, its
+    length when it is not a sized collection, sizes the chunks).
     """
-    n = len(items)
+    n = len(items) if count is None else count
     workers = _workers_of(executor)
     if chunksize is None:
         chunksize = 1 if workers == 1 else max(1, min(MAX_CHUNK, n // (workers * 8) or 1))
     window = window or (1 if workers == 1 else WINDOW_PER_WORKER * workers)  # inline: each chunk out before the next
-    starts = iter(range(0, n, chunksize))
-    running: dict[cf.Future, int] = {}
+    source = iter(items)
+    position = [0]
+    running: dict[cf.Future, tuple[int, list]] = {}
 
     def submit_next() -> bool:
-        start = next(starts, None)
-        if start is None:
+        chunk = list(itertools.islice(source, chunksize))
+        if not chunk:
             return False
-        running[executor.submit(fn, items[start:start + chunksize])] = start
+        running[executor.submit(fn, chunk)] = (position[0], chunk)
+        position[0] += len(chunk)
         return True
 
     try:
@@ -183,10 +156,10 @@ def run_chunks(fn: Callable[[list], list], items: list, executor: cf.Executor, *
             pass
         while running:
             done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
-            for future in sorted(done, key=running.get):
-                start = running.pop(future)
-                for offset, out in enumerate(future.result()):
-                    yield start + offset, out
+            for future in sorted(done, key=lambda f: running[f][0]):
+                start, chunk = running.pop(future)
+                for offset, (item, out) in enumerate(zip(chunk, future.result())):
+                    yield start + offset, item, out
                 submit_next()
     finally:
         for future in running:
@@ -213,7 +186,7 @@ def distribute(fn: Callable[[Any], Any], items: Iterable, *, workers: int = 1, s
     with executor_for(workers, scheduler, executor) as ex:
         buffered: dict[int, Any] = {}
         nxt = 0
-        for i, out in run_chunks(_each(fn), items, ex, chunksize=chunksize):
+        for i, _, out in run_chunks(_each(fn), items, ex, chunksize=chunksize):
             buffered[i] = out
             while nxt in buffered:
                 yield buffered.pop(nxt)
@@ -222,13 +195,23 @@ def distribute(fn: Callable[[Any], Any], items: Iterable, *, workers: int = 1, s
 
 # -- the fuzz campaign -------------------------------------------------------------------
 
-def check_seeded(target, seed: int, family, bounds: Bounds, indices: list[int], *, texts: bool = False) -> list:
-    """Worker task: draw cases ``indices`` of the campaign and check each one (``texts``: this
-    process records them next, see ``check.judge_many``)."""
-    from crosscheck.judge.fastpath import check_chunk
+def check_seeded(target, seed: int, family, bounds: Bounds, indices: list[int]) -> list:
+    """Worker task: draw cases ``indices`` of the campaign and check them (``check.check_chunk``)."""
+    from crosscheck.judge.check import check_chunk
 
     single_thread_torch()
-    return check_chunk(target, [seeded_case(seed, i, family, bounds) for i in indices], texts=texts)
+    return check_chunk(target, [seeded_case(seed, i, family, bounds) for i in indices])
+
+
+def not_done(examples: int, done) -> Iterator[int]:
+    """The indices ``0..examples-1`` not in ``done`` (sorted), one at a time: no list of every index."""
+    k, n = 0, len(done)
+    for i in range(examples):
+        while k < n and done[k] < i:
+            k += 1
+        if k < n and done[k] == i:
+            continue
+        yield i
 
 
 def campaign_header(target, examples: int, seed: int, bounds: Bounds) -> dict:
@@ -244,7 +227,8 @@ DATABASE_KEY = b"crosscheck-campaign"
 def fuzz_campaign(target, *, examples: int = 100, seed: int = 0, bounds: Bounds = Bounds(), workers: int = 1,
                   scheduler: str | None = None, executor: cf.Executor | None = None, report: str | None = None,
                   resume: bool = False, on_result: Callable | None = None, diagnose: bool = True,
-                  profile: str | None = None, database=None, in_order: Callable | None = None):
+                  profile: str | None = None, database=None, in_order: Callable | None = None,
+                  all_rows: bool = True):
     """Check ``examples`` seeded cases of ``target`` and shrink every distinct failure.
 
     With ``report`` (a folder), results stream to ``report/results.jsonl`` as
@@ -257,12 +241,14 @@ def fuzz_campaign(target, *, examples: int = 100, seed: int = 0, bounds: Bounds 
     ``on_result(result)`` sees each result as it completes; ``in_order(result)``
     sees them in ``FuzzRun.results`` order (a few chunks are held back when
     workers finish out of order), which is how ``crosscheck fuzz`` writes its
-    reports while the campaign runs. Returns a ``fuzz.FuzzRun`` like ``fuzz.fuzz``.
+    reports while the campaign runs. With ``all_rows`` false the stream keeps an agreeing case
+    folded into one row (``CaseResult.folded``). Returns a ``fuzz.FuzzRun`` like ``fuzz.fuzz``;
+    its ``skipped_lines`` counts the damaged lines a resumed stream had.
     """
     from crosscheck.engine import profiles
     from crosscheck.judge.check import check_case
     from crosscheck.engine.fuzz import FuzzRun
-    from crosscheck.engine.stream import StreamWriter, read, result_from_dict
+    from crosscheck.engine.stream import StreamWriter, read
 
     examples = profiles.example_count(profile, examples)
     if examples < 1:
@@ -271,12 +257,13 @@ def fuzz_campaign(target, *, examples: int = 100, seed: int = 0, bounds: Bounds 
     db = profiles.database_for(target.name, database, profile)
     saved = saved_failures(db, target.family, bounds)
     header = campaign_header(target, examples, seed, bounds)
-    writer, done = None, {}
+    writer, done, skipped, resumed = None, (), 0, ()
     if report is not None:
         if resume:
-            writer, done = StreamWriter.resume(report, header)
+            writer, done, skipped = StreamWriter.resume(report, header, all_rows=all_rows)
+            resumed = read(report).results()  # the kept lines, before any new one
         else:
-            writer = StreamWriter(report, header)
+            writer = StreamWriter(report, header, all_rows=all_rows)
     kept: dict[int, Any] | None = {} if writer is None else None
     failures: dict[tuple, tuple[int, Any]] = {}
     start = time.perf_counter()
@@ -304,20 +291,16 @@ def fuzz_campaign(target, *, examples: int = 100, seed: int = 0, bounds: Bounds 
     try:
         for k, (_, case) in enumerate(saved):  # earlier failures first, indices before 0
             record(k - len(saved), check_case(target, case), "replay")
-        for i in sorted(done):
-            record(i, result_from_dict(done[i]["result"]), "resumed")
-        todo = [i for i in range(examples) if i not in done]
+        for i, result in zip(done, resumed):
+            record(int(i), result, "resumed")
         with executor_for(workers, scheduler, executor) as ex:
-            # in this process too, cases go in chunks, checked stage by stage (``fastpath.check_chunk``),
+            # in this process too, cases go in chunks, checked stage by stage (``check.check_chunk``),
             # one at a time so each chunk's results are on disk before the next starts
             inline = _workers_of(ex) == 1
-            task = functools.partial(check_seeded, target, seed, target.family, bounds,
-                                     texts=inline and writer is not None)
-            with young_collections_only() as recorded:
-                for pos, result in run_chunks(task, todo, ex, chunksize=MAX_CHUNK if inline else None,
-                                              window=1 if inline else None):
-                    record(todo[pos], result, "generate")
-                    recorded()
+            task = functools.partial(check_seeded, target, seed, target.family, bounds)
+            for _, i, result in run_chunks(task, not_done(examples, done), ex, count=examples - len(done),
+                                           chunksize=MAX_CHUNK if inline else None, window=1 if inline else None):
+                record(i, result, "generate")
         def picks_of(i: int) -> list[int]:
             return saved[i + len(saved)][0] if i < 0 else seeded_choices(seed, i, target.family, bounds)[1]
 
@@ -338,14 +321,14 @@ def fuzz_campaign(target, *, examples: int = 100, seed: int = 0, bounds: Bounds 
     seconds = time.perf_counter() - start
     if writer is not None:
         for f in findings:
-            writer.record("finding", finding_record(f))
+            writer.finding(f)
         writer.record("end", seconds=round(seconds, 3), stopped=stopped, complete=True)
         writer.close()
         results = read(report).results()
     else:  # case order, then the shrinking attempts, whatever order the workers finished in
         results = [kept[i] for i in sorted(kept)]
     return FuzzRun(target.name, results=results, findings=findings, seconds=seconds, stopped=stopped,
-                   replayed=len(saved))
+                   replayed=len(saved), skipped_lines=skipped)
 
 
 def saved_failures(db, family, bounds: Bounds) -> list[tuple[list[int], Any]]:
@@ -387,22 +370,6 @@ def failure_key(target, result) -> tuple:
     from crosscheck.engine.fuzz import failure_key as rule
 
     return rule(target, result)
-
-
-def finding_record(f) -> dict:
-    """A finding as a stream record: what the reports need, and its minimal example's full result."""
-    from crosscheck.engine.stream import result_to_dict
-
-    return {"kind": f.kind, "tensors": list(f.tensors), "first_seen": f.first_seen,
-            "diagnosis": list(f.diagnosis), "message": f.message, "result": result_to_dict(f.result)}
-
-
-def finding_from_record(rec: dict):
-    from crosscheck.engine.fuzz import Finding
-    from crosscheck.engine.stream import result_from_dict
-
-    return Finding(rec["kind"], list(rec["tensors"]), result_from_dict(rec["result"]), int(rec["first_seen"]),
-                   list(rec.get("diagnosis", [])), rec.get("message", ""))
 
 
 def shrink(target, failures: dict, picks_of: Callable[[int], list[int]], *, examples: int, bounds: Bounds,

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from crosscheck.model.cases import Case
-from crosscheck.judge.check import KINDS, CaseResult, check_case
+from crosscheck.judge.check import check_case
+from crosscheck.model.records import CaseResult, Finding, finding_key
 from crosscheck.model.target import Target
-from crosscheck.model.vocabulary import tensor_layer
 
 
 class FindingError(AssertionError):
@@ -36,43 +36,10 @@ def _finding_class(key: tuple) -> type:
     return _FINDING_CLASSES[key]
 
 
-def finding_key(result: CaseResult, by_tensor: bool = True) -> tuple:
-    """What makes two failures distinct: the kind, and for a target of fixed depth
-    the layer where the divergence begins (the first failing layer in backward
-    order). Not the exact set of failing tensors: one bug fails W1 alone in one
-    example and W1 and b1 in the next, and that is still one bug. For free-depth
-    targets layer numbers depend on the drawn depth, so only the kind counts."""
-    if result.kind == "crash":
-        return ("crash", result.crash["type"])
-    if not by_tensor:
-        return (result.kind,)
-    return (result.kind, f"layer{max(tensor_layer(n) for n in result.finding_tensors())}")
-
-
 def failure_key(target: Target, result: CaseResult) -> tuple:
     """The distinct-failure rule of every fuzz run (``fuzz`` and the campaign's): ``finding_key``,
     by tensor when the target's depth is fixed (its family fixes activations or sizes)."""
     return finding_key(result, target.family.activations is not None or target.family.sizes is not None)
-
-
-@dataclass
-class Finding:
-    """A distinct failure with its shrunk minimal example."""
-
-    kind: str
-    tensors: list[str]
-    result: CaseResult  # of the minimal example
-    first_seen: int  # 1-based index of the first case that showed it
-    diagnosis: list[str] = field(default_factory=list)
-    message: str = ""
-
-    def order(self) -> tuple:
-        """Findings sort most serious kind first (``check.KINDS``), then by tensors."""
-        return (KINDS.index(self.kind), self.tensors)
-
-    @property
-    def case(self) -> Case:
-        return self.result.case
 
 
 @dataclass
@@ -83,6 +50,7 @@ class FuzzRun:
     seconds: float = 0.0
     stopped: str | None = None  # why the run ended early, if it did
     replayed: int = 0  # saved failing examples replayed first from the example database
+    skipped_lines: int = 0  # damaged or foreign lines of the results stream, skipped on reading
 
     @property
     def agree(self) -> bool:

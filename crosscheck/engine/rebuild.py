@@ -7,14 +7,13 @@ from __future__ import annotations
 
 def fuzz_run_from_stream(contents):
     """A ``fuzz.FuzzRun`` from a stream: results in case order (read lazily), findings, time, and why it stopped."""
-    from crosscheck.engine.campaign import failure_key, finding_from_record
-    from crosscheck.engine.fuzz import Finding, FuzzRun
+    from crosscheck.engine.fuzz import Finding, FuzzRun, failure_key
 
     header = contents.header
     results = contents.results()
     ends = list(contents.records("end"))
     end = ends[-1] if ends else None
-    findings = [finding_from_record(r) for r in contents.records("finding")]
+    findings = contents.findings()
     stopped = end.get("stopped") if end else None
     if end is None or not end.get("complete", False):
         # stopped before shrinking: each distinct failure as first seen
@@ -31,11 +30,13 @@ def fuzz_run_from_stream(contents):
         for f in first.values():
             f.diagnosis, f.message = diagnose_finding(target, f)
         findings = sorted(first.values(), key=Finding.order)
-        done = sum(1 for _ in contents.records("result"))
+        done = contents.count("result")
         stopped = (f"the run stopped after {done} of {header.get('examples', '?')} cases "
                    f"({stopped or 'killed'}); findings are as first seen, not shrunk; rerun with --resume to finish")
+    stopped = "; ".join(filter(None, [stopped, contents.skipped_note()])) or None
     return FuzzRun(header.get("target", "?"), results=results, findings=findings,
-                   seconds=float(end.get("seconds", 0.0)) if end else 0.0, stopped=stopped)
+                   seconds=float(end.get("seconds", 0.0)) if end else 0.0, stopped=stopped,
+                   skipped_lines=contents.skipped)
 
 
 def _family(d):

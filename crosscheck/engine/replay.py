@@ -38,11 +38,10 @@ class ReplayError(ValueError):
 
 
 def finding_id(target: str, finding: dict) -> str:
-    """``TARGET:KIND:TENSORS``, e.g. ``reference:mismatch:W1+b1`` or ``t.f:crash:ValueError``."""
-    what = "+".join(finding.get("tensors") or [])
-    if not what and finding.get("crash"):
-        what = finding["crash"].get("type", "")
-    return f"{target}:{finding.get('kind', '?')}:{what}"
+    """``records.finding_id`` of a finding dict: ``TARGET:KIND:TENSORS``."""
+    from crosscheck.model.records import finding_id as rule
+
+    return rule(target, finding.get("kind"), finding.get("tensors"), finding.get("crash"))
 
 
 @dataclass

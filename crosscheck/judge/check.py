@@ -6,74 +6,17 @@ from __future__ import annotations
 
 import functools
 import math
-import operator
 import traceback
-from dataclasses import dataclass, field
 
 import numpy as np
 
+from crosscheck.judge.fastpath import compare_many
 from crosscheck.numerics import tolerance
 from crosscheck.model.cases import Case
+from crosscheck.model.records import KINDS, CaseResult  # noqa: F401 (the record types)
 from crosscheck.numerics.compare import TensorComparison, compare, convert, judge, over_budget, with_noise
 from crosscheck.model.target import ReturnError, Target
-from crosscheck.model.vocabulary import param_names, tensor_layer
-
-#: Finding kinds, most serious first: a case's kind is the first that applies.
-KINDS = ("crash", "shape", "nonfinite", "mismatch")
-
-_AGREES = operator.attrgetter("agree")
-
-
-@dataclass
-class CaseResult:
-    """Everything one case produced: the comparisons, or the crash that replaced them."""
-
-    case: Case
-    target: str
-    comparisons: list[TensorComparison] = field(default_factory=list)
-    crash: dict | None = None  # {"type": ..., "message": ..., "traceback": ...}
-    loss: float | None = None
-    undefined: bool = False  # torch itself is NaN/inf: nothing to judge
-    #: the lazily measured pieces the verdict needed: "rounding", "conventions", "noise"
-    #: (one more torch pass), "arbiter" (see ``Judge``); () when the floor settled every tensor
-    measured: tuple[str, ...] = ()
-
-    @property
-    def agree(self) -> bool:
-        return self.crash is None and all(map(_AGREES, self.comparisons))
-
-    @property
-    def failing(self) -> list[TensorComparison]:
-        return [c for c in self.comparisons if not c.agree]
-
-    @property
-    def kind(self) -> str | None:
-        """``None`` when everything agrees, else the finding kind."""
-        if self.crash is not None:
-            return "crash"
-        statuses = {c.status for c in self.failing}
-        if not statuses:
-            return None
-        if statuses & {"shape", "missing"}:
-            return "shape"
-        return "nonfinite" if "nonfinite" in statuses else "mismatch"
-
-    def failing_parameters(self) -> list[str]:
-        """Names of failing parameter gradients (W, b), in layer order."""
-        return [c.tensor for c in self.failing if c.tensor[0] in "Wb"]
-
-    def finding_tensors(self) -> list[str]:
-        """The tensors a finding names: the failing parameters, else every failing tensor
-        (none for a crash)."""
-        if self.kind == "crash":
-            return []
-        return self.failing_parameters() or [c.tensor for c in self.failing]
-
-    def message(self) -> str:
-        if self.crash is not None:
-            return f"{self.crash['type']}: {self.crash['message']}"
-        return "\n".join(c.message for c in self.failing)
-
+from crosscheck.model.vocabulary import backward_order, param_names, tensor_layer
 
 def truth_and_noise(case: Case, X, Y, params, *, intermediates: bool = True):
     """Torch float64 (the truth) and the measured noise at the case's dtype, both computed now.
@@ -312,13 +255,9 @@ def judge_outputs(target: Target, case: Case, X, Y, params, got: dict, truth) ->
     return judge_many([(target, case, X, Y, params, got, truth)])[0]
 
 
-def judge_many(items: list[tuple], *, texts: bool = False) -> list[CaseResult]:
+def judge_many(items: list[tuple]) -> list[CaseResult]:
     """``[judge_outputs(*item) for item in items]``, the floor stage of every case at once
-    (``fastpath.compare_many``): how ``fastpath.check_chunk`` ends a chunk. With ``texts``, the
-    records the floor or the rounding bound settled are formatted for the results stream and
-    fuzz.csv as they are made (``stream.keep_texts``), for a campaign that records them next in
-    this process."""
-    from crosscheck.judge.fastpath import compare_many  # tensors within the floor in one pass; the rest go to the Judge
+    (``fastpath.compare_many``): how ``fastpath.check_chunk`` ends a chunk."""
 
     results, jobs, made = [], [], []
     for target, case, X, Y, params, got, truth in items:
@@ -331,16 +270,9 @@ def judge_many(items: list[tuple], *, texts: bool = False) -> list[CaseResult]:
         jobs.append((_judged_names(case.network.depth, tuple(got), tuple(truth.grads), case.network.bias),
                      got, truth.grads,
                      case.dtype, functools.partial(_new_judge, judges, case, X, Y, params, truth, lr)))
-    formatted: list | None = [] if texts else None
-    for result, comparisons, judges in zip(results, compare_many(jobs, formatted), made):
+    for result, comparisons, judges in zip(results, compare_many(jobs), made):
         result.comparisons = comparisons
         result.measured = judges[0].measured if judges else ()
-    if formatted:
-        from crosscheck.engine.stream import keep_texts
-
-        for result, pair in zip(results, formatted):
-            if pair is not None:
-                keep_texts(result, *pair)
     return results
 
 
@@ -349,15 +281,44 @@ def _judged_names(depth: int, returned: tuple[str, ...], truths: tuple[str, ...]
     """The tensors judged, in backward order: every parameter gradient, and each intermediate the target
     returned (``dZ``/``dA``/``dX`` among ``returned``) that torch has a truth for (``truths``).
     A campaign meets a few dozen of these."""
-    from crosscheck.judge.fastpath import ordered
-
     names = param_names(depth, bias)
     if any(k.startswith("d") for k in returned):
         names = names + [n for n in truths if n not in names and n in returned]
-    return tuple(ordered(names))
+    return tuple(backward_order(names))
 
 
 def _new_judge(judges: list, case, X, Y, params, truth, lr) -> "Judge":
     """The case's ``Judge``, made when the floor does not settle every tensor (kept in ``judges``)."""
     judges.append(Judge(case, X, Y, params, truth, update_lr=lr))
     return judges[-1]
+
+
+def check_chunk(target: Target, cases: list[Case]) -> list[CaseResult]:
+    """``[check_case(target, c) for c in cases]``, stage by stage: every case's arrays, then every run of
+    the target, then every torch truth, then every comparison (the floor of the whole chunk at once,
+    ``fastpath.compare_many``). The results are the same; the time is not: each stage's code stays warm
+    in the processor's caches across the chunk, where case by case the reference, torch and NumPy evict
+    each other. The campaign checks its cases this way.
+
+    A case whose target raises (a crash, or a return value that cannot be read) is handed to
+    ``check_case`` itself, which runs the target again and makes the record, traceback and all.
+    """
+    from crosscheck.judge.oracle import mirror
+
+    arrays = [c.arrays() for c in cases]
+    outputs = []
+    for i, (case, (X, Y, params)) in enumerate(zip(cases, arrays)):
+        try:
+            got, params = target.call(case.network, X, Y, params)  # "step": the truth at the params it began from
+            outputs.append(got)
+            arrays[i] = (X, Y, params)
+        except BaseException as e:  # the target's own failure: check_case records it below
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            outputs.append(None)
+    truths = [mirror(c.network, X, Y, params, "float64") if got is not None else None
+              for c, (X, Y, params), got in zip(cases, arrays, outputs)]
+    judged = iter(judge_many([(target, case, X, Y, params, got, truth)
+                              for case, (X, Y, params), got, truth in zip(cases, arrays, outputs, truths)
+                              if got is not None]))
+    return [check_case(target, case) if got is None else next(judged) for case, got in zip(cases, outputs)]

@@ -30,6 +30,8 @@ from crosscheck.model.vocabulary import (ACTIVATIONS, AUDIT_LOSSES, CLASSES, DTY
                                          REDUCTIONS, param_names)
 
 RETURNS = ("grads", "update", "step")
+#: ``Family(**DRAWN)``: every loss option drawn (scale, L2, biases, leaky slope), as for the reference.
+DRAWN = {name: None for name in LOSS_OPTIONS}
 #: Further keyword arguments of @audit_target, validated by the features that use them
 #: (training code: ``optimizer``, ``steps`` and torch.optim's hyperparameters, see ``optimizer_spec``).
 EXTRA_OPTIONS: tuple[str, ...] = TRAINING_OPTIONS
@@ -53,13 +55,14 @@ class Family:
     sizes: tuple[int | None, ...] | None = None
     batch: int | None = None
     dtype: str | None = None
-    # the loss options (``vocabulary.LOSS_OPTIONS``), as declared; None: drawn freely
-    scale: float | None = None
-    l2: float | tuple[float, ...] | None = None
-    l2_bias: float | tuple[float, ...] | None = None
-    l2_by_batch: bool | None = None
-    bias: bool | None = None
-    leaky_slope: float | None = None
+    # the loss options (``vocabulary.LOSS_OPTIONS``), as declared (the plain loss by default);
+    # None: drawn freely (the reference, ``DRAWN``)
+    scale: float | None = LOSS_OPTIONS["scale"]
+    l2: float | tuple[float, ...] | None = LOSS_OPTIONS["l2"]
+    l2_bias: float | tuple[float, ...] | None = LOSS_OPTIONS["l2_bias"]
+    l2_by_batch: bool | None = LOSS_OPTIONS["l2_by_batch"]
+    bias: bool | None = LOSS_OPTIONS["bias"]
+    leaky_slope: float | None = LOSS_OPTIONS["leaky_slope"]
 
     def network_options(self) -> dict:
         """The loss options this family fixes, as ``Network`` keywords (the others are drawn)."""
@@ -235,7 +238,7 @@ def _reference_fn(X, Y, params, *, network):
 
 def reference_target() -> Target:
     """The reference NumPy implementation, every tensor including intermediates."""
-    return Target("reference", _reference_fn, Family(), takes_network=True, file="reference/network.py")
+    return Target("reference", _reference_fn, Family(**DRAWN), takes_network=True, file="reference/network.py")
 
 
 # -- the decorator users write --------------------------------------------------------

@@ -1,4 +1,4 @@
-"""One comparison function, one record type.
+"""One comparison function; its record type is ``model.records.TensorComparison``.
 
 ``compare(name, candidate, truth, ...)`` turns anything a target returned into
 a ``TensorComparison``: shapes that differ, non-arrays and NaN/inf are results,
@@ -13,73 +13,13 @@ true magnitude, so entries that cancel to nearly zero do not report huge ratios.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
+from crosscheck.model.records import STATUSES, TensorComparison, format_message  # noqa: F401 (the record type)
 from crosscheck.numerics import tolerance
-
-STATUSES = ("agree", "mismatch", "nonfinite", "shape", "missing", "undefined")
-
-
-@dataclass
-class TensorComparison:
-    tensor: str
-    shape: tuple
-    expected_shape: tuple
-    dtype: str
-    size: int
-    mismatches: int
-    mismatch_fraction: float
-    max_abs_err: float
-    max_rel_err: float
-    worst_index: tuple | None
-    allowed_abs_err: float
-    torch_err: float
-    status: str
-    note: str = ""
-    #: the finite-difference arbiter's verdict on a disagreement (``arbiter.VERDICTS``), "" if not run
-    arbiter: str = ""
-    arbiter_note: str = ""
-    #: elements accepted only as another valid convention (``conventions``)
-    conventions: int = 0
-
-    @property
-    def agree(self) -> bool:
-        return self.status in ("agree", "undefined")
-
-    @property
-    def message(self) -> str:
-        return format_message(self)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["shape"], d["expected_shape"] = list(self.shape), list(self.expected_shape)
-        d["worst_index"] = list(self.worst_index) if self.worst_index is not None else None
-        d["agree"], d["message"] = self.agree, self.message
-        return d
-
-
-def _idx(index) -> str:
-    return str(tuple(int(i) for i in index)) if index is not None else "?"
-
-
-def format_message(r: TensorComparison) -> str:
-    """The one message template."""
-    if r.status == "missing":
-        return f"{r.tensor}: not returned; expected an array of shape {tuple(r.expected_shape)}"
-    if r.status == "shape":
-        return f"{r.tensor}: {r.note or 'shape ' + str(tuple(r.shape))} returned, shape {tuple(r.expected_shape)} expected"
-    if r.status == "nonfinite":
-        return (f"{r.tensor}: {r.mismatches} / {r.size} elements are NaN or inf where torch is finite; "
-                f"first at {_idx(r.worst_index)}")
-    head = f"{r.tensor}: {r.mismatches} / {r.size} elements mismatch ({100 * r.mismatch_fraction:.3g}%)"
-    tail = (f"; worst absolute difference {r.max_abs_err:.3g} at {_idx(r.worst_index)} "
-            f"(allowed {r.allowed_abs_err:.3g}), relative {r.max_rel_err:.3g}")
-    note = f"; {r.note}" if r.note else ""
-    verdict = f"; {r.arbiter_note}" if r.arbiter_note else ""
-    return head + tail + note + verdict
-
 
 def as_array(value, name: str) -> tuple[np.ndarray | None, str]:
     """Convert a target's return value to a float array, or say why it is not one."""
@@ -146,14 +86,14 @@ def convert(name: str, candidate, truth, *, dtype: str = "float64", noise=None):
         status = "missing" if candidate is None else "shape"
         return None, TensorComparison(shape=(), status=status, note=why if candidate is not None else "",
                                       **{**base, "mismatches": base["size"], "mismatch_fraction": 1.0,
-                                         "max_abs_err": float("inf"), "max_rel_err": float("inf")})
+                                         "max_abs_err": math.inf, "max_rel_err": math.inf, "ratio": math.inf})
     if arr.shape != expected:
         if arr.size == truth.size and arr.squeeze().shape == truth.squeeze().shape:
             arr = arr.reshape(expected)  # (out, 1) or (1, out) for (out,): a layout, not a bug
         else:
             return None, TensorComparison(shape=tuple(arr.shape), status="shape",
                                           **{**base, "mismatches": base["size"], "mismatch_fraction": 1.0,
-                                             "max_abs_err": float("inf"), "max_rel_err": float("inf")})
+                                             "max_abs_err": math.inf, "max_rel_err": math.inf, "ratio": math.inf})
     return Converted(name, arr, truth, dtype, base), None
 
 
@@ -194,7 +134,8 @@ def judge(c: Converted, allowed, *, envelope=None, undefined=None) -> TensorComp
         n = int(bad.sum())
         return TensorComparison(shape=shape, status="nonfinite",
                                 **{**base, "mismatches": n, "mismatch_fraction": n / max(truth.size, 1),
-                                   "max_abs_err": float("inf"), "max_rel_err": float("inf"), "worst_index": first})
+                                   "max_abs_err": math.inf, "max_rel_err": math.inf, "worst_index": first,
+                                   "ratio": math.inf})
     allowed = np.broadcast_to(np.asarray(allowed, dtype=np.float64), truth.shape)
     dist, over = over_budget(c, allowed, envelope, undefined)
     n = int(np.count_nonzero(over))
@@ -210,11 +151,39 @@ def judge(c: Converted, allowed, *, envelope=None, undefined=None) -> TensorComp
     else:
         worst, max_abs, at_allowed = None, 0.0, 0.0
     top = tolerance.magnitude(np.where(defined, truth, 0.0)) if truth.size else 0.0
-    rel = max_abs / top if top > 0 else (0.0 if max_abs == 0 else float("inf"))
     all_defined = bool(defined.all())
-    status = "mismatch" if n else ("agree" if all_defined else "undefined")
+    ratio = worst_ratio(dist, allowed)
+    if not n and all_defined:
+        return agreement(base["tensor"], shape, base["dtype"], base["size"], max_abs, top, worst, at_allowed, ratio,
+                         base["torch_err"])
+    status = "mismatch" if n else "undefined"
     note = "" if all_defined else "torch is NaN or inf here: the gradient is undefined"
     return TensorComparison(shape=shape, status=status, note=note,
                             **{**base, "mismatches": n, "mismatch_fraction": n / max(truth.size, 1),
-                               "max_abs_err": max_abs, "max_rel_err": rel, "worst_index": worst,
-                               "allowed_abs_err": at_allowed})
+                               "max_abs_err": max_abs, "max_rel_err": normwise(max_abs, top), "worst_index": worst,
+                               "allowed_abs_err": at_allowed, "ratio": ratio})
+
+
+def normwise(worst: float, top: float) -> float:
+    """The relative error of a tensor: its largest difference over its largest true magnitude."""
+    return worst / top if top > 0 else (0.0 if worst == 0 else math.inf)
+
+
+def worst_ratio(distance: np.ndarray, allowed) -> float:
+    """The largest ``distance / allowed`` of a tensor's elements (0 where both are 0, inf where only the
+    allowance is): under 1 passes."""
+    if not np.size(distance):
+        return 0.0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        q = np.divide(distance, allowed)
+    return float(np.max(np.where(distance > 0, q, 0.0)))
+
+
+def agreement(name: str, shape: tuple, dtype: str, size: int, worst: float, top: float, index, allowed: float,
+              ratio: float, torch_err: float = math.nan) -> TensorComparison:
+    """The record of a tensor that agrees: ``worst`` its largest difference (first at ``index``),
+    ``top`` its largest true magnitude, ``allowed`` the budget there, ``ratio`` the worst element's
+    error over its allowance. The judge's (``judge``) and its batch entry point's (``fastpath``) one
+    constructor."""
+    return TensorComparison(name, shape, shape, dtype, size, 0, 0.0, worst, normwise(worst, top), index, allowed,
+                            torch_err, "agree", ratio=ratio)

@@ -35,35 +35,32 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
+def _no_slope(z, a, s=None):
+    raise ValueError("softmax has no element-wise derivative: take dZ of its layer from loss_gradient")
+
+
+#: name -> (f(z, slope), f'(z, a, slope)): each activation's forward and its derivative side by side, torch's
+#: choice at the kinks (0 for ReLU, the slope for leaky ReLU at z = 0); ``slope`` is leaky ReLU's, the others
+#: ignore it. Softmax normalizes each row; its layer's dZ comes from ``loss_gradient`` (cross-entropy).
+#: A new activation is one more entry.
+ACTIVATIONS = {
+    "identity": (lambda z, s=None: z, lambda z, a, s=None: np.ones_like(z)),
+    "relu": (lambda z, s=None: np.maximum(z, 0.0), lambda z, a, s=None: (z > 0).astype(np.float64)),
+    "leaky_relu": (lambda z, s=LEAKY_SLOPE: np.where(z > 0, z, s * z), lambda z, a, s=LEAKY_SLOPE: np.where(z > 0, 1.0, s)),
+    "sigmoid": (lambda z, s=None: sigmoid(z), lambda z, a, s=None: a * (1 - a)),
+    "tanh": (lambda z, s=None: np.tanh(z), lambda z, a, s=None: 1 - a * a),
+    "softmax": (lambda z, s=None: np.exp(log_softmax(z)), _no_slope),
+}
+
+
 def activate(name: str, z: np.ndarray, leaky_slope: float = LEAKY_SLOPE) -> np.ndarray:
-    """a = f(z) for an activation name (softmax over each row)."""
-    if name == "sigmoid":
-        return sigmoid(z)
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "relu":
-        return np.maximum(z, 0.0)
-    if name == "leaky_relu":
-        return np.where(z > 0, z, leaky_slope * z)
-    if name == "softmax":
-        return np.exp(log_softmax(z))
-    return z
+    """a = f(z) for an activation name (``leaky_slope``: leaky ReLU's slope below 0)."""
+    return ACTIVATIONS[name][0](z, leaky_slope)
 
 
 def slope(name: str, z: np.ndarray, a: np.ndarray, leaky_slope: float = LEAKY_SLOPE) -> np.ndarray:
-    """f'(z) with torch's choice at the kinks (0 for ReLU, the slope for leaky ReLU at z = 0).
-    Softmax has no element-wise derivative: its layer's dZ comes from ``loss_gradient``."""
-    if name == "sigmoid":
-        return a * (1 - a)
-    if name == "tanh":
-        return 1 - a * a
-    if name == "relu":
-        return (z > 0).astype(np.float64)
-    if name == "leaky_relu":
-        return np.where(z > 0, 1.0, leaky_slope)
-    if name == "softmax":
-        raise ValueError("softmax has no element-wise derivative: take dZ of its layer from loss_gradient")
-    return np.ones_like(z)
+    """f'(z), given a = f(z)."""
+    return ACTIVATIONS[name][1](z, a, leaky_slope)
 
 
 def as64(X, params):
@@ -124,36 +121,42 @@ def objective(network, Z: list, A: list, Y, params) -> float:
     return loss(network, A[-1], Y, logits=Z[-1]) + penalty(network, params, A[0].shape[0])
 
 
+def _bce_terms(out, Y):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_a = np.maximum(np.log(out), BCE_LOG_CLAMP)
+        log_1ma = np.maximum(np.log1p(-out), BCE_LOG_CLAMP)
+    return -(Y * log_a + (1 - Y) * log_1ma)
+
+
+#: name -> (elementwise terms of the loss of the output ``out`` against Y, their derivative d term / d out):
+#: the loss and its gradient side by side, torch's definitions (BCE clamps each log at -100 and its
+#: backward divides by ``max(a (1 - a), 1e-12)``; ``bce_with_logits`` takes the logits z as ``out``).
+#: A new loss is one more entry.
+LOSSES = {
+    "mse": (lambda out, Y: (out - Y) ** 2, lambda out, Y: 2 * (out - Y)),
+    "bce": (_bce_terms, lambda out, Y: (out - Y) / np.maximum(out * (1 - out), BCE_EPS)),
+    "bce_with_logits": (lambda out, Y: np.maximum(out, 0) - out * Y + np.log1p(np.exp(-np.abs(out))),
+                        lambda out, Y: sigmoid(out) - Y),
+    # on the softmax output p: the terms -y log p (``loss`` takes log-softmax of the logits instead when it
+    # has them); the gradient is the fused dL/dZ_L, p - y, never the dL/dp = -y/p of an unfused backward
+    "cross_entropy": (lambda out, Y: -np.where(Y != 0, Y * np.log(np.where(Y != 0, out, 1.0)), 0.0),
+                      lambda out, Y: out - Y),
+}
+
+
 def loss(network, out: np.ndarray, Y, *, logits: np.ndarray | None = None) -> float:
-    """The scalar loss (times ``scale``) of the output ``out`` (A_L) against Y, torch's definition.
-    Cross-entropy uses ``logits`` (Z_L) when given, as torch does, else log(out)."""
+    """The scalar loss of the output ``out`` (A_L) against Y: ``s · Σ terms`` (``reduction_scale``, the
+    declared scale included). Cross-entropy takes log-softmax of ``logits`` (Z_L) when given, as torch does."""
     Y = np.asarray(Y, dtype=np.float64)
-    if network.loss == "cross_entropy":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_a = log_softmax(logits) if logits is not None else np.log(out)
-            terms = -np.where(Y != 0, Y * log_a, 0.0).sum(axis=1)
-        return float(terms.sum() * reduction_scale(network, out.shape))
-    if network.loss == "mse":
-        terms = (out - Y) ** 2
-    elif network.loss == "bce":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_a = np.maximum(np.log(out), BCE_LOG_CLAMP)
-            log_1ma = np.maximum(np.log1p(-out), BCE_LOG_CLAMP)
-        terms = -(Y * log_a + (1 - Y) * log_1ma)
-    else:  # bce_with_logits on z = out
-        terms = np.maximum(out, 0) - out * Y + np.log1p(np.exp(-np.abs(out)))
-    return float(terms.sum() * reduction_scale(network, terms.shape))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if network.loss == "cross_entropy" and logits is not None:
+            terms = -np.where(Y != 0, Y * log_softmax(logits), 0.0)
+        else:
+            terms = LOSSES[network.loss][0](out, Y)
+    return float(terms.sum() * reduction_scale(network, out.shape))
 
 
 def loss_gradient(network, out: np.ndarray, Y) -> np.ndarray:
-    """dL/dA_L of shape (batch, out), torch's backward (BCE clamps a (1 - a) at 1e-12);
-    for cross-entropy dL/dZ_L = s (a - y), the fused gradient at the logits."""
-    Y = np.asarray(Y, dtype=np.float64)
-    s = reduction_scale(network, out.shape)
-    if network.loss == "cross_entropy":
-        return s * (out - Y)
-    if network.loss == "mse":
-        return 2 * s * (out - Y)
-    if network.loss == "bce":
-        return s * (out - Y) / np.maximum(out * (1 - out), BCE_EPS)
-    return s * (sigmoid(out) - Y)
+    """dL/dA_L of shape (batch, out): ``s · d terms / d out``; for cross-entropy dL/dZ_L = s (a - y),
+    the fused gradient at the logits."""
+    return reduction_scale(network, out.shape) * LOSSES[network.loss][1](out, np.asarray(Y, dtype=np.float64))

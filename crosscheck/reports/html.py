@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crosscheck.model.records import FOLDED
 from crosscheck.model.vocabulary import tensor_kind, tensor_layer
 from crosscheck.reports import svg
 from crosscheck.reports.tables import comparisons_frame, pivot
@@ -90,9 +91,7 @@ class TargetEntry:
 
     @classmethod
     def from_run(cls, run, target=None, *, name: str | None = None, file: str | None = None, **kw) -> "TargetEntry":
-        from crosscheck.reports.fuzz import finding_dict
-
-        return cls(name or run.target, comparisons_frame(run.results), [finding_dict(f) for f in run.findings],
+        return cls(name or run.target, comparisons_frame(run.results), [f.to_dict() for f in run.findings],
                    kw.pop("verdict", None) or _verdict(run), len(run.results), target,
                    file or getattr(target, "file", None), run.seconds, kw.pop("note", run.stopped or ""), **kw)
 
@@ -115,7 +114,6 @@ def fuzz_page(run, target=None, *, report: str | Path | None = None, title: str 
     (``Tally.pivot()``, equal to ``tables.pivot(frame)`` when the frame holds every row),
     else it is computed from ``frame``.
     """
-    from crosscheck.reports.fuzz import finding_dict
 
     frame = comparisons_frame(run.results) if frame is None else frame
     title = title or f"crosscheck fuzz: {run.target}"
@@ -126,7 +124,7 @@ def fuzz_page(run, target=None, *, report: str | Path | None = None, title: str 
             *([f"<p class='note'>{_e(sample)}</p>"] if sample else []),
             *_common_sections(frame, activation_loss),
             "<h2>Findings</h2>"]
-    body += _findings_html([(target, finding_dict(f)) for f in run.findings], report, start=1)
+    body += _findings_html([(target, f.to_dict()) for f in run.findings], report, start=1)
     return _document(title, body)
 
 
@@ -322,10 +320,12 @@ class _Errors:
         if not len(frame):
             return cls(*(np.array([], dtype=t) for t in (str, int, str, float, float, float, bool)))
         codes, names = pd.factorize(frame["tensor"].astype(str))
-        keep = (names != "")[codes]  # a crash row names no tensor
+        # a crash row names no tensor, the row of a folded case (``CaseResult.folded``) no single one
+        named = np.array([n not in ("", FOLDED) for n in names], dtype=bool)
+        keep = named[codes]
         codes = codes[keep]
-        kinds = np.array([tensor_kind(n) if n else "" for n in names], dtype=str)
-        layers = np.array([tensor_layer(n) if n else 0 for n in names], dtype=int)
+        kinds = np.array([tensor_kind(n) if m else "" for n, m in zip(names, named)], dtype=str)
+        layers = np.array([tensor_layer(n) if m else 0 for n, m in zip(names, named)], dtype=int)
 
         def floats(column: str) -> np.ndarray:
             return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)[keep]
@@ -604,9 +604,9 @@ def _num(v) -> float:
 # -- helpers ------------------------------------------------------------------------------------
 
 def _verdict(run) -> str:
-    if not run.findings:
-        return "agree"
-    return "crashed" if all(f.kind == "crash" for f in run.findings) else "disagree"
+    from crosscheck.model.records import verdict
+
+    return verdict(f.kind for f in run.findings)
 
 
 def _verdict_html(run) -> str:

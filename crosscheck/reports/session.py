@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from crosscheck.reports.fuzz import finding_dict
+from crosscheck.model.records import verdict
 from crosscheck.reports.tables import comparisons_frame, markdown, write_json
 
 STEM = "pytest"
@@ -35,24 +35,18 @@ def tensor_rows(frame: pd.DataFrame) -> list[dict]:
     f = frame[frame["tensor"].astype(str) != ""]
     rows = []
     for name, g in f.groupby("tensor", sort=False):
-        rows.append({"name": name, "agree": bool(g["agree"].astype(bool).all()),
+        rows.append({"name": name, "agree": bool(g["agree"].astype(bool).all()), "ratio": float(g["ratio"].max()),
                      "max_abs_err": float(g["max_abs_err"].max()), "max_rel_err": float(g["max_rel_err"].max()),
                      "mismatch_fraction": float(g["mismatch_fraction"].max())})
     return rows
 
 
-def verdict(run) -> str:
-    if not run.findings:
-        return "agree"
-    return "crashed" if all(f.kind == "crash" for f in run.findings) else "disagree"
-
-
 def target_record(check, frame: pd.DataFrame) -> dict:
     t, run = check.target, check.run
     return {"name": t.name, "file": t.file, "function": getattr(t.fn, "__name__", None), "test": check.nodeid,
-            "declaration": declaration(t), "verdict": verdict(run), "examples": len(run.results),
+            "declaration": declaration(t), "verdict": verdict(f.kind for f in run.findings), "examples": len(run.results),
             "seconds": round(run.seconds, 3), "replayed": run.replayed, "stopped": run.stopped,
-            "tensors": tensor_rows(frame), "findings": [finding_dict(f) for f in run.findings]}
+            "tensors": tensor_rows(frame), "findings": [f.to_dict() for f in run.findings]}
 
 
 def write(checks: list, directory: str | Path, *, examples: int, seed: int, profile: str) -> dict[str, Path]:
@@ -86,6 +80,7 @@ def write(checks: list, directory: str | Path, *, examples: int, seed: int, prof
 def _markdown(records: list[dict], session: dict, report: Path) -> str:
     rows = pd.DataFrame([{"target": r["name"], "test": r["test"], "verdict": r["verdict"], "cases": r["examples"],
                           "findings": len(r["findings"]),
+                          "worst_ratio": max((t["ratio"] for t in r["tensors"]), default=0.0),
                           "worst_rel_err": max((t["max_rel_err"] for t in r["tensors"]), default=0.0)}
                          for r in records])
     lines = ["# crosscheck: pytest session", "",

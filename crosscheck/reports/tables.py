@@ -7,6 +7,8 @@ more memory than writing those of 1,000 (``benchmarks/memory.py``).
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import operator
@@ -15,24 +17,25 @@ import random
 import numpy as np
 import pandas as pd
 
-from crosscheck.judge.check import CaseResult
-from crosscheck.model.records import json_safe
-from crosscheck.engine.stream import _PLAIN, case_texts
+from crosscheck.model.records import CaseResult, json_safe
 
 COLUMNS = ["case", "target", "depth", "sizes", "batch", "activations", "loss", "reduction", "dtype", "regime",
-           "seed", "tensor", "shape", "status", "max_abs_err", "max_rel_err", "allowed_abs_err", "torch_err",
+           "seed", "tensor", "shape", "status", "ratio", "max_abs_err", "max_rel_err", "allowed_abs_err", "torch_err",
            "mismatches", "size", "mismatch_fraction", "worst_index", "agree", "arbiter", "note"]
 
 
 def case_rows(index: int, result: CaseResult) -> list[list]:
     """The rows of one case as lists in ``COLUMNS`` order, ``None`` where a crash has no value.
 
-    ``comparison_rows`` without the dicts: a campaign writes a dozen rows a case as it runs.
+    ``comparison_rows`` without the dicts: a campaign writes a dozen rows a case as it runs. A folded
+    case (``CaseResult.folded``) has one row, tensor ``all``: its sizes summed, its worst errors.
     """
     head = _head(index, result)
     if result.crash is not None:
-        return [head + ["", "", "crash", math.nan, math.nan, None, None, None, None, None, None, False, None, None]]
-    return [head + [cmp.tensor, "x".join(map(str, cmp.shape)) or "-", cmp.status, cmp.max_abs_err, cmp.max_rel_err,
+        return [head + ["", "", "crash", math.nan, math.nan, math.nan, None, None, None, None, None, None, False,
+                        None, None]]
+    return [head + [cmp.tensor, "x".join(map(str, cmp.shape)) or "-", cmp.status, cmp.ratio, cmp.max_abs_err,
+                    cmp.max_rel_err,
                     cmp.allowed_abs_err, cmp.torch_err, cmp.mismatches, cmp.size, cmp.mismatch_fraction,
                     "" if cmp.worst_index is None else str(tuple(cmp.worst_index)), cmp.agree, cmp.arbiter,
                     "; ".join(x for x in (cmp.note, cmp.arbiter_note) if x)]
@@ -60,12 +63,13 @@ def comparisons_frame(results: list[CaseResult]) -> pd.DataFrame:
     return pd.DataFrame(comparison_rows(results), columns=COLUMNS)
 
 
-PIVOT_COLUMNS = ["activation", "loss", "cases", "tensors", "worst_rel_err_float64", "worst_rel_err_float32",
-                 "disagreements"]
+PIVOT_COLUMNS = ["activation", "loss", "cases", "tensors", "worst_ratio", "worst_rel_err_float64",
+                 "worst_rel_err_float32", "disagreements"]
 
 
 def pivot(frame: pd.DataFrame) -> pd.DataFrame:
-    """Activation x loss: cases, tensors compared, worst relative error per dtype, disagreements.
+    """Activation x loss: cases, tensors compared, worst error / allowed (under 1 passes), worst relative
+    error per dtype, disagreements.
 
     A case counts under every activation it uses (a relu-sigmoid network under
     both relu and sigmoid), so a row says how well that activation was exercised.
@@ -79,6 +83,7 @@ def pivot(frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({
         "cases": g["case"].nunique(),
         "tensors": g["tensor"].count(),
+        "worst_ratio": g["ratio"].max(),
         "worst_rel_err_float64": rel["float64"].groupby([frame["activation"], frame["loss"]]).max(),
         "worst_rel_err_float32": rel["float32"].groupby([frame["activation"], frame["loss"]]).max(),
         "disagreements": g["agree"].apply(lambda s: int((~s.astype(bool)).sum())),
@@ -121,105 +126,26 @@ def csv_cells(row: dict | list) -> list:
     return ["" if v is None or (v != v and isinstance(v, float)) else v for v in values]
 
 
-#: Columns that are the same in every row of a case (``case_rows``): written once per case.
-_HEAD = COLUMNS.index("tensor")
-
-
-def csv_text(rows: list[list]) -> str:
-    """One case's ``case_rows`` as the lines ``csv.writer(lineterminator="\n")`` writes for their
-    ``csv_cells``, the case's columns formatted once for all its rows rather than once per row."""
-    head = _csv_line(rows[0][:_HEAD])
-    if head is None:
-        return _csv_module_text(rows)
-    lines = []
-    for row in rows:
-        tail = _csv_line(row[_HEAD:])
-        if tail is None:
-            return _csv_module_text(rows)
-        lines.append(f"{head},{tail}\n")
-    return "".join(lines)
-
-
-def _csv_line(values: list) -> str | None:
-    """``values`` joined as csv.writer's QUOTE_MINIMAL writes them (floats by ``repr``, NaN and None
-    empty, a field holding a comma quoted); ``None`` for a value it leaves to the csv module."""
-    cells = []
-    for v in values:
-        t = type(v)
-        if t is str:
-            if "," in v:
-                if '"' in v or "\n" in v or "\r" in v:
-                    return None
-                v = f'"{v}"'
-            elif '"' in v or "\n" in v or "\r" in v:
-                return None
-            cells.append(v)
-        elif t is float:
-            cells.append("" if v != v else float.__repr__(v))
-        elif t is int or t is bool:
-            cells.append(str(v))
-        elif v is None:
-            cells.append("")
-        else:
-            return None
-    return ",".join(cells)
-
-
 def case_csv(index: int, result: CaseResult) -> str:
-    """``csv_text(case_rows(index, result))``: the case's columns formatted once (``_head_cells``),
-    each comparison's from ``stream.case_texts`` (by hand for the usual types, and only once when
-    the result's stream line has just been written), anything else by ``_csv_line`` or the csv module."""
-    if result.crash is None and result.comparisons:
-        head = _head_cells(index, result)
-        if head is not None:
-            cells = case_texts(result)[1]
-            if None not in cells:  # "head,cells\n" for each comparison, in one join
-                between = f"\n{head},"
-                return f"{head},{between.join(cells)}\n"
-            rows = case_rows(index, result)
-            return "".join(csv_text([row]) if tail is None else f"{head},{tail}\n" for row, tail in zip(rows, cells))
-    return csv_text(case_rows(index, result))
-
-
-def _head_cells(index: int, result: CaseResult) -> str | None:
-    """``_csv_line(_head(index, result))``, by hand when the case's values are of the usual types."""
-    case = result.case
-    n = case.network
-    target, loss, reduction, dtype, regime = result.target, n.loss, n.reduction, case.dtype, case.regime
-    depth, batch, seed = n.depth, case.batch, case.seed
-    sizes, activations = "-".join(map(str, n.sizes)), ",".join(n.activations)
-    if (int is type(index) is type(depth) is type(batch) is type(seed)
-            and str is type(target) is type(loss) is type(reduction) is type(dtype) is type(regime)
-            and _PLAIN(f"{target}{loss}{reduction}{dtype}{regime}{sizes}")
-            and _PLAIN(activations.replace(",", ""))):
-        if "," in activations:  # quoted, as csv.writer quotes a cell with a comma
-            activations = f'"{activations}"'
-        return f"{index},{target},{depth},{sizes},{batch},{activations},{loss},{reduction},{dtype},{regime},{seed}"
-    return _csv_line(_head(index, result))
-
-
-def _csv_module_text(rows: list[list]) -> str:
-    import csv
-    import io
-
+    """A case's rows as ``csv.writer`` writes their ``csv_cells``, one line each."""
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(csv_cells(row) for row in rows)
+    csv.writer(buf, lineterminator="\n").writerows(map(csv_cells, case_rows(index, result)))
     return buf.getvalue()
 
 
 #: Positions in a ``case_rows`` row of the columns ``Tally`` reads.
-_CASE, _ACTIVATIONS, _LOSS, _DTYPE, _REL, _AGREE, _STATUS = (COLUMNS.index(k) for k in (
-    "case", "activations", "loss", "dtype", "max_rel_err", "agree", "status"))
+_CASE, _ACTIVATIONS, _LOSS, _DTYPE, _RATIO, _REL, _AGREE, _STATUS = (COLUMNS.index(k) for k in (
+    "case", "activations", "loss", "dtype", "ratio", "max_rel_err", "agree", "status"))
 
 
-_agree_of, _rel_of = operator.attrgetter("agree"), operator.attrgetter("max_rel_err")
+_agree_of, _rel_of, _ratio_of = (operator.attrgetter(k) for k in ("agree", "max_rel_err", "ratio"))
 #: How ``Tally.frame`` reads a column of a result ``r`` (case ``i``) off its comparisons ``cs``, as
 #: ``case_rows`` writes it; a column not here is read from the full rows.
 _READ = {
     "case": lambda i, r, cs: [i] * len(cs),
     "dtype": lambda i, r, cs: [r.case.dtype] * len(cs),
     **{k: (lambda get: lambda i, r, cs: map(get, cs))(operator.attrgetter(k))
-       for k in ("tensor", "status", "max_abs_err", "max_rel_err", "torch_err", "agree")},
+       for k in ("tensor", "status", "ratio", "max_abs_err", "max_rel_err", "torch_err", "agree")},
 }
 
 class Tally:
@@ -234,8 +160,10 @@ class Tally:
         self.cases = self.tensors = self.disagreements = 0
         self.max_rel: float | None = None  # finite values only
         self.max_rel_by_dtype: dict[str, float | None] = {}  # NaN skipped, inf kept (as pandas ``max``)
+        self.max_ratio_by_dtype: dict[str, float] = {}  # error / allowed, NaN skipped
         self._finite_by_dtype: dict[str, float | None] = {}
-        # (activation, loss) -> [cases, tensors, {dtype: worst}, bad]; a case counts under each activation it uses
+        # (activation, loss) -> [cases, tensors, {dtype: worst}, bad, worst ratio]; a case counts under each
+        # activation it uses
         self._groups: dict[tuple[str, str], list] = {}
         self._groups_of: dict[tuple, list[list]] = {}  # (activations column, loss) -> that case's groups
         self.sample_cases = sample_cases
@@ -250,7 +178,8 @@ class Tally:
             rows = [[row.get(k) for k in COLUMNS] for row in rows]
         head = rows[0]
         self._count(str(head[_ACTIVATIONS]), head[_LOSS], head[_DTYPE], len(rows),
-                    sum(not row[_AGREE] for row in rows), [row[_REL] for row in rows], (head[_CASE], rows))
+                    sum(not row[_AGREE] for row in rows), [row[_REL] for row in rows],
+                    _worst(row[_RATIO] for row in rows), (head[_CASE], rows))
 
     def add_result(self, index: int, result: CaseResult) -> None:
         """``add(case_rows(index, result))``, reading the records instead of rows: the case's rows are
@@ -260,13 +189,15 @@ class Tally:
             return self.add(case_rows(index, result))
         agree = list(map(_agree_of, comparisons))
         case = result.case
-        self._count(",".join(case.network.activations), case.network.loss, case.dtype, len(comparisons),
+        self._count(",".join(case.network.activations), case.network.loss, case.dtype, result.tensor_count,
                     0 if all(agree) else sum(not a for a in agree), list(map(_rel_of, comparisons)),
-                    (index, result))
+                    _worst(map(_ratio_of, comparisons)), (index, result))
 
-    def _count(self, activations: str, loss, dtype, tensors: int, bad: int, rels: list, entry: tuple) -> None:
-        """One case: its ``tensors`` rows, ``bad`` of them disagreeing, their relative errors ``rels``
-        (NaN or None where none); ``entry`` is what the sample keeps of it."""
+    def _count(self, activations: str, loss, dtype, tensors: int, bad: int, rels: list, ratio: float | None,
+               entry: tuple) -> None:
+        """One case: ``tensors`` compared, ``bad`` of them disagreeing, their relative errors ``rels``
+        (NaN or None where none), the worst ``ratio`` (error / allowed); ``entry`` is what the sample
+        keeps of it."""
         try:  # (as C doubles: no NumPy warning for inf - inf)
             total = math.fsum(rels)
         except (TypeError, ValueError, OverflowError):  # None, inf - inf, an int too large
@@ -288,11 +219,14 @@ class Tally:
         groups = self._groups_of.get((activations, loss))
         if groups is None:
             groups = self._groups_of[(activations, loss)] = [
-                self._groups.setdefault((act, loss), [0, 0, {}, 0]) for act in sorted(set(activations.split(",")))]
+                self._groups.setdefault((act, loss), [0, 0, {}, 0, math.nan])
+                for act in sorted(set(activations.split(",")))]
         for group in groups:
             group[0] += 1
             group[1] += tensors
             group[3] += bad
+            if ratio is not None and not group[4] >= ratio:
+                group[4] = ratio
             if worst is not None:
                 w = group[2].get(dtype)
                 group[2][dtype] = worst if w is None else max(w, worst)
@@ -303,6 +237,8 @@ class Tally:
             finite_by_dtype = finite if finite_by_dtype is None else max(finite_by_dtype, finite)
             self.max_rel = finite if self.max_rel is None else max(self.max_rel, finite)
         self.max_rel_by_dtype[dtype], self._finite_by_dtype[dtype] = by_dtype, finite_by_dtype
+        if ratio is not None and not self.max_ratio_by_dtype.get(dtype, -1.0) >= ratio:
+            self.max_ratio_by_dtype[dtype] = ratio
         if len(self._sample) < self.sample_cases:  # reservoir sampling of whole cases (Algorithm R)
             self._sample.append(entry)
         else:
@@ -345,13 +281,14 @@ class Tally:
 
     def pivot(self) -> pd.DataFrame:
         """``pivot(frame)`` of every row of the run, from the totals."""
-        rows = [(a, l, c, t, w.get("float64", math.nan), w.get("float32", math.nan), d)
-                for (a, l), (c, t, w, d) in sorted(self._groups.items())]
+        rows = [(a, l, c, t, r, w.get("float64", math.nan), w.get("float32", math.nan), d)
+                for (a, l), (c, t, w, d, r) in sorted(self._groups.items())]
         return pd.DataFrame(rows, columns=PIVOT_COLUMNS)
 
     def totals(self) -> dict:
         """Counts and worst errors of every row (what a sampled ``frame()`` cannot say), by overview label."""
         return {"tensors compared": self.tensors, "disagreeing tensors": self.disagreements,
+                **{f"worst error / allowed, {dt}": v for dt, v in sorted(self.max_ratio_by_dtype.items())},
                 "worst relative error": self.max_rel if self.max_rel is not None else 0.0,
                 **{f"worst relative error, {dt}": (math.nan if v is None else v)
                    for dt, v in sorted(self._finite_by_dtype.items())}}
@@ -361,4 +298,14 @@ class Tally:
             return ""
         return (f"The per-kind table and the figures describe a uniform sample of {len(self._sample)} of the "
                 f"{self.cases} cases (every tensor of each); the first table's totals and the activation x loss "
-                f"table count every case, and fuzz.csv holds every row.")
+                f"table count every case, and fuzz.csv holds every row written (per tensor, or one per "
+                f"agreeing case without --all-rows).")
+
+
+def _worst(ratios) -> float | None:
+    """The largest ratio that is not NaN or None; ``None`` when there is none."""
+    worst = None
+    for r in ratios:
+        if r is not None and r == r and (worst is None or r > worst):
+            worst = r
+    return worst
