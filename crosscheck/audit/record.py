@@ -162,7 +162,7 @@ def verdict(findings: list[dict]) -> str:
     if not kinds:
         return "agree"
     if kinds == {"nonfinite"} and all(f.get("fragile") for f in findings):
-        return "fragile"  # right wherever finite; inf or NaN only at edge data (``judge.fragility``)
+        return "fragile"  # right wherever finite; inf or NaN only at edge data (``model.records.verdict``)
     if kinds & {"mismatch", "nonfinite", "shape"}:
         return "disagree"
     if "timeout" in kinds:
