@@ -21,7 +21,7 @@ from crosscheck.model.vocabulary import backward_order, param_names, tensor_laye
 from crosscheck.audit import conditions
 from crosscheck.audit.isolation import user_frame
 
-VERDICTS = ("agree", "disagree", "crashed", "timeout", "invalid")
+VERDICTS = ("agree", "disagree", "fragile", "crashed", "timeout", "invalid")
 KINDS = ("crash", "shape", "nonfinite", "mismatch", "timeout")
 #: Labels of findings the diagnosis never saw (built from streamed cases after the child died).
 KIND_LABELS = {"shape": ["shape"], "nonfinite": ["nonfinite"], "mismatch": ["other"], "crash": [], "timeout": []}
