@@ -100,21 +100,28 @@ class BCEWithLogits(Loss):
 
 
 class CrossEntropy(Loss):
-    """Categorical cross-entropy of a softmax output, fused: it takes the softmax's
-    log-probabilities ``log_a`` (``activations.Softmax.log_a``) and one-hot rows ``y``, (batch, classes).
+    """Categorical cross-entropy of a softmax output ``a`` against one-hot rows ``y``, (batch, classes).
 
     L = reduce_i(-Σ_j y_ij log a_ij), one term per example: ``mean`` and ``batch_mean`` divide by
     the batch (torch's ``F.cross_entropy`` with probability targets), ``sum`` does not;
     dL/dz = s (a - y), the softmax Jacobian and dL/da = -y / a multiplied out: the network's
     backward starts at dZ of the output layer (``MLP``) and never forms dL/da, which is
     infinite where a probability underflows to 0.
+
+    NOTE: ``forward_log`` takes the softmax's log-probabilities (``activations.Softmax.log_a``),
+    finite where a probability underflows to 0; ``forward(a, y)`` takes the probabilities.
     """
 
     name = "cross_entropy"
 
-    def forward(self, log_a, y):
+    def forward(self, a, y):
+        with np.errstate(divide="ignore"):
+            return self.forward_log(np.log(a), y)
+
+    def forward_log(self, log_a, y):
         self.log_a, self.y = log_a, y
-        per_example = -(y * log_a).sum(axis=1)  # (batch,)
+        with np.errstate(invalid="ignore"):  # 0 · log 0 is 0: a class the example is not
+            per_example = -np.where(y != 0, y * log_a, 0.0).sum(axis=1)  # (batch,)
         return per_example.sum() * self._scale(per_example.shape)
 
     def backward(self):

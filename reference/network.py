@@ -89,7 +89,7 @@ class MLP:
             last = self.activations[-1]
             if not isinstance(last, Softmax):
                 raise ValueError(f"cross_entropy needs a softmax output layer, got {last.name}")
-            value = loss_fn.forward(last.log_a, Y)
+            value = loss_fn.forward_log(last.log_a, Y)
             grads = self.backward(dZ=loss_fn.backward())
         else:
             value = loss_fn.forward(out, Y)
