@@ -116,8 +116,9 @@ def test_the_tutorials_through_the_installed_command(tmp_path):
     assert {x["name"] for x in relu["tensors"] if x["agree"] is False} == {"W1", "b1", "W2", "b2"}
     kinds = {f["kind"] for f in relu["findings"]}
     assert kinds == {"crash", "mismatch"}
-    [crash] = [f for f in relu["findings"] if f["kind"] == "crash"]
-    assert "relu_rows.py" in crash["message"]  # the tutorial's own line
+    crashes = [f for f in relu["findings"] if f["kind"] == "crash"]
+    assert crashes and all("relu_rows.py" in f["message"] for f in crashes)  # the tutorial's own lines
+    assert len({f["crash"]["location"] for f in crashes}) == len(crashes)  # one finding per raising line
 
     linear = by_name["linear_regression_audit.linear_regression"]
     assert [x["max_rel_err"] for x in linear["tensors"]] == pytest.approx([0.5, 0.5])  # half the MSE gradient
