@@ -22,6 +22,8 @@ CASES = [
     ("l2-without-half", L2),
     ("l2-wrong-count", dict(L2, l2_by_batch=True, reduction="batch_mean")),
     ("l2-wrong-count", dict(L2, reduction="sum")),
+    ("l2-without-half", dict(L2, bias=False)),  # layers without biases: diagnosed on dW alone
+    ("softmax-backward-on-fused", dict(SOFTMAX, bias=False)),
 ]
 
 
