@@ -132,6 +132,7 @@ def test_the_tutorials_through_the_installed_command(tmp_path):
         assert f"## {name}: {by_name[name]['verdict']}" in md
         assert name in html
     assert "<table" in html and "relu_rows.py" in html
+    assert "alt='heatmap of" in html  # computed by the audit while the target's process was up
     assert "relu_rows_audit.relu_two_layer" in proc.stdout and proc.stderr == ""
 
 

@@ -41,12 +41,13 @@ def test_sys_exit_is_caught_in_process(misbehaving):
     assert "called sys.exit(3)" in only_finding(r)["message"]
 
 
-def test_os_exit_ends_the_process_and_names_the_running_case(misbehaving):
+def test_os_exit_ends_the_process_for_that_case_and_the_next_case_gets_a_new_one(misbehaving):
     r = misbehaving["calls_os_exit"]
     f = only_finding(r)
     assert r["verdict"] == "crashed" and f["kind"] == "crash"
-    assert "exited with status 7" in f["message"] and "while running" in f["message"]
-    assert f["example"] is not None
+    assert "exited with status 7" in f["message"]
+    assert f["example"]["sizes"] == [1, 1, 1]  # the smallest case seen
+    assert r["examples"] > 1 and "ended 11 times" in r["stopped"]  # new processes, up to the limit
 
 
 def test_a_segfault_is_a_crash_with_the_faulting_line(misbehaving):
@@ -105,12 +106,33 @@ def test_a_hang_is_a_timeout_the_results_so_far_are_kept_and_the_audit_goes_on(t
     assert by_name["linear"]["verdict"] == "agree" and by_name["linear"]["examples"] == 20
 
 
-def test_crosscheck_failing_in_the_child_is_an_error_not_a_finding():
-    from crosscheck.audit.isolation import Limits, run_job
+def test_a_target_that_tampers_with_its_own_process_still_disagrees():
+    # at import it patches crosscheck's judge and torch's autograd and writes forged answers to every
+    # file descriptor it finds; its gradients are doubled
+    run = audit_paths([TARGETS / "tampering.py"], AuditOptions(examples=5, seed=0, timeout=60))
+    [r] = run.records
+    assert r["verdict"] == "disagree", r["findings"]
+    f = r["findings"][0]
+    assert f["kind"] == "mismatch" and set(f["tensors"]) == {"W1", "b1", "W2", "b2"}
 
-    out = run_job({"kind": "no such job"}, Limits(timeout=30))
-    assert out.ended == "error" and out.error["type"] == "ValueError"
-    assert "unknown job kind" in out.error["message"]
+
+def test_processes_the_target_starts_end_with_it(tmp_path, monkeypatch):
+    import os
+    import time
+
+    pids = tmp_path / "pids"
+    monkeypatch.setenv("CROSSCHECK_TEST_PIDS", str(pids))
+    run = audit_paths([TARGETS / "daemons.py"], AuditOptions(examples=3, seed=0, timeout=60))
+    assert [r["verdict"] for r in run.records] == ["agree", "agree"]
+    started = [int(p) for p in pids.read_text().split()]
+    assert len(started) == 2  # the double-forked daemon in its own session, and the plain fork
+    time.sleep(0.5)
+    for pid in started:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        raise AssertionError(f"process {pid} started by the audited function is still running")
 
 
 def test_files_that_hang_or_segfault_while_imported_are_invalid(tmp_path):
@@ -121,4 +143,4 @@ def test_files_that_hang_or_segfault_while_imported_are_invalid(tmp_path):
     reasons = {r["name"]: r["reason"] for r in run.records}
     assert [r["verdict"] for r in run.records] == ["invalid", "invalid"]
     assert "the import did not finish within the time limit of 2 s" in reasons["hangs_on_import"]
-    assert "died of SIGSEGV at segfaults_on_import.py:3" in reasons["segfaults_on_import"]
+    assert "died of a segmentation fault (SIGSEGV) at segfaults_on_import.py:3" in reasons["segfaults_on_import"]

@@ -96,3 +96,55 @@ def test_files_that_never_mention_the_decorator_are_not_imported(tmp_path):
     loud = write(tmp_path, "adapter.py", "# uses audit_target\n")
     assert not loader.mentions_targets(quiet)
     assert loader.mentions_targets(loud)
+
+
+NET = """
+import numpy as np
+
+def grads(X, Y, params, factor=1.0):
+    [(W, b)] = params
+    dZ = 2 * (X @ W.T + b - Y) * factor
+    return [(dZ.T @ X, dZ.sum(axis=0))]
+"""
+TEST_FILE = """
+from crosscheck import audit_target
+from mynet import grads
+
+@audit_target(activations=["identity"], loss="mse", reduction="sum")
+def f(X, Y, params):
+    return grads(X, Y, params{factor})
+"""
+
+
+def test_user_code_imports_from_its_project_root_like_pytest(tmp_path, monkeypatch, capsys):
+    from crosscheck.app.cli import main
+
+    project = tmp_path / "project"
+    (project / "tests").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'mine'\n")
+    (project / "mynet.py").write_text(NET)
+    (project / "tests" / "test_net.py").write_text(TEST_FILE.format(factor=", factor=2.0"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    report = tmp_path / "report"
+    assert main(["audit", str(project / "tests" / "test_net.py"), "--examples", "3", "--database", "none",
+                 "--report", str(report)]) == 1  # found, imported, and its doubled gradients disagree
+    assert "No module named" not in capsys.readouterr().out
+    monkeypatch.chdir(project)
+    assert main(["replay", str(report / "audit.json"), "1"]) == 1  # pasted at the project root
+
+
+def test_two_files_of_the_same_name_never_share_saved_failures(tmp_path):
+    from crosscheck.audit import AuditOptions, audit_paths
+
+    for folder, factor in (("a", ", factor=2.0"), ("b", "")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "mynet.py").write_text(NET)
+        (tmp_path / folder / "net.py").write_text(TEST_FILE.format(factor=factor))
+    database = tmp_path / "db"
+    options = AuditOptions(examples=3, profile="dev", database=str(database))
+    [wrong] = audit_paths([tmp_path / "a" / "net.py"], options).records
+    [right] = audit_paths([tmp_path / "b" / "net.py"], options).records
+    assert wrong["verdict"] == "disagree" and right["verdict"] == "agree"
+    assert right["replayed"] == 0  # net.f of folder a saved a failure; net.f of folder b does not see it

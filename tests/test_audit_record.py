@@ -2,7 +2,7 @@
 import pytest
 
 from crosscheck.audit import conditions, record
-from crosscheck.audit.isolation import user_frame
+from crosscheck.audit.sandbox import user_frame
 
 SPEC = {"name": "t.f", "file": "t.py", "function": "f",
         "declaration": {"activations": ["relu", "identity"], "loss": "mse", "reduction": "mean"}}

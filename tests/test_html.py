@@ -99,15 +99,22 @@ def test_session_report_page_lists_every_target_with_its_verdict(failing_report)
     assert f"crosscheck replay {folder / 'pytest.json'} 1" in page
 
 
-def test_audit_html_gets_the_figures_and_heatmaps_replayed_in_an_isolated_child(failing_report):
+def test_audit_html_draws_the_figures_and_the_heatmaps_the_audit_computed(failing_report):
+    from crosscheck.engine.replay import case_from_example, elementwise, target_from_file
+
     folder, _ = failing_report
     data = json.loads((folder / "pytest.json").read_text())  # the same target records as audit.json
-    sections = html.audit_sections(data, report="r/audit.json")
+    t = next(t for t in data["targets"] if t["findings"])
+    target = target_from_file(t["file"], t["function"], declaration=t.get("declaration"))
+    views = elementwise(target, case_from_example(t["findings"][0]["example"], target), ["W1"])
+    sections = html.audit_sections(data, report="r/audit.json", heatmaps={t["name"]: {0: views}})
     assert set(sections) == {"", "my_targets.half_w1"}
     assert len(SVG.findall(sections[""])) == 2
     finding = sections["my_targets.half_w1"]
     assert "1. mismatch: W1" in finding and "crosscheck replay r/audit.json 1" in finding
     assert len(PNG.findall(finding)) == 1 and "alt='heatmap of W1'" in finding
+    # the page runs no audited code: without the audit's data there is no heatmap
+    assert not PNG.findall(html.audit_sections(data, report="r/audit.json")["my_targets.half_w1"])
 
 
 def test_fuzz_command_writes_fuzz_html(tmp_path, capsys):

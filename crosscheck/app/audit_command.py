@@ -3,10 +3,16 @@
 Exit status: 0 when every target agrees with torch, 1 when any has findings,
 2 for usage errors (a missing path, no targets found, a file that cannot be
 imported or a misused decorator; the report is still written for the rest),
-3 when crosscheck itself failed while auditing (a bug to report).
+3 when crosscheck itself failed while auditing (a bug to report), 130 when
+interrupted (SIGINT or SIGTERM): the reports of the targets finished are written
+and the command to continue (``--resume``) is printed.
+
+Each finished target's record goes to ``DIR/audit.jsonl`` at once (``audit.journal``).
 """
 from __future__ import annotations
 
+import shlex
+import signal
 import sys
 
 from crosscheck.app.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, chosen_profile, command
@@ -14,6 +20,7 @@ from crosscheck.app.options import (add_fragile_option, add_profile_options, add
                                     add_workers_option)
 
 EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
 
 
 def add_arguments(p) -> None:
@@ -28,6 +35,9 @@ def add_arguments(p) -> None:
     p.add_argument("--memory", type=int, default=2048, metavar="MB",
                    help="address space each target's process may take beyond its start (default 2048 MB)")
     add_workers_option(p.add_argument, what="targets")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted audit of the same paths and options: the targets finished "
+                        "in REPORT/audit.jsonl are kept, the rest are audited")
 
 
 @command("audit", "audit third-party backprop code: every @audit_target function against torch.autograd",
@@ -58,29 +68,58 @@ def cmd_audit(args) -> int:
 
 
 def _audit(args, options) -> int:
-    from crosscheck.engine import loader
-    from crosscheck.audit.runner import NoTargets, audit_paths
+    from pathlib import Path
 
+    from crosscheck.audit import journal
+    from crosscheck.engine import loader
+    from crosscheck.audit.runner import AuditRun, NoTargets, audit_paths
+
+    stream = journal.Journal(Path(args.report) / journal.NAME)
+    header = {"paths": [str(Path(p).resolve()) for p in args.paths], **options.to_dict()}
+    done: dict = {}
+    if args.resume:
+        try:
+            done, damaged = journal.read(stream.path, header)
+        except journal.JournalError as e:
+            raise UsageError(str(e)) from None
+        print(f"crosscheck audit: resuming {stream.path}: {len(done)} target{'s' if len(done) != 1 else ''} "
+              f"finished before" + (f", {damaged} damaged line{'s' if damaged != 1 else ''} skipped" if damaged
+                                    else ""), flush=True)
     print(f"crosscheck audit: up to {options.examples} cases per target, time limit {options.seconds:g} s each",
           flush=True)
     from crosscheck.app.progress import progress
 
-    with progress(None, "audit", unit="case") as bar, bar.printing():
-        def on_record(r):
-            _print_record(r)
-            bar.advance(0, findings=bar.findings + len(r.get("findings") or []))
+    finished: list[dict] = []
+    stream.start(header, resume=args.resume)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with progress(None, "audit", unit="case") as bar, bar.printing():
+            def on_record(r):
+                if journal.key(r) not in done or r is not done[journal.key(r)]:
+                    stream.append(r)
+                finished.append(r)
+                _print_record(r)
+                bar.advance(0, findings=bar.findings + len(r.get("findings") or []))
 
-        def on_event(e):
-            if e.get("event") == "result":
-                bar.advance(1)
+            def on_event(e):
+                if e.get("event") == "result":
+                    bar.advance(1)
 
-        try:
-            run = audit_paths(args.paths, options, on_record=on_record, on_event=on_event)
-        except (loader.PathError, NoTargets) as e:
-            raise UsageError(str(e)) from None
-    from crosscheck.reports import audit as audit_report
-
-    paths = audit_report.write(run, args.report)
+            try:
+                run = audit_paths(args.paths, options, on_record=on_record, on_event=on_event, done=done)
+            except (loader.PathError, NoTargets) as e:
+                raise UsageError(str(e)) from None
+    except KeyboardInterrupt:
+        run = AuditRun(records=finished, options=options, files=[str(p) for p in args.paths])
+        _write_reports(run, args.report)
+        print(f"crosscheck: interrupted; the {len(finished)} target{'s' if len(finished) != 1 else ''} finished "
+              f"are kept in {stream.path} and reported in {args.report}; continue with:\n  "
+              f"{resume_command(args)}", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        stream.close()
+    paths = _write_reports(run, args.report)
     counts = {}
     for r in run.records:
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
@@ -96,6 +135,34 @@ def _audit(args, options) -> int:
         return EXIT_USAGE
     fragile_only = getattr(args, "allow_fragile", False) and all(r["verdict"] in ("agree", "fragile") for r in run.records)
     return EXIT_OK if run.agree or fragile_only else EXIT_FINDINGS
+
+
+def _interrupt(signum, frame):
+    """SIGTERM: stop like Ctrl-C, so the finished targets are reported."""
+    raise KeyboardInterrupt()
+
+
+def _write_reports(run, directory):
+    from crosscheck.reports import audit as audit_report
+
+    return audit_report.write(run, directory)
+
+
+def resume_command(args) -> str:
+    """The exact command that continues this audit, every argument shell-quoted."""
+    from crosscheck.engine.profiles import DefaultCount
+
+    words = ["crosscheck", "audit", *args.paths, "--seed", str(args.seed), "--report", str(args.report),
+             "--memory", str(args.memory), "--workers", str(args.workers)]
+    if not isinstance(args.examples, DefaultCount):  # a default count is scaled by the profile again
+        words += ["--examples", str(args.examples)]
+    if args.timeout is not None:
+        words += ["--timeout", f"{args.timeout:g}"]
+    if getattr(args, "profile", None):
+        words += ["--profile", args.profile]
+    if getattr(args, "database", None):
+        words += ["--database", str(args.database)]
+    return " ".join(shlex.quote(str(w)) for w in words + ["--resume"])
 
 
 def _print_record(r: dict) -> None:

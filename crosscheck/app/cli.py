@@ -9,6 +9,7 @@ import argparse
 import gc
 import sys
 
+from crosscheck.engine.replay import replay_command
 from crosscheck.app.options import add_profile_options, add_report_option, add_run_options, add_scale_options
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -79,7 +80,7 @@ def cmd_fuzz(args) -> int:
           f"{n_bad} finding{'s' if n_bad != 1 else ''}; report in {paths['md']}")
     for i, f in enumerate(run.findings, 1):
         print(f"  {f.kind}: {f.message}\n    minimal example: {f.case.describe()}\n"
-              f"    replay: crosscheck replay {paths['json']} {i}")
+              f"    replay: {replay_command(paths['json'], i)}")
     if run.replayed:
         print(f"  note: {run.replayed} failing example{'s' if run.replayed != 1 else ''} saved by an earlier run "
               f"{'were' if run.replayed != 1 else 'was'} replayed first (example database; --database none skips it)")

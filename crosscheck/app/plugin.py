@@ -37,6 +37,7 @@ from pathlib import Path
 
 import pytest
 
+from crosscheck.engine.replay import replay_command
 from crosscheck.app.options import add_profile_options, add_report_option, add_run_options
 
 PREFIX = "crosscheck-"
@@ -106,9 +107,12 @@ class Session:
 
         target, decl = as_target(fn, declaration)
         profile = self.profile or profiles.default_profile()
+        # keyed by file path and function: two test files of the same name never share saved failures
+        db = profiles.database_for(f"{target.file}::{getattr(fn, '__name__', target.name)}",
+                                   self.database_location(), profile) if target.file else self.database_location()
         run = fuzz(target, examples=self.examples if examples is None else examples,
-                   seed=self.seed if seed is None else seed, profile=profile, database=self.database_location(),
-                   check=check_target_case)
+                   seed=self.seed if seed is None else seed, profile=profile,
+                   database="none" if db is None else db, check=check_target_case)
         first_number = self.findings + 1
         self.checks.append(Check(nodeid, target, run, decl))
         if run.stopped and not run.findings:  # never a silent pass: the check did not finish
@@ -157,6 +161,7 @@ def as_target(fn, declaration: dict):
     The name is ``<file stem>.<function name>``, as ``crosscheck audit`` names
     targets, so reports and replay speak of it the same way.
     """
+    from crosscheck.engine import loader
     from crosscheck.model.target import Target, TargetError, audit_target
 
     if isinstance(fn, Target):
@@ -186,8 +191,7 @@ def as_target(fn, declaration: dict):
         file = None
     stem = Path(file).stem if file else (getattr(fn, "__module__", None) or "target").rsplit(".", 1)[-1]
     name = f"{stem}.{getattr(fn, '__name__', 'target')}"
-    target = Target(name, fn, decl["family"], decl["returns"], decl["lr"], file=file, options=decl["options"])
-    return target, dict(declaration)
+    return loader.make_target(name, fn, decl, file), dict(declaration)
 
 
 def failure_message(run, target, *, seed: int, profile: str, first_number: int = 1, report=None) -> str:
@@ -210,7 +214,7 @@ def failure_message(run, target, *, seed: int, profile: str, first_number: int =
         lines.append(f"   minimal example: {f.case.describe()}")
         lines.append(f"   case: {json.dumps(f.case.to_dict())}")
         if report is not None:
-            lines.append(f"   replay: crosscheck replay {report} {i}")
+            lines.append(f"   replay: {replay_command(report, i)}")
     if run.stopped:
         lines.append(f"note: the run stopped early: {run.stopped}")
     return "\n".join(lines)

@@ -5,7 +5,8 @@ import json
 from pathlib import Path
 
 from crosscheck.app.cli import EXIT_FINDINGS, EXIT_OK, UsageError, command
-from crosscheck.engine.replay import REPORT_FILES, Entry, Replay, ReplayError, elementwise, entries, replay
+from crosscheck.engine.replay import (REPORT_FILES, Entry, Replay, ReplayError, elementwise, entries, replay,
+                                      replay_command, report_files)
 
 
 def format_replay(r: Replay, *, max_elements: int = 16) -> str:
@@ -27,6 +28,10 @@ def format_replay(r: Replay, *, max_elements: int = 16) -> str:
         small = [c.tensor for c in res.failing if c.size <= max_elements and c.status in ("mismatch", "nonfinite")]
         if small:
             lines += _element_lines(r, small)
+    if not r.deterministic:
+        lines.append("not deterministic: two calls on this case returned different values (a target must give "
+                     "the same gradients for the same arrays; look for global state, an unseeded generator or "
+                     "arrays changed in place)")
     if r.identical:
         lines.append("same figures as the report, bit for bit")
     else:
@@ -63,7 +68,7 @@ def _list_lines(path: Path, found: list[Entry]) -> str:
     if not found:
         return f"{path}: no findings; every gradient agreed"
     lines = [f"{path}: {len(found)} finding{'s' if len(found) != 1 else ''}; replay one with "
-             f"`crosscheck replay {path} N`:"]
+             f"`{replay_command(path, 'N')}`:"]
     for e in found:
         example = e.finding.get("example")
         lines.append(f"  {e.number}. {e.id}" + (f"  {json.dumps(example)}" if example else ""))
@@ -80,15 +85,14 @@ def _add_arguments(p) -> None:
 
 def cmd_replay(args) -> int:
     try:
-        if args.finding is None:
-            path, found = entries(args.report)
-            print(_list_lines(path, found))
+        if args.finding is None:  # every report of a folder: fuzz, audit and pytest may share one
+            print("\n".join(_list_lines(*entries(path)) for path in report_files(args.report)))
             return EXIT_OK
         r = replay(args.report, args.finding)
     except ReplayError as e:
         raise UsageError(str(e)) from None
     print(format_replay(r))
-    return EXIT_OK if r.result.agree else EXIT_FINDINGS
+    return EXIT_OK if r.agree else EXIT_FINDINGS
 
 
 command("replay", "rerun a finding of a report on its exact minimal example and print the comparison",

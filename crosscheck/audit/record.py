@@ -19,12 +19,15 @@ import re
 
 from crosscheck.model.vocabulary import backward_order, param_names, tensor_layer
 from crosscheck.audit import conditions
-from crosscheck.audit.isolation import user_frame
+from crosscheck.model.records import crash_location as user_frame
 
 VERDICTS = ("agree", "disagree", "fragile", "crashed", "timeout", "invalid")
-KINDS = ("crash", "shape", "nonfinite", "mismatch", "timeout")
-#: Labels of findings the diagnosis never saw (built from streamed cases after the child died).
-KIND_LABELS = {"shape": ["shape"], "nonfinite": ["nonfinite"], "mismatch": ["other"], "crash": [], "timeout": []}
+KINDS = ("crash", "shape", "nonfinite", "mismatch", "nondeterministic", "timeout")
+#: Labels of findings the diagnosis never saw (read off the cases checked after the target's process ended).
+KIND_LABELS = {"shape": ["shape"], "nonfinite": ["nonfinite"], "mismatch": ["other"], "crash": [], "timeout": [],
+               "nondeterministic": []}
+#: Crash types that say the target's process ended, not that the function raised (``audit.sandbox``).
+ENDINGS = ("ProcessExit", "Unreadable")
 
 
 # -- from the harness's objects to dicts (in the child) ----------------------------------
@@ -57,6 +60,16 @@ def unfinished(kind: str, message: str, case: dict | None, what: str, where: str
     return {"kind": kind, "tensors": [], "diagnosis": [], "diagnosis_message": "", "example": case,
             "first_seen": None, "shrunk": False, "fatal": True, "comparisons": [],
             "crash": {"type": what, "message": message, "location": where}}
+
+
+def nondeterministic(example: dict, first, second) -> dict:
+    """The finding for a target that answered the same case differently on two calls."""
+    from crosscheck.model.returns import kind_of
+
+    what = "" if type(first) is type(second) else f" (first {kind_of(first)}, then {kind_of(second)})"
+    return {"kind": "nondeterministic", "tensors": [], "diagnosis": [], "diagnosis_message": "", "example": example,
+            "first_seen": None, "shrunk": False, "comparisons": [], "crash": None,
+            "detail": f"two calls on the same case returned different values{what}"}
 
 
 def case_size(case: dict) -> tuple:
@@ -104,7 +117,8 @@ def assemble(spec: dict, results: list[dict], findings: list[dict] | None, *, ex
         findings.append(fatal)
     findings = merge_subsets(findings)
     for f in findings:
-        cond = conditions.conditions(f, results, depth) if not f.get("fatal") else conditions.NOTHING
+        judged = not f.get("fatal") and f["kind"] in ("crash", "shape", "nonfinite", "mismatch")
+        cond = conditions.conditions(f, results, depth) if judged else conditions.NOTHING
         f["conditions"] = cond["when"]
         f["cases_failing"] = cond["failing"]
         f["tensors_seen"], f["cases_showing"] = tensors_seen(f, results)
@@ -158,16 +172,11 @@ def merge_subsets(findings: list[dict]) -> list[dict]:
 
 
 def verdict(findings: list[dict]) -> str:
-    kinds = {f["kind"] for f in findings}
-    if not kinds:
-        return "agree"
-    if kinds == {"nonfinite"} and all(f.get("fragile") for f in findings):
-        return "fragile"  # right wherever finite; inf or NaN only at edge data (``model.records.verdict``)
-    if kinds & {"mismatch", "nonfinite", "shape"}:
-        return "disagree"
-    if "timeout" in kinds:
-        return "timeout"
-    return "crashed"
+    """``model.records.verdict`` of the findings' kinds (the one verdict rule); a nonfinite finding the
+    audit found fragile (``judge.fragility``) counts as ``fragile``."""
+    from crosscheck.model.records import verdict as of_kinds
+
+    return of_kinds("fragile" if f.get("fragile") else f["kind"] for f in findings)
 
 
 def tensor_table(results: list[dict], depth: int) -> list[dict]:
@@ -216,9 +225,10 @@ def _num(x) -> float:
 
 
 def finding_key(result: dict) -> tuple:
-    """``fuzz.finding_key`` on a result dict: the kind, and the layer where the divergence begins."""
+    """``model.records.finding_key`` on a result dict: a crash's type and line, or the kind and the
+    layer where the divergence begins."""
     if result.get("crash") is not None:
-        return ("crash", result["crash"]["type"])
+        return ("crash", result["crash"]["type"], result["crash"].get("location"))
     failing = [c["tensor"] for c in result["comparisons"] if not c["agree"]]
     params = [t for t in failing if t[0] in "Wb"] or failing
     return (result["kind"], f"layer{max(tensor_layer(t) for t in params)}")
@@ -275,7 +285,13 @@ def describe(f: dict, results: list[dict], cond: dict) -> str:
     if f.get("fatal"):
         running = f" while running {describe_case(f['example'])}" if f.get("example") else ""
         return f"{crash['message'][0].upper()}{crash['message'][1:]}{running}{at}."
-    if f["kind"] == "crash":
+    if f["kind"] == "nondeterministic":
+        return (f"Not deterministic: {f['detail']}; a target must give the same gradients for the same arrays "
+                f"(look for global state, an unseeded generator or arrays changed in place).{example}")
+    if f["kind"] == "crash" and (crash["type"] in ENDINGS or crash["type"].startswith("SIG")):
+        message = crash["message"]
+        head = f"{message[0].upper()}{message[1:]}{at}{when}{count}."
+    elif f["kind"] == "crash":
         raised = (f"called sys.exit({crash['message']})" if crash["type"] == "SystemExit"
                   else f"raised {crash['type']}: {crash['message']}")
         head = f"The target {raised}{at}{when}{count}."
@@ -283,7 +299,10 @@ def describe(f: dict, results: list[dict], cond: dict) -> str:
         tensors = sorted(f["tensors"], key=lambda t: (tensor_layer(t), t))  # W1, b1, W2, ...
         plural = len(tensors) != 1
         worst = _worst(f, results)
-        if f["kind"] == "shape":
+        returned = _whole_return(f)
+        if returned:
+            head = f"The target {returned}{when}{count}."
+        elif f["kind"] == "shape":
             head = (f"{_names(tensors)} {'have' if plural else 'has'} the wrong shape{when}{count}"
                     + (f": {worst['message']}" if worst else "") + ".")
         elif f["kind"] == "nonfinite":
@@ -301,6 +320,17 @@ def describe(f: dict, results: list[dict], cond: dict) -> str:
                     f" only (for example {describe_case(also['example'])}).")
     fragile = f" {f['fragile'][0].upper()}{f['fragile'][1:]}." if f.get("fragile") else ""
     return head + fragile + example + _diagnosis_sentence(f, head)
+
+
+def _whole_return(f: dict) -> str:
+    """"returned None, expected ..." when the whole return was not a gradient structure (``ReturnError``:
+    every tensor carries the reader's one sentence), else ""."""
+    notes = {c.get("note") or "" for c in f.get("comparisons") or []}
+    if f["kind"] == "shape" and len(notes) == 1:
+        note = notes.pop()
+        if note.startswith("returned "):
+            return note
+    return ""
 
 
 def tensors_seen(f: dict, results: list[dict]) -> tuple[dict[str, int], int]:

@@ -1,29 +1,26 @@
-"""The audit: discover targets, run each in its own process, collect one record per target.
+"""The audit: discover targets, audit each with its function in its own process, one record per target.
 
-``audit_one(spec, options, emit)`` is the work for one target, a plain function
-that returns a JSON-ready dict (the target's record) and streams one event per
-case through ``emit``; ``audit_isolated`` runs it in a child process within the
-limits and, when the child is killed or dies, builds the record from what was
-streamed. ``audit_paths`` is the whole command: files, discovery, targets. With
-``AuditOptions.workers`` N > 1 it keeps up to N of those children running at
-once (files imported for discovery, then targets); records come out in file and
-source order whatever order the children finish in, so the report is the one a
-single worker writes (timings aside).
+``audit_one(target, spec, options)`` is the work for one target. It runs here, in the audit's
+process: Hypothesis draws and shrinks cases, torch computes the truth, the judge compares,
+diagnosis explains, records are built. Only the audited function runs elsewhere: ``target.fn``
+is a proxy (``sandbox.proxy``) that sends each call to the target's child process, so nothing
+the audited code does to its own process can change a verdict. ``audit_isolated`` opens that
+child, and when the target's kill limit passes or its process ends too often
+(``sandbox.TargetAbandoned``) the record is built from the cases checked so far.
+``audit_paths`` is the whole command: files, discovery, targets. With ``AuditOptions.workers``
+N > 1, up to N targets are audited at once, each in a process of crosscheck's own (the audited
+code still runs only in its own child); records come out in file and source order whatever
+order they finish in, so the report is the one a single worker writes (timings aside).
 
-Inside ``audit_one`` the spine's ``fuzz`` draws and shrinks cases. After a first
-failure Hypothesis stops drawing new cases early and moves on to shrinking, so
-a failing target then gets a plain sweep of ``examples`` more cases (a second
-seed, no shrinking): the per-tensor table and the conditions of each finding
-rest on an unbiased sample, and a failure the first pass never drew still
-becomes a finding (with the smallest case that showed it).
-
-Budgets are counts, not seconds, so that a report depends on the seed and
-the code alone and not on how busy the machine is: shrinking gets
-``shrink_calls(examples)`` checks of the audited code (``_CallBudget``), the
-sweep ``examples`` cases. Wall-clock time is only a safety net against a
-target too slow for its limit: no new sweep case after ``SOFT_SHARE`` of the
-limit, Hypothesis's own shrinking cap set to that share too, and the hard
-limit kills the child.
+After a first failure Hypothesis stops drawing new cases early and moves on to shrinking, so
+a failing target then gets a plain sweep of ``examples`` more cases (a second seed, no
+shrinking): the per-tensor table and the conditions of each finding rest on an unbiased
+sample, and a failure the first pass never drew still becomes a finding (with the smallest
+case that showed it). Then the confirming case (the first finding's minimal example, or the
+first case checked) is run twice more: different answers are a ``nondeterministic`` finding.
+Every budget is a count of cases and calls: shrinking gets ``shrink_calls(examples)`` checks
+(``_CallBudget``), the sweep ``examples`` cases; so the same seed gives the same record under any
+load, and wall-clock time is only the kill limit.
 """
 from __future__ import annotations
 
@@ -36,30 +33,20 @@ from typing import Callable
 
 from crosscheck.engine import loader
 from crosscheck.audit import record
-from crosscheck.audit.isolation import Limits, Outcome, run_job
-
-#: Share of a target's time limit after which no new case is started, so that
-#: shrinking and reporting end in time and only a real hang meets the hard limit.
-SOFT_SHARE = 0.7
-#: Share of the soft budget after which Hypothesis stops shrinking whatever the count (a safety net only:
-#: ``shrink_calls`` ends shrinking first unless the target is far slower than its limit expects).
-SHRINK_SHARE = 1.0
-
+from crosscheck.audit.sandbox import LoadFailed, Limits, Sandbox, TargetAbandoned, TargetDied, proxy
 
 def shrink_calls(examples: int) -> int:
     """Checks of the audited code allowed for shrinking, beyond the ``examples`` drawn.
 
     A count, not seconds, so that the shrunk examples (and the whole report)
-    do not depend on the machine's load. It replaces a wall-clock share of the
-    time limit (0.35 x (10 s + 0.25 s per example)) and is about what that
-    share allowed a typical failing tutorial (about 20 ms a check): 200 checks
-    at 20 examples, 600 at the default 100.
+    do not depend on the machine's load: 200 checks at 20 examples, 600 at the default 100.
     """
     return 100 + 5 * int(examples)
 
 
 def default_timeout(examples: int) -> float:
-    """Seconds allowed per target: a few for start-up, plus a fair share per example (shrinking included)."""
+    """Seconds of its own process's time allowed per target (the kill limit): a few for start-up,
+    plus a fair share per example (shrinking included)."""
     return 10.0 + 0.25 * examples
 
 
@@ -93,6 +80,8 @@ class AuditRun:
     files: list[str] = field(default_factory=list)
     seconds: float = 0.0
     internal_errors: list[str] = field(default_factory=list)
+    #: per target name: {finding index in its record: {tensor: replay.Elementwise}} for the heatmaps
+    heatmaps: dict[str, dict[int, dict]] = field(default_factory=dict)
 
     @property
     def invalid(self) -> list[dict]:
@@ -110,13 +99,20 @@ class NoTargets(ValueError):
 # -- the whole command ---------------------------------------------------------------
 
 def audit_paths(paths, options: AuditOptions | None = None,
-                on_record: Callable[[dict], None] | None = None, on_event=None) -> AuditRun:
+                on_record: Callable[[dict], None] | None = None, on_event=None,
+                done: dict[str, dict] | None = None) -> AuditRun:
     """Audit every ``@audit_target`` function in ``paths`` (files or folders).
 
     Raises ``loader.PathError`` for a missing path and ``NoTargets`` when no
     file declares a target. A file that cannot be imported becomes an
-    ``invalid`` record; every other target is still audited.
+    ``invalid`` record; every other target is still audited. ``done`` holds the
+    records of targets a resumed audit finished before (``journal.read``): they
+    are kept as they are, not audited again. ``on_record`` gets each record, in
+    order, as soon as it is known (``app.audit_command`` streams them).
     """
+    from crosscheck.audit.journal import key
+
+    done = done or {}
     options = options or AuditOptions()
     start = time.monotonic()
     files = loader.collect_files(paths)
@@ -135,12 +131,18 @@ def audit_paths(paths, options: AuditOptions | None = None,
             if found["error"] is not None:
                 pending.append(("invalid", record.invalid(found["error"], str(f)), None))
                 continue
-            events = on_event if on_event is None or options.workers == 1 else _serialized(on_event)
-            for spec, rec in zip(found["targets"], run_all(functools.partial(
-                    audit_isolated, options=options, on_event=events), found["targets"], lazy=True)):
+            events = on_event if options.workers == 1 else None  # cases are counted in the worker's process
+            todo = [spec for spec in found["targets"] if key(spec) not in done]
+            futures = iter(run_all(functools.partial(audit_isolated, options=options, on_event=events), todo,
+                                   lazy=True))
+            for spec in found["targets"]:
+                rec = (done[key(spec)], {}) if key(spec) in done else next(futures)
                 pending.append(("target", rec, spec))
         for kind, rec, spec in pending:
-            rec = rec() if callable(rec) else rec  # a target's record, once its child is done
+            if kind == "target":
+                rec, heatmaps = rec if isinstance(rec, tuple) else rec()
+                if heatmaps:
+                    run.heatmaps[rec["name"]] = heatmaps
             if kind == "target" and rec.get("internal_error"):
                 run.internal_errors.append(f"{spec['name']}: {rec['internal_error']}")
             run.records.append(rec)
@@ -157,162 +159,161 @@ def audit_paths(paths, options: AuditOptions | None = None,
 def _children(workers: int):
     """``run_all(fn, items, lazy=False)``: ``fn(item)`` for each item, up to ``workers`` at once.
 
-    Each call only waits on its child process, so threads are enough to keep
-    ``workers`` children running. Eager calls return the outputs in input
-    order; ``lazy=True`` returns one callable per item that waits for its output.
+    Each call runs in a process of crosscheck's own (started from a fork server that has
+    imported torch and Hypothesis once): Hypothesis and torch are not shared between threads.
+    Eager calls return the outputs in input order; ``lazy=True`` returns one callable per item
+    that waits for its output.
     """
     if workers <= 1:
         def run_all(fn, items, lazy=False):
             return [functools.partial(fn, item) for item in items] if lazy else [fn(item) for item in items]
         yield run_all
         return
-    from concurrent.futures import ThreadPoolExecutor
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
 
-    from crosscheck.audit.isolation import context
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(["crosscheck.audit.runner", "torch", "hypothesis", "crosscheck.judge.oracle"])
+    pool = ProcessPoolExecutor(workers, mp_context=ctx)
 
-    context()  # set up the fork server once, before threads start children from it
-    with ThreadPoolExecutor(workers, thread_name_prefix="crosscheck-audit") as pool:
-        def run_all(fn, items, lazy=False):
-            futures = [pool.submit(fn, item) for item in items]
-            return [f.result for f in futures] if lazy else [f.result() for f in futures]
+    def run_all(fn, items, lazy=False):
+        futures = [pool.submit(fn, item) for item in items]
+        return [f.result for f in futures] if lazy else [f.result() for f in futures]
+    try:
         yield run_all
-
-
-def _serialized(fn):
-    """``fn`` called by one thread at a time (progress callbacks from several children)."""
-    import threading
-
-    lock = threading.Lock()
-
-    def call(*args, **kwargs):
-        with lock:
-            return fn(*args, **kwargs)
-    return call
+    except BaseException:  # an interrupt: stop the audits running now rather than wait for them
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()  # each target's child hears of it (PR_SET_PDEATHSIG) and ends its own
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def discover(path, options: AuditOptions) -> dict:
     """The targets of one file, found by importing it in a child process."""
-    out = run_job({"kind": "discover", "file": str(path)}, Limits(options.seconds, options.memory_mb))
-    if out.ended == "done":
-        return out.value
-    how = {"timeout": f"the import did not finish within the time limit of {out.timeout:g} s",
-           "signal": f"the process importing it died of {out.signal_name}",
-           "exit": f"the process importing it exited with status {out.exitcode} (os._exit or exit() in C code)",
-           }.get(out.ended) or f"crosscheck failed: {out.error['type']}: {out.error['message']}"
-    where = out.location()
-    if where and out.ended != "error":
-        how += f" at {where}"
-    error = {"type": out.ended, "message": how, "line": None, "function": None, "declaration": False,
+    box = Sandbox(str(path), None, Limits(options.seconds, options.memory_mb, restarts=0))
+    try:
+        found = box.discover()
+        ok = isinstance(found.get("targets"), list) and (found.get("error") is None or isinstance(found["error"], dict))
+        if ok:
+            return {"file": str(path), "targets": [t for t in found["targets"] if isinstance(t, dict)],
+                    "error": found.get("error")}
+        how = "the process importing it sent back something that is not a list of targets"
+    except TargetAbandoned as e:
+        how = f"the import did not finish within the time limit of {options.seconds:g} s"
+        where = e.location
+        how += f" at {where}" if where else ""
+    except TargetDied as e:
+        how = str(e).replace("the process running the target", "the process importing it")
+        where = _location(e)
+        how += f" at {where}" if where else ""
+    finally:
+        box.close()
+    error = {"type": "import", "message": how, "line": None, "function": None, "declaration": False,
              "reason": f"{path}: cannot import it: {how}"}
-    found = {"file": str(path), "targets": [], "error": error}
-    if out.ended == "error":
-        found["internal"] = f"{path}: {out.error['type']}: {out.error['message']}"
-    return found
+    return {"file": str(path), "targets": [], "error": error}
 
 
-def audit_isolated(spec: dict, options: AuditOptions, on_event=None) -> dict:
-    """``audit_one`` in a child process: the record it returns, or one built from what it streamed."""
-    limit = options.seconds
-    job = {"kind": "audit", "spec": spec,
-           "options": {"examples": int(options.examples), "seed": options.seed, "budget": SOFT_SHARE * limit,
-                       "timeout": limit, "profile": options.profile, "database": options.database}}
-    out = run_job(job, Limits(limit, options.memory_mb), on_event)
-    if out.ended == "done":
-        return out.value
-    results = [e["result"] for e in out.events if e.get("event") == "result"]
-    rec = record.assemble(spec, results, None, examples_requested=options.examples, seconds=out.seconds,
-                          fatal=fatal_finding(out), timeout=limit)
-    if out.ended == "error":
-        rec["internal_error"] = f"{out.error['type']}: {out.error['message']}"
-    return rec
+def _location(e: BaseException) -> str | None:
+    from crosscheck.audit.sandbox import user_frame
+
+    return user_frame("\n".join(getattr(e, "__notes__", []) or []))
 
 
-def fatal_finding(out: Outcome) -> dict:
-    """The finding for a child that did not finish: timeout, signal, early exit or our own error."""
-    case = out.in_progress
-    where = out.location()
-    if out.ended == "error":
-        return record.unfinished("crash", f"crosscheck itself failed while auditing this target (please report "
-                                 f"it): {out.error['type']}: {out.error['message']}", case, out.error["type"])
-    kind = "timeout" if out.ended == "timeout" else "crash"
-    return record.unfinished(kind, _ending(out), case, out.signal_name or out.ended, where=where)
+def audit_isolated(spec: dict, options: AuditOptions, on_event=None) -> tuple[dict, dict]:
+    """``(record, heatmaps)`` of one target: ``audit_one`` with the audited function in its own process."""
+    start = time.monotonic()
+    try:
+        decl = loader.declared(spec.get("declaration"), what=f"{spec.get('file')}: the declaration of "
+                                                             f"{spec.get('function')}")
+    except (TypeError, ValueError) as e:
+        error = {"type": type(e).__name__, "message": str(e), "line": spec.get("line"),
+                 "function": spec.get("function"), "declaration": True, "reason": str(e)}
+        return record.invalid(error, spec["file"], spec=spec), {}
+    with Sandbox(spec["file"], spec["function"], Limits(options.seconds, options.memory_mb)) as box:
+        try:
+            fn = proxy(box)
+        except LoadFailed as e:
+            return record.invalid(e.error, spec["file"], spec=spec), {}
+        except TargetAbandoned as e:
+            fatal = record.unfinished("timeout" if e.kind == "timeout" else "crash",
+                                      f"{e.message} (while importing its file)", None, e.kind, where=e.location)
+            return record.assemble(spec, [], None, examples_requested=options.examples,
+                                   seconds=time.monotonic() - start, fatal=fatal, timeout=options.seconds), {}
+        except TargetDied as e:
+            fatal = record.unfinished("crash", f"{e} while importing its file", None, type(e).__name__,
+                                      where=_location(e))
+            return record.assemble(spec, [], None, examples_requested=options.examples,
+                                   seconds=time.monotonic() - start, fatal=fatal, timeout=options.seconds), {}
+        target = loader.make_target(spec["name"], fn, decl, spec["file"])
+        return audit_one(target, spec, options, on_event)
 
 
-def _ending(out: Outcome) -> str:
-    n = sum(1 for e in out.events if e.get("event") == "result")
-    done = f"after {n} case{'s' if n != 1 else ''} checked"
-    if out.ended == "timeout":
-        return (f"the target did not finish within the time limit of {out.timeout:g} s ({done}; "
-                f"raise --timeout if it is only slow)")
-    if out.ended == "signal":
-        name = out.signal_name
-        why = {"SIGSEGV": "a segmentation fault", "SIGBUS": "a bus error", "SIGABRT": "an abort",
-               "SIGKILL": "SIGKILL (out of memory?)", "SIGFPE": "a floating-point exception"}.get(name, name)
-        return f"the process running the target died of {why} {done}"
-    if out.ended == "exit":
-        return (f"the process running the target exited with status {out.exitcode} without finishing "
-                f"(os._exit or exit() in C code) {done}")
-    return f"crosscheck failed in the child: {out.error['type']}: {out.error['message']}"
+# -- one target ---------------------------------------------------------------------------
 
+def audit_one(target, spec: dict, options: AuditOptions, on_event: Callable[[dict], None] | None = None
+              ) -> tuple[dict, dict]:
+    """Audit one target: ``(record, heatmaps)``; ``on_event({"event": "result", ...})`` per case checked.
 
-# -- one target, inside its process -------------------------------------------------
-
-def audit_one(spec: dict, options: dict, emit: Callable[[dict], None] | None = None) -> dict:
-    """Audit one target; returns its record (JSON-ready) and streams ``{"event": "case"|"result", ...}``.
-
-    ``options``: ``examples``, ``seed``, ``budget`` (seconds after which the
-    sweep starts no new case, and shrinking is cut to fit), ``timeout`` (the
-    hard limit, for messages), and ``profile`` and ``database`` for the
-    example database (failures found before are replayed first).
+    ``target.fn`` may be the audited function itself or the proxy of its process; the example
+    database of ``options`` (profile, database) is keyed by the target's file and function, so
+    failures saved by earlier runs are replayed first.
     """
     from crosscheck.drawing import strategies
     from crosscheck.engine.fuzz import fuzz
     from crosscheck.judge.trajectory import check_target_case  # training targets: step by step against torch.optim
 
     start = time.monotonic()
-    emit = emit or (lambda event: None)
-    examples, seed = int(options.get("examples", 100)), int(options.get("seed", 0))
-    budget = options.get("budget")
-    try:
-        target = loader.load_target(spec)
-    except BaseException as e:
-        if isinstance(e, KeyboardInterrupt):
-            raise
-        return record.invalid(loader.import_error(Path(spec["file"]), e), spec["file"], spec=spec)
-
-    def announce(case):  # the parent learns which case was running if the process dies
-        emit({"event": "case", "case": case.to_dict()})
-        return case
-
+    emit = on_event or (lambda event: None)
+    examples, seed = int(options.examples), int(options.seed)
     results: list[dict] = []
+    current: list[dict | None] = [None]
+
+    def announce(case):  # the case running when the kill limit passes is the timeout's example
+        current[0] = case.to_dict()
+        return case
 
     def on_result(result, phase="fuzz"):
         d = record.result_dict(result, phase)
         results.append(d)
+        current[0] = None
         emit({"event": "result", "result": d})
 
     strategy = strategies.for_target(target).map(announce)
-    calls = _CallBudget(check_target_case, examples + shrink_calls(examples))
-    with _shrinking_limited(SHRINK_SHARE * budget if budget else None):
+    findings: list[dict] | None = []
+    stopped, fatal, replayed, notes = None, None, 0, []
+    try:
+        calls = _CallBudget(check_target_case, examples + shrink_calls(examples))
         run = fuzz(target, examples=examples, seed=seed, strategy=strategy, on_result=on_result,
-                   check=calls, diagnose=False, profile=options.get("profile"),
-                   database=options.get("database"))
-    for f in run.findings:
-        _diagnose(target, f)
-    findings = [record.finding_dict(f, shrunk=True) for f in run.findings]
-    stopped = run.stopped
-    if run.findings:
-        deadline = start + budget if budget else None
-        extra, skipped = _sweep(target, strategy, examples, seed + 1, on_result, known=run.findings,
-                                first_index=len(results), deadline=deadline)
-        findings += extra
-        if skipped:
-            stopped = stopped or (f"time limit: the sweep after shrinking stopped at {budget:.3g} s with {skipped} "
-                                  f"of {examples} cases left; raise --timeout to check them")
+                   check=calls, diagnose=False, profile=options.profile,
+                   database=_database(spec, options))
+        replayed, stopped = getattr(run, "replayed", 0), run.stopped
+        for f in run.findings:
+            _diagnose(target, f)
+            findings.append(record.finding_dict(f, shrunk=True))
+        if run.findings:
+            findings += _sweep(target, strategy, examples, seed + 1, on_result, known=run.findings,
+                               first_index=len(results))
+        confirming = findings[0]["example"] if findings else (results[0]["case"] if results else None)
+        if confirming is not None:
+            twice, notes = _confirm(target, confirming)
+            findings += twice
+    except TargetAbandoned as e:
+        if e.kind == "crash" and any(r.get("crash") for r in results):
+            stopped = _ending(e, len(results))  # the endings are findings already, read off the cases
+        else:
+            fatal = record.unfinished(e.kind, _ending(e, len(results)), current[0], e.kind, where=e.location)
+        if not findings:
+            findings = None  # read them off the cases checked so far
     rec = record.assemble(spec, results, findings, examples_requested=examples,
-                          seconds=time.monotonic() - start, stopped=stopped, timeout=options.get("timeout"))
-    rec["replayed"] = getattr(run, "replayed", 0)  # saved failures of earlier runs, checked first
-    return rec
+                          seconds=time.monotonic() - start, stopped=stopped, fatal=fatal, timeout=options.seconds)
+    rec["replayed"] = replayed  # saved failures of earlier runs, checked first
+    if notes:
+        rec["notes"] = notes
+    heatmaps = {} if fatal is not None else _heatmaps(target, rec)
+    return rec, heatmaps
 
 
 class _CallBudget:
@@ -322,8 +323,7 @@ class _CallBudget:
     shrinking, which keeps only smaller failures, stalls and ends after a few
     hundred cheap rejections, keeping the smallest failure found within the
     count. Cases checked before are still checked, so Hypothesis's final
-    replay of each minimal example is the real check. Counting calls instead
-    of seconds makes the result independent of the machine's speed and load.
+    replay of each minimal example is the real check.
     """
 
     def __init__(self, check, limit: int):
@@ -342,28 +342,65 @@ class _CallBudget:
         return self.check(target, case)
 
 
-@contextmanager
-def _shrinking_limited(seconds: float | None):
-    """Cap the time Hypothesis spends shrinking (its own cap is five minutes).
+def _database(spec: dict, options: AuditOptions):
+    """The example database for this target, keyed by its file's path and its function."""
+    from crosscheck.engine import profiles
 
-    # NOTE: this sets a module constant of Hypothesis's engine, read when
-    # shrinking starts; it is done only in the child process that runs one
-    # target, and undone after. Without it a slow target's shrinking meets the
-    # hard time limit and its shrunk examples are lost.
-    """
-    try:
-        from hypothesis.internal.conjecture import engine
-    except ImportError:  # pragma: no cover - a Hypothesis without it: keep its own cap
-        engine = None
-    if seconds is None or engine is None or not hasattr(engine, "MAX_SHRINKING_SECONDS"):
-        yield
-        return
-    before = engine.MAX_SHRINKING_SECONDS
-    engine.MAX_SHRINKING_SECONDS = max(1.0, seconds)
-    try:
-        yield
-    finally:
-        engine.MAX_SHRINKING_SECONDS = before
+    key = f"{Path(spec['file']).resolve()}::{spec['function']}"
+    db = profiles.database_for(key, options.database, options.profile)
+    return "none" if db is None else db
+
+
+def _ending(e: TargetAbandoned, checked: int) -> str:
+    done = f"after {checked} case{'s' if checked != 1 else ''} checked"
+    if e.kind == "timeout":
+        return f"{e.message} ({done}; raise --timeout if it is only slow)"
+    return f"{e.message} ({done})"
+
+
+def _confirm(target, example: dict) -> tuple[list[dict], list[str]]:
+    """The target called twice more on ``example``: a ``nondeterministic`` finding if the answers
+    differ, and the reader's note on what it ignored (``model.returns``)."""
+    from crosscheck.engine.replay import case_from_example, twice
+    from crosscheck.model.returns import ReturnError, unpack
+
+    case = case_from_example(example, target)
+    first, second, same = twice(target, case)
+    notes = []
+    if isinstance(first, (dict, list, tuple)):
+        try:
+            got = unpack(first, case.network.depth, dtype=case.dtype, bias=case.network.bias,
+                         intermediates=bool(target.options.get("intermediates")))
+            if got.note():
+                notes.append(got.note())
+        except ReturnError:
+            pass
+    if same:
+        return [], notes
+    return [record.nondeterministic(example, first, second)], notes
+
+
+def _heatmaps(target, rec: dict) -> dict[int, dict]:
+    """Element by element data of each finding's minimal example, while the target's process is up:
+    ``{finding index: {tensor: Elementwise}}`` (``reports.html`` draws them)."""
+    import numpy as np
+
+    from crosscheck.engine.replay import case_from_example, elementwise
+
+    options = (rec.get("declaration") or {}).get("options") or {}
+    if options.get("optimizer") or options.get("steps"):
+        return {}  # training code: parameters after k steps, not gradients
+    out = {}
+    for i, f in enumerate(rec["findings"]):
+        drawable = [c["tensor"] for c in f.get("comparisons") or [] if c.get("status") in ("mismatch", "nonfinite")]
+        if not drawable or not isinstance(f.get("example"), dict):
+            continue
+        try:
+            with np.errstate(all="ignore"):
+                out[i] = elementwise(target, case_from_example(f["example"], target), drawable)
+        except (Exception, TargetAbandoned):  # failed differently this time, or out of time: no heatmap
+            continue
+    return out
 
 
 def _diagnose(target, finding) -> None:
@@ -371,6 +408,11 @@ def _diagnose(target, finding) -> None:
     fail in any way (even ``sys.exit``): then the finding keeps the labels of its kind and says why."""
     from crosscheck.diagnosis import diagnose_finding
 
+    if finding.kind == "shape" and all(c.note or c.status == "missing" for c in finding.result.failing):
+        # what came back is not a gradient (None, a str, a complex array, a dict without b2):
+        # the comparison says what it was; there is nothing to diagnose
+        finding.diagnosis, finding.message = list(record.KIND_LABELS["shape"]), ""
+        return
     try:
         finding.diagnosis, finding.message = diagnose_finding(target, finding)
         if finding.kind == "nonfinite":
@@ -383,12 +425,8 @@ def _diagnose(target, finding) -> None:
         finding.message = f"(no diagnosis: it failed with {type(e).__name__}: {str(e)[:200]})"
 
 
-def _sweep(target, strategy, examples: int, seed: int, on_result, *, known, first_index: int,
-           deadline: float | None) -> tuple[list[dict], int]:
-    """Check ``examples`` more cases without shrinking; failures of a new kind become findings.
-
-    Returns the new findings and how many cases were skipped because ``deadline`` passed.
-    """
+def _sweep(target, strategy, examples: int, seed: int, on_result, *, known, first_index: int) -> list[dict]:
+    """Check ``examples`` more cases without shrinking; failures of a new kind become findings."""
     from hypothesis import HealthCheck, Phase, given
     from hypothesis import seed as hseed
     from hypothesis import settings as hsettings
@@ -397,12 +435,8 @@ def _sweep(target, strategy, examples: int, seed: int, on_result, *, known, firs
     from crosscheck.judge.trajectory import check_target_case
 
     seen: list = []
-    skipped = [0]
 
     def test(case):
-        if deadline is not None and time.monotonic() > deadline:
-            skipped[0] += 1  # out of time: pass quickly so Hypothesis ends the sweep
-            return
         result = check_target_case(target, case)
         on_result(result, "sweep")
         seen.append(result)
@@ -423,4 +457,4 @@ def _sweep(target, strategy, examples: int, seed: int, on_result, *, known, firs
         finding = Finding(smallest.kind, smallest.finding_tensors(), smallest, min(i for i, _ in group))
         _diagnose(target, finding)
         out.append(record.finding_dict(finding, shrunk=False))
-    return out, skipped[0]
+    return out

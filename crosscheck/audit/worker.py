@@ -1,81 +1,226 @@
-"""The child side of an isolated job: limits first, then the user's code.
+"""The audited process: it imports the user's file once and calls the audited function, nothing else.
 
-``child_main(conn, job)`` runs in a fresh process (forked from a server that
-has imported this module, and with it torch and the harness, once). It sends
-(``conn.send``) the events the job emits, then ``{"event": "done", "value": ...}``
-with the job's return value, or ``{"event": "error", ...}`` if crosscheck itself
-failed. Whatever the user's code prints goes to the job's log file, which also
-receives faulthandler's traceback if the process dies of a signal.
+Run by ``sandbox`` as ``python -m crosscheck.audit.worker REQUEST_FD REPLY_FD STATUS_FD LOG``.
+The process splits in two at once:
 
-Importing this module loads torch: it is meant to be preloaded by the server
-that forks the children (see ``isolation``), not imported by the CLI.
+- the *supervisor* (the process ``sandbox`` started, leader of its own session) makes itself
+  the child subreaper (``prctl(PR_SET_CHILD_SUBREAPER)``), so every process the audited code
+  starts, even one that double-forks and calls ``setsid()``, stays its descendant; when the
+  worker ends, or when the audit sends it SIGTERM, it kills the worker and every descendant,
+  writes how the worker ended (``exit N`` or ``signal N``) to the status pipe and exits;
+- the *worker* sends fds 1 and 2 to the log file (faulthandler writes a traceback there if
+  it dies of a signal) and answers requests (``protocol``) one at a time::
+
+      load {file, function}  -> loaded {parameters}   (then the memory limit is set)
+      discover {file}        -> found {found}         (``engine.loader.discover_file``)
+      call {args, kwargs}    -> return value | raise {type, message, traceback}
+      trace {args, kwargs}   -> traced value=[{file, line, code, name, array}, ...] | raise
+                                (the call under ``judge.tracing.trace_call``)
+
+Nothing here imports torch; what the worker sends is only what the user's function returned,
+encoded by ``protocol``, and the audit trusts none of it (it judges everything itself).
 """
 from __future__ import annotations
 
-import faulthandler
 import os
+import signal
 import sys
-import traceback
 
-# Preloaded once in the fork server, so a child starts in milliseconds.
-import numpy  # noqa: F401
-import torch
-
-from crosscheck.judge import check, oracle, trajectory
-from crosscheck.engine import fuzz
-from crosscheck.drawing import strategies  # noqa: F401
-from crosscheck.diagnosis import diagnose_finding  # noqa: F401
-from crosscheck.engine import loader
-from crosscheck.audit import runner
-
-#: Address space allowed to the child beyond what it uses at start (torch alone maps several hundred MB).
+#: Address space allowed beyond what the worker maps once the user's file is imported.
 DEFAULT_MEMORY_MB = 2048
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 
 
-def child_main(conn, job: dict) -> None:
-    """Entry point of the child process: set limits, run ``job``, stream its events, exit."""
-    try:
-        conn.send({"event": "started"})  # the parent tells a child that never ran from one that failed
-        _redirect_output(job.get("log"))
-        _limit_resources(job.get("memory_mb", DEFAULT_MEMORY_MB))
-        torch.set_num_threads(1)  # tiny networks: threads cost more than they give, and workers share cores
-        value = run_job(job, conn.send)
-        conn.send({"event": "done", "value": value})
-    except BaseException as e:  # crosscheck's own failure: say so, never a silent exit
+def main(argv: list[str]) -> None:
+    request_fd, reply_fd, status_fd = (int(a) for a in argv[:3])
+    log = argv[3]
+    _subreaper()
+    pid = os.fork()
+    if pid == 0:
+        os.close(status_fd)
         try:
-            conn.send({"event": "error", "type": type(e).__name__, "message": str(e)[:1000],
-                       "traceback": "".join(traceback.format_exception(e))[-4000:]})
-        except BaseException:
-            pass
-    finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            conn.close()
+            serve(request_fd, reply_fd, log)
         finally:
             os._exit(0)  # skip the user's atexit handlers and any threads it left running
+    os.close(request_fd)
+    os.close(reply_fd)
+    supervise(pid, status_fd)
 
 
-def run_job(job: dict, emit) -> dict:
-    """The job itself, a plain function call (also usable without a child process)."""
-    if job["kind"] == "discover":
-        return loader.discover_file(job["file"])
-    if job["kind"] == "audit":
-        return runner.audit_one(job["spec"], job["options"], emit=emit)
-    if job["kind"] == "elementwise":  # a finding's minimal example element by element, for audit.html's heatmaps
-        from crosscheck.engine.replay import elementwise_job
-        return elementwise_job(loader.load_target(job["spec"]), job["example"], job["tensors"])
-    raise ValueError(f"unknown job kind {job['kind']!r}")
+def _subreaper() -> None:
+    """Keep every descendant ours, and hear of the audit's death (SIGTERM: end everything)."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: descendants that leave the session may outlive us
+        pass
+    if os.getppid() != parent:  # the audit died before we could hear of it
+        os._exit(1)
 
 
-def _redirect_output(log: str | None) -> None:
-    """Send fds 1 and 2 to the log file; faulthandler writes a traceback there on SIGSEGV and the like."""
-    if log:
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.close(fd)
+# -- the supervisor -----------------------------------------------------------------------
+
+def supervise(worker: int, status_fd: int) -> None:
+    """Wait for the worker; then end every descendant and report how the worker ended."""
+    signal.signal(signal.SIGTERM, lambda *_: _kill(worker))  # the audit's "end it now"
+    status = None
+    while status is None:
+        try:
+            pid, st = os.waitpid(-1, 0)
+        except InterruptedError:
+            pid = 0
+        except ChildProcessError:
+            break
+        if pid == worker:
+            status = st
+    end_descendants()
+    if status is None:
+        text = "exit 0"
+    elif os.WIFSIGNALED(status):
+        text = f"signal {os.WTERMSIG(status)}"
+    else:
+        text = f"exit {os.waitstatus_to_exitcode(status)}"
+    try:
+        os.write(status_fd, text.encode())
+    finally:
+        os._exit(0)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def descendants(root: int) -> list[int]:
+    """Every process whose parent chain leads to ``root`` (read from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        parents.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def end_descendants() -> None:
+    """SIGKILL every descendant of this process and reap them, until none is left."""
+    me = os.getpid()
+    for _ in range(100):
+        found = descendants(me)
+        if not found:
+            return
+        for pid in found:
+            _kill(pid)
+        while True:
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break
+
+
+# -- the worker ---------------------------------------------------------------------------
+
+def serve(request_fd: int, reply_fd: int, log: str) -> None:
+    """Answer requests until the audit closes the pipe."""
+    import faulthandler
+    import traceback
+
+    from crosscheck.audit import protocol
+
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
     faulthandler.enable(file=sys.stderr, all_threads=False)
+    fn = None
+    requests = protocol.Stream(request_fd)
+    while True:
+        try:
+            header, value, nonce = requests.receive()
+        except EOFError:
+            return
+        op, seq = header.get("op"), header.get("seq")
+        try:
+            if op == "load":
+                fn = _load(header["file"], header["function"], header.get("memory_mb"))
+                reply = {"op": "loaded", "parameters": _parameters(fn)}, None
+            elif op == "discover":
+                from crosscheck.engine import loader
+
+                reply = {"op": "found", "found": loader.discover_file(header["file"])}, None
+            elif op in ("call", "trace"):
+                args, kwargs = value["args"], value.get("kwargs") or {}
+                if op == "call":
+                    reply = {"op": "return"}, fn(*args, **kwargs)
+                else:
+                    from crosscheck.judge.tracing import trace_call
+
+                    reply = {"op": "traced"}, trace_call(lambda *a: fn(*a, **kwargs), args, header.get("files"))
+            else:
+                raise ValueError(f"unknown request {op!r}")
+        except BaseException as e:  # the user's failure, sent as words; the audit decides what it means
+            reply = {"op": "raise", "type": type(e).__name__, "message": _text(e),
+                     "traceback": "".join(traceback.format_exception(e))[-4000:]}, None
+            if op == "load":
+                from pathlib import Path
+
+                from crosscheck.engine import loader
+
+                reply[0]["import_error"] = loader.import_error(Path(header["file"]), e)
+        reply[0]["seq"] = seq
+        try:
+            protocol.send(reply_fd, *reply, nonce=nonce)
+        except MemoryError:
+            protocol.send(reply_fd, {"op": "raise", "seq": seq, "type": "MemoryError",
+                                     "message": "out of memory while sending the result", "traceback": ""},
+                          nonce=nonce)
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+def _text(e: BaseException) -> str:
+    if isinstance(e, SystemExit):
+        return repr(e.code) if not isinstance(e.code, int) else str(e.code)
+    try:
+        return str(e)[:1000]
+    except BaseException:
+        return f"(an unprintable {type(e).__name__})"
+
+
+def _load(file: str, function: str, memory_mb: int | None):
+    from crosscheck.engine import loader
+
+    fn = loader.load_function(file, function)
+    _limit_resources(memory_mb if memory_mb is not None else DEFAULT_MEMORY_MB)
+    return fn
+
+
+def _parameters(fn) -> list[str]:
+    """The names of ``fn``'s parameters (the audit builds the proxy's signature from them)."""
+    import inspect
+
+    try:
+        return [p for p in inspect.signature(fn).parameters][:32]
+    except (TypeError, ValueError):
+        return []
 
 
 def _limit_resources(memory_mb: int | None) -> None:
@@ -99,3 +244,7 @@ def virtual_size() -> int:
             if line.startswith("VmSize:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

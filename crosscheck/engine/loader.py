@@ -2,9 +2,12 @@
 in them decorated with ``@audit_target``.
 
 ``collect_files`` and ``mentions_targets`` only read names and text, in the
-auditing process. ``discover_file`` and ``load_target`` import the user's code,
-which may do anything at import time, so the audit calls them in a child
-process (see ``isolation``). A target is named ``<file stem>.<function name>``.
+auditing process. ``discover_file`` and ``load_function`` import the user's code,
+which may do anything at import time, so the audit calls them in the audited
+process (``audit.worker``); replay and the pytest plugin call them in process.
+This is the one loader of user files: a file's folder and its project root
+(``project_root``, as pytest's rootdir) go on ``sys.path``. A target is named
+``<file stem>.<function name>``.
 """
 from __future__ import annotations
 
@@ -52,12 +55,33 @@ def mentions_targets(path: Path) -> bool:
         return True
 
 
-def import_file(path) -> object:
-    """Import a user's file as a module, its folder first on ``sys.path`` so it can import its neighbours."""
+#: Files that mark a project's root folder, as pytest finds its rootdir.
+ROOT_MARKS = ("pyproject.toml", "setup.cfg", ".git")
+
+
+def project_root(path, rootdir=None) -> Path | None:
+    """The folder whose packages a user's file imports the way pytest lets it: ``rootdir`` if given
+    (pytest's), else the nearest folder above ``path`` holding pyproject.toml, setup.cfg or .git."""
+    if rootdir is not None:
+        return Path(rootdir).resolve()
+    for folder in Path(path).resolve().parents:
+        if any((folder / mark).exists() for mark in ROOT_MARKS):
+            return folder
+    return None
+
+
+def import_file(path, rootdir=None) -> object:
+    """Import a user's file as a module: its folder first on ``sys.path`` so it can import its
+    neighbours, then its project root (``project_root``) so ``from mynet import ...`` works from a
+    test file under ``tests/`` whatever the current folder."""
     path = Path(path).resolve()
     folder = str(path.parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
+    root = project_root(path, rootdir)
+    if root is not None and str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    if folder in sys.path:
+        sys.path.remove(folder)
+    sys.path.insert(0, folder)
     name = path.stem
     if not name.isidentifier() or name in sys.modules:  # "json.py" must not replace the real json
         name = f"_crosscheck_audit_{abs(hash(str(path)))}"
@@ -149,15 +173,44 @@ def decorated_at(path: Path, line: int) -> str | None:
     return None
 
 
-def load_target(spec: dict):
-    """Import the file of ``spec`` (from ``discover_file``) and build its ``Target``."""
-    from crosscheck.model.target import Target, TargetError
+def load_function(file, function: str, *, decorated: bool = True, rootdir=None):
+    """Import ``file`` and return its module-level ``function`` (decorated with ``@audit_target``
+    unless ``decorated`` is False); ``TargetError`` with a one-line reason if there is none."""
+    from crosscheck.model.target import TargetError
 
-    module = import_file(spec["file"])
-    fn = getattr(module, spec["function"], None)
-    decl = getattr(fn, "__crosscheck_target__", None)
-    if not callable(fn) or not isinstance(decl, dict):
-        raise TargetError(f"{spec['file']}: no function {spec['function']!r} decorated with @audit_target "
-                          f"on this second import; does the file define its targets conditionally?")
-    return Target(spec["name"], fn, decl["family"], decl["returns"], decl["lr"], file=spec["file"],
+    module = import_file(file, rootdir)
+    fn = getattr(module, function, None)
+    if not callable(fn):
+        raise TargetError(f"{file}: no function {function!r} at module level")
+    if decorated and not isinstance(getattr(fn, "__crosscheck_target__", None), dict):
+        raise TargetError(f"{file}: {function} is not decorated with @audit_target on this import; does the "
+                          f"file define its targets conditionally?")
+    return fn
+
+
+def declared(decl: dict | None, *, what: str = "the declaration") -> dict:
+    """``__crosscheck_target__`` rebuilt from a recorded declaration (``declaration_dict``), checked
+    again by ``audit_target`` itself: a report or an audited process may hold anything."""
+    from crosscheck.model.target import TargetError, audit_target
+
+    if not isinstance(decl, dict):
+        raise TargetError(f"{what} is missing")
+    args = {k: v for k, v in decl.items() if k != "options"}
+    options = decl.get("options") or {}
+    if not isinstance(options, dict):
+        raise TargetError(f"{what}: options must be a dict")
+    return audit_target(**args, **options)(lambda *a: None).__crosscheck_target__
+
+
+def make_target(name: str, fn, decl: dict, file=None):
+    """The ``Target`` of ``fn`` under the declaration ``decl`` (``__crosscheck_target__``)."""
+    from crosscheck.model.target import Target
+
+    return Target(name, fn, decl["family"], decl["returns"], decl["lr"], file=str(file) if file else None,
                   options=dict(decl.get("options") or {}))
+
+
+def load_target(spec: dict, rootdir=None):
+    """Import the file of ``spec`` (from ``discover_file``) in this process and build its ``Target``."""
+    fn = load_function(spec["file"], spec["function"], rootdir=rootdir)
+    return make_target(spec["name"], fn, fn.__crosscheck_target__, spec["file"])

@@ -19,10 +19,8 @@ Light at import time; torch is loaded when a case is checked.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +33,13 @@ EXACT_FIELDS = ("status", "shape", "expected_shape", "mismatches", "max_abs_err"
 
 class ReplayError(ValueError):
     """A report or finding that cannot be replayed; the message says why and what to do."""
+
+
+def replay_command(report, finding) -> str:
+    """``crosscheck replay REPORT FINDING`` with both shell-quoted, ready to paste (a path may hold spaces)."""
+    import shlex
+
+    return f"crosscheck replay {shlex.quote(str(report))} {shlex.quote(str(finding))}"
 
 
 def finding_id(target: str, finding: dict) -> str:
@@ -75,6 +80,15 @@ def report_file(path: str | Path) -> Path:
         hint = f"; try {sibling}" if sibling.is_file() else ""
         raise ReplayError(f"{path}: replay reads the JSON report ({', '.join(REPORT_FILES)}){hint}")
     return path
+
+
+def report_files(path: str | Path) -> list[Path]:
+    """Every report ``path`` names: the file itself, or each of ``REPORT_FILES`` in the folder."""
+    path = Path(path)
+    if path.is_dir():
+        found = [path / name for name in REPORT_FILES if (path / name).is_file()]
+        return found or [report_file(path)]  # report_file says why there is none
+    return [report_file(path)]
 
 
 def entries(report: str | Path) -> tuple[Path, list[Entry]]:
@@ -165,45 +179,38 @@ def rebuild_target(entry: Entry, report_path: Path):
 
 
 def target_from_file(path: str | Path, function: str, *, name: str | None = None, declaration: dict | None = None):
-    """Load ``function`` from the Python file ``path`` as a ``Target``.
+    """Load ``function`` from the Python file ``path`` as a ``Target`` (``loader``: its folder and
+    its project root on the import path, as pytest does).
 
     It uses the function's ``@audit_target`` declaration, or ``declaration``
     (the keyword arguments of ``audit_target``, extra ones under ``options``,
     as the reports record them) when the function is not decorated.
     """
-    from crosscheck.model.target import Target, TargetError, audit_target
+    from crosscheck.engine import loader
+    from crosscheck.model.target import TargetError
 
     path = Path(path)
     if not path.is_file():
         raise ReplayError(f"{path}: the target file recorded in the report does not exist (moved or deleted?)")
-    module_name = f"_crosscheck_replay_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent.resolve()))  # a target file imports its tutorial beside it
     try:
-        spec.loader.exec_module(module)
+        fn = loader.load_function(path, function, decorated=False)
+    except TargetError:
+        raise ReplayError(f"{path}: no function {function!r} at module level (the report names "
+                          f"{name or function!r})") from None
     except BaseException as e:
         if isinstance(e, KeyboardInterrupt):
             raise
         raise ReplayError(f"{path}: importing the target file failed: {type(e).__name__}: {e}") from None
-    finally:
-        sys.path.remove(str(path.parent.resolve()))
-    fn = getattr(module, function, None)
-    if not callable(fn):
-        raise ReplayError(f"{path}: no function {function!r} at module level (the report names "
-                          f"{name or function!r})")
     decl = getattr(fn, "__crosscheck_target__", None)
     if decl is None:
         if not declaration:
             raise ReplayError(f"{path}: {function} is not decorated with @audit_target and the report "
                               f"records no declaration for it")
-        args = {k: v for k, v in declaration.items() if k != "options"}
         try:
-            decl = audit_target(**args, **(declaration.get("options") or {}))(lambda *a: None).__crosscheck_target__
-        except TargetError as e:
+            decl = loader.declared(declaration)
+        except (TargetError, TypeError) as e:
             raise ReplayError(f"{path}: the declaration recorded for {function} is invalid: {e}") from None
-    return Target(name or f"{path.stem}.{function}", fn, decl["family"], decl["returns"], decl["lr"],
-                  file=str(path), options=decl.get("options", {}))
+    return loader.make_target(name or f"{path.stem}.{function}", fn, decl, path)
 
 
 # -- replaying --------------------------------------------------------------------------
@@ -216,10 +223,16 @@ class Replay:
     case: object
     result: object  # CaseResult
     differences: list[str]  # recorded figures the replay did not reproduce exactly
+    deterministic: bool = True  # two calls on the case gave the same answer (``twice``)
 
     @property
     def identical(self) -> bool:
         return not self.differences
+
+    @property
+    def agree(self) -> bool:
+        """Every tensor agrees and the target answers the same every time."""
+        return self.deterministic and self.result.agree
 
 
 def replay(report: str | Path, which: str | int) -> Replay:
@@ -230,8 +243,9 @@ def replay(report: str | Path, which: str | int) -> Replay:
     entry = pick(found, str(which), path)
     target = rebuild_target(entry, path)
     case = rebuild_case(entry, target)
+    _, _, same = twice(target, case)  # first: a target right only on its first call must not agree
     result = check_target_case(target, case)
-    return Replay(entry, path, target, case, result, differences(entry.finding, result))
+    return Replay(entry, path, target, case, result, differences(entry.finding, result), same)
 
 
 def _same(a, b) -> bool:
@@ -267,6 +281,79 @@ def differences(finding: dict, result) -> list[str]:
             if key in rec and not _same(rec[key], now.get(key)):
                 out.append(f"{name}.{key}: recorded {rec[key]!r}, replayed {now.get(key)!r}")
     return out
+
+
+# -- nondeterminism ---------------------------------------------------------------------
+
+def twice(target, case) -> tuple[object, object, bool]:
+    """``(first, second, same)``: the target called twice on ``case`` (fresh arrays each time), and
+    whether both calls gave the same answer bit for bit (the same exception counts as the same).
+
+    A target right only on its first call, or one that reads a clock or an unseeded generator,
+    answers differently: replay and the audit report it as not deterministic, never as agreeing.
+    """
+    first = _snapshot(_call_once(target, case))
+    second = _snapshot(_call_once(target, case))
+    return first, second, same_answer(first, second)
+
+
+def _call_once(target, case):
+    X, Y, params = case.arrays()
+    fresh = [(W.copy(), None if b is None else b.copy()) for W, b in params]
+    try:
+        if getattr(target, "takes_network", False):
+            return target.fn(X.copy(), Y.copy(), fresh, network=case.network)
+        return target.fn(X.copy(), Y.copy(), fresh)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # the same failure twice is deterministic too
+        return Raised(type(e).__name__, str(e)[:500])
+
+
+@dataclass(frozen=True)
+class Raised:
+    """What a call raised, for comparing two calls."""
+
+    type: str
+    message: str
+
+
+def _snapshot(value, depth: int = 0):
+    """A deep copy of the arrays, lists and dicts of ``value`` (a later call may change them in place)."""
+    import numpy as np
+
+    if depth > 8:
+        return value
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_snapshot(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return {k: _snapshot(v, depth + 1) for k, v in value.items()}
+    return value
+
+
+def same_answer(a, b, depth: int = 0) -> bool:
+    """Whether two returned values are the same, arrays bit for bit (NaN equal to NaN)."""
+    import numpy as np
+
+    if depth > 8:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)) or a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same_answer(x, y, depth + 1) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same_answer(a[k], b[k], depth + 1) for k in a)
+    if isinstance(a, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, (int, str, bool, complex, Raised)) or a is None:
+        return a == b
+    return getattr(a, "type_name", type(a).__name__) == getattr(b, "type_name", type(b).__name__)
 
 
 # -- elementwise view (replay output, HTML heatmaps) ------------------------------------
@@ -326,11 +413,3 @@ def elementwise(target, case, tensors=None) -> dict[str, Elementwise]:
             why = why or "shape differs from torch's"
         out[name] = Elementwise(name, arr, t, judge.allowed(name), why if arr is None else "")
     return out
-
-
-def elementwise_job(target, example: dict, tensors: list[str]) -> dict[str, Elementwise]:
-    """``elementwise`` of a recorded example: the audit's isolated child runs this for the HTML heatmaps."""
-    import numpy as np
-
-    with np.errstate(all="ignore"):
-        return elementwise(target, case_from_example(example, target), tensors)

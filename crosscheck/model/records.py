@@ -136,7 +136,8 @@ def format_message(r: TensorComparison) -> str:
         (allowed 3.6e-15, 6.9e+13 times), relative 5.0e-01
     """
     if r.status == "missing":
-        return f"{r.tensor}: not returned; expected an array of shape {tuple(r.expected_shape)}"
+        why = f" ({r.note})" if r.note and r.note != "None" else ""
+        return f"{r.tensor}: not returned{why}; expected an array of shape {tuple(r.expected_shape)}"
     if r.status == "shape":
         return f"{r.tensor}: {r.note or 'shape ' + str(tuple(r.shape))} returned, shape {tuple(r.expected_shape)} expected"
     if r.status == "nonfinite":
@@ -265,7 +266,7 @@ _RESULT_FIELDS = tuple(f.name for f in fields(CaseResult))
 
 # -- distinct failures -------------------------------------------------------------------------
 
-_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+_FRAME = re.compile(r'File "([^"]+)", line (\d+),? in (\S+)')  # faulthandler writes no comma
 _PACKAGE = str(Path(__file__).resolve().parents[1])
 
 
@@ -309,13 +310,13 @@ def finding_key(result: CaseResult, by_tensor: bool = True) -> tuple:
 
 def verdict(kinds) -> str:
     """A target's verdict from its findings' kinds: ``agree`` with none; ``disagree`` when any is a
-    mismatch, nonfinite or shape finding; ``fragile`` when every one is ``fragile`` (a nonfinite finding
-    that agrees wherever the code is finite, at edge data: ``judge.fragility``); else ``timeout`` when the
-    time limit hit; else ``crashed``."""
+    mismatch, nonfinite, shape or nondeterministic finding (two calls on one case, two answers); ``fragile``
+    when every one is ``fragile`` (a nonfinite finding that agrees wherever the code is finite, at edge data:
+    ``judge.fragility``); else ``timeout`` when the time limit hit; else ``crashed``."""
     kinds = set(kinds)
     if not kinds:
         return "agree"
-    if kinds & {"mismatch", "nonfinite", "shape"}:
+    if kinds & {"mismatch", "nonfinite", "shape", "nondeterministic"}:
         return "disagree"
     if kinds == {"fragile"}:
         return "fragile"

@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from crosscheck.model.returns import ReturnError, Rejected, unpack  # noqa: F401 (the one reader; re-exported)
 from crosscheck.model.optimizer_spec import TRAINING_OPTIONS, SpecError, check_training_options
 from crosscheck.model.vocabulary import (ACTIVATIONS, AUDIT_LOSSES, CLASSES, DTYPES, ELEMENTWISE, LEAKY_SLOPE,
                                          LOSS_OPTIONS, LOSSES, MAX_BATCH, MAX_DEPTH, MAX_WIDTH, OUTPUT_ACTIVATIONS,
@@ -34,15 +35,11 @@ RETURNS = ("grads", "update", "step")
 DRAWN = {name: None for name in LOSS_OPTIONS}
 #: Further keyword arguments of @audit_target, validated by the features that use them
 #: (training code: ``optimizer``, ``steps`` and torch.optim's hyperparameters, see ``optimizer_spec``).
-EXTRA_OPTIONS: tuple[str, ...] = TRAINING_OPTIONS
+EXTRA_OPTIONS: tuple[str, ...] = TRAINING_OPTIONS + ("intermediates",)
 
 
 class TargetError(ValueError):
     """A target is declared wrongly (bad decorator arguments)."""
-
-
-class ReturnError(ValueError):
-    """A target returned something that is not a gradient structure."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +97,11 @@ class Target:
     takes_network: bool = False
     options: dict = field(default_factory=dict)
 
+    @property
+    def has_bias(self) -> bool:
+        """False for bias-free layers (``bias=False``: params arrive as ``[(W1, None), ...]``)."""
+        return getattr(self.family, "bias", self.options.get("bias", True)) is not False
+
     def run(self, network, X: np.ndarray, Y: np.ndarray, params) -> dict[str, Any]:
         """Call the target on fresh copies and return its gradients by name (values as returned)."""
         return self.call(network, X, Y, params)[0]
@@ -112,8 +114,9 @@ class Target:
         out = self.fn(*args, network=network) if self.takes_network else self.fn(*args)
         if self.returns == "step":
             params, out = _step_pair(out, params, network)
-        what = "gradients" if self.returns == "grads" else "parameters"
-        grads = unpack(out, network.depth, what=what, bias=network.bias)
+        grads = unpack(out, network.depth, what="gradients" if self.returns == "grads" else "parameters",
+                       dtype=X.dtype.name, bias=network.bias,
+                       intermediates=self.takes_network or bool(self.options.get("intermediates")))
         if self.returns in ("update", "step"):
             grads = _from_update(grads, params, self.lr)
         return grads, params
@@ -154,57 +157,6 @@ def _step_pair(out, params, network) -> tuple[list, Any]:
     return start, out[1]
 
 
-def unpack(out, depth: int, what: str = "gradients", bias: bool = True) -> dict[str, Any]:
-    """A list of (dW, db) pairs, or a dict by name, as a dict by name.
-
-    Dict keys may be crosscheck's names (``W1``, ``b1``, ``dZ1``, ...) or the
-    ones course notebooks use for parameter gradients (``dW1``, ``db1``; ``W``/``b``
-    or ``dW``/``db`` for a single layer). Without biases (``bias=False``) a list
-    holds ``(dW, None)`` pairs or the ``dW`` alone.
-    """
-    if not bias and isinstance(out, (list, tuple)) and len(out) == depth:
-        out = [p[0] if _is_pair(p) and p[1] is None else p for p in out]
-        if not any(_is_pair(p) for p in out):
-            return {f"W{l}": dW for l, dW in enumerate(out, start=1)}
-    if isinstance(out, dict):
-        out = dict(out)
-        names = _names(depth)
-        if all(name in out for name in names):  # crosscheck's own names: nothing to rename
-            return out
-        if depth == 1:
-            for short in ("W", "b", "dW", "db"):
-                if short in out and short[-1] + "1" not in out:
-                    out[short[-1] + "1"] = out.pop(short)
-        for name in names:
-            if name not in out and "d" + name in out:
-                out[name] = out.pop("d" + name)
-        return out
-    names = param_names(depth, bias)
-    if isinstance(out, (list, tuple)):
-        if depth == 1 and len(out) == 2 and not _is_pair(out[0]):
-            out = [out]  # one layer returned as (dW, db) without the outer list
-        if len(out) != depth:
-            raise ReturnError(f"returned {len(out)} items, expected a list of {depth} (dW, db) pairs "
-                              f"(one per layer) or a dict with keys {', '.join(names)}")
-        result = {}
-        for l, pair in enumerate(out, start=1):
-            if not _is_pair(pair):
-                raise ReturnError(f"item {l - 1} of the returned list is a {type(pair).__name__}, "
-                                  f"expected a (dW{l}, db{l}) pair")
-            result[f"W{l}"], result[f"b{l}"] = pair
-        return result
-    raise ReturnError(f"returned a {type(out).__name__}, expected a list of {depth} (dW, db) pairs "
-                      f"or a dict with keys {', '.join(names)}")
-
-
-@functools.lru_cache(maxsize=64)
-def _names(depth: int) -> tuple[str, ...]:
-    return tuple(param_names(depth))
-
-
-def _is_pair(x) -> bool:
-    return isinstance(x, (list, tuple)) and len(x) == 2
-
 
 def _from_update(new: dict, old, lr: float) -> dict:
     """Gradients recovered from one plain SGD step: (old - new) / lr."""
@@ -214,6 +166,9 @@ def _from_update(new: dict, old, lr: float) -> dict:
             if before is None:
                 continue
             after = new.get(name)
+            if isinstance(after, Rejected) or (b is None and name[0] == "b"):
+                grads[name] = after  # compare() names what came back
+                continue
             try:
                 after_arr = np.asarray(after, dtype=np.float64)
                 if after_arr.size == before.size:
@@ -354,6 +309,8 @@ def _check_declaration(activations, loss, reduction, sizes, batch, dtype, return
         fail(f"unknown argument(s) {', '.join(unknown)}; it takes activations, loss, reduction, "
              f"{', '.join(LOSS_OPTIONS)}, returns, lr, sizes, batch, dtype"
              + (", " + ", ".join(EXTRA_OPTIONS) if EXTRA_OPTIONS else ""))
+    if not isinstance(options.get("intermediates", False), bool):
+        fail(f"intermediates must be True or False (got {options['intermediates']!r})")
     training = {k: v for k, v in options.items() if k in TRAINING_OPTIONS}
     if training:
         try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from crosscheck.model.returns import Rejected
 from crosscheck.model.records import STATUSES, TensorComparison, format_message  # noqa: F401 (the record type)
 from crosscheck.numerics import tolerance
 
@@ -25,6 +26,8 @@ def as_array(value, name: str) -> tuple[np.ndarray | None, str]:
     """Convert a target's return value to a float array, or say why it is not one."""
     if value is None:
         return None, "None"
+    if isinstance(value, Rejected):  # what the reader refused, in words (``model.returns``)
+        return None, value.why
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
         value = value.detach().cpu().numpy()
     try:
@@ -83,7 +86,7 @@ def convert(name: str, candidate, truth, *, dtype: str = "float64", noise=None):
                 allowed_abs_err=0.0, torch_err=torch_err)
     arr, why = as_array(candidate, name)
     if arr is None:
-        status = "missing" if candidate is None else "shape"
+        status = "missing" if candidate is None or (isinstance(candidate, Rejected) and candidate.missing) else "shape"
         return None, TensorComparison(shape=(), status=status, note=why if candidate is not None else "",
                                       **{**base, "mismatches": base["size"], "mismatch_fraction": 1.0,
                                          "max_abs_err": math.inf, "max_rel_err": math.inf, "ratio": math.inf})

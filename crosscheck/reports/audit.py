@@ -41,7 +41,8 @@ def write(run, directory: str | Path) -> dict[str, Path]:
     paths["md"].write_text(markdown_report(data))
     from crosscheck.reports import html  # figures and heatmaps: reports.html
 
-    paths["html"].write_text(html_report(data, html.audit_sections(data, report=paths["json"])))
+    paths["html"].write_text(html_report(data, html.audit_sections(data, report=paths["json"],
+                                                                       heatmaps=getattr(run, "heatmaps", None))))
     return paths
 
 

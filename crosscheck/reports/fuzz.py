@@ -13,6 +13,7 @@ import csv
 from pathlib import Path
 
 from crosscheck.engine.fuzz import FuzzRun
+from crosscheck.engine.replay import replay_command
 from crosscheck.reports.tables import COLUMNS, Tally, case_csv, markdown, write_json
 
 
@@ -129,7 +130,7 @@ def _write_rest(run: FuzzRun, out: Path, paths: dict[str, Path], tally: Tally, t
         lines += [f"### {i}. {f.kind}: {', '.join(f.tensors) or f.result.crash['type']}", "",
                   f"- diagnosis: {', '.join(f.diagnosis) or '-'}", f"- {f.message}",
                   f"- minimal example: `{f.case.describe()}` (first seen at case {f.first_seen})",
-                  f"- replay: `crosscheck replay {paths['json']} {i}` (case `{f.case.to_dict()}`)", ""]
+                  f"- replay: `{replay_command(paths['json'], i)}` (case `{f.case.to_dict()}`)", ""]
         if f.result.failing:
             lines += ["```", f.result.message(), "```", ""]
     paths["md"].write_text("\n".join(lines))

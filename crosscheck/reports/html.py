@@ -38,6 +38,7 @@ import pandas as pd
 
 from crosscheck.model.records import FOLDED
 from crosscheck.model.vocabulary import tensor_kind, tensor_layer
+from crosscheck.engine.replay import replay_command
 from crosscheck.reports import svg
 from crosscheck.reports.tables import comparisons_frame, pivot
 
@@ -174,16 +175,16 @@ def write_fuzz(run, path: str | Path, target=None, *, report: str | Path | None 
     return write(path, fuzz_page(run, target, report=report, **page))
 
 
-def audit_sections(data: dict, *, report: str | Path | None = None, heatmaps: bool = True,
-                   timeout: float = 60.0) -> dict[str, str]:
+def audit_sections(data: dict, *, report: str | Path | None = None,
+                   heatmaps: dict[str, dict[int, dict]] | None = None) -> dict[str, str]:
     """Figures for ``audit.html`` (the ``extra_sections`` of ``reports.audit.html_report``).
 
     ``""``: the error distributions per tensor kind and dtype and the per-layer
     bars, over the worst error of every target and tensor (an audit record keeps
     no per-case rows). Per target: each finding's replay command and the heatmap
-    of its minimal example. The audited code runs again for the heatmap, so it
-    runs as it ran in the audit: in a child process with a time limit
-    (``audit.isolation``); a child that fails only costs the heatmap.
+    of its minimal example, drawn from ``heatmaps`` (target name -> finding index
+    in its record -> tensor -> ``replay.Elementwise``), which the audit computed
+    while the target's process was up; this module runs no audited code.
     """
     rows = []
     for t in data.get("targets", []):
@@ -211,29 +212,22 @@ def audit_sections(data: dict, *, report: str | Path | None = None, heatmaps: bo
             what = ", ".join(f.get("tensors") or []) or (f.get("crash") or {}).get("type", "")
             head = f"<p><b>{i}. {_e(f.get('kind'))}: {_e(what)}</b>"
             if report is not None and isinstance(f.get("example"), dict):
-                head += f": replay with <code>crosscheck replay {_e(str(report))} {number}</code>"
+                head += f": replay with <code>{_e(replay_command(report, number))}</code>"
             head += "</p>"
-            if heatmaps and drawable and isinstance(f.get("example"), dict) and \
-                    not (t.get("declaration") or {}).get("options"):
-                head += _isolated_heatmap(t, f["example"], drawable, timeout)
+            views = ((heatmaps or {}).get(t["name"]) or {}).get(i - 1)
+            if views and drawable:
+                head += _drawn_heatmap(views, drawable)
             parts.append(head)
         if parts:
             out[t["name"]] = "".join(parts)
     return out
 
 
-def _isolated_heatmap(record: dict, example: dict, tensors: list[str], timeout: float) -> str:
-    from crosscheck.audit.isolation import Limits, run_job
-
-    job = {"kind": "elementwise", "spec": record, "example": example, "tensors": tensors}
-    outcome = run_job(job, Limits(timeout))
-    if outcome.ended != "done":
-        why = (outcome.error or {}).get("message") or outcome.ended
-        return f"<p class='note'>No heatmap: replaying the minimal example did not finish ({_e(why)}).</p>"
-    fig = heatmap_figure(outcome.value)
+def _drawn_heatmap(views: dict, tensors: list[str]) -> str:
+    fig = heatmap_figure(views)
     if fig is None:
-        return "<p class='note'>No heatmap: the replay returned no array for the failing tensors.</p>"
-    return ("<p class='note'>Heatmap of the replayed minimal example: |candidate - torch| per element, "
+        return "<p class='note'>No heatmap: the target returned no array for the failing tensors.</p>"
+    return ("<p class='note'>Heatmap of the minimal example: |candidate - torch| per element, "
             "elements over budget outlined in red.</p>" + _img(fig, f"heatmap of {', '.join(tensors)}"))
 
 
@@ -545,7 +539,7 @@ def finding_html(number: int, finding: dict, target=None, *, report=None, headin
         parts.append(f"<p><b>Minimal example:</b> {_e(case.describe() if case else '')}{seen}<br>"
                      f"<code>{_e(json.dumps(example))}</code></p>")
     if report is not None and example:
-        parts.append(f"<p><b>Replay:</b> <code>crosscheck replay {_e(str(report))} {number}</code></p>")
+        parts.append(f"<p><b>Replay:</b> <code>{_e(replay_command(report, number))}</code></p>")
     if crash:
         parts.append(f"<pre>{_e(crash.get('traceback') or crash.get('type', '') + ': ' + crash.get('message', ''))}"
                      f"</pre>")

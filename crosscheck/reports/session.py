@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from crosscheck.model.records import verdict
+from crosscheck.engine.replay import replay_command
 from crosscheck.reports.tables import comparisons_frame, markdown, write_json
 
 STEM = "pytest"
@@ -95,7 +96,7 @@ def _markdown(records: list[dict], session: dict, report: Path) -> str:
             lines += [f"### {number}. {r['name']}: {f['kind']} in {what}", "",
                       f"- test: `{r['test']}`", f"- diagnosis: {', '.join(f['diagnosis']) or '-'}",
                       f"- {f['message']}", f"- minimal example: `{f['example']}`",
-                      f"- replay: `crosscheck replay {report} {number}`", ""]
+                      f"- replay: `{replay_command(report, number)}`", ""]
             if f["comparisons"]:
                 lines += ["```", *[c["message"] for c in f["comparisons"]], "```", ""]
     if not number:
