@@ -108,13 +108,14 @@ def test_bias_not_summed_is_a_shape_finding_with_its_reason():
     assert d.labels[0] == "bias-reduction" and "not summed over the batch" in d.message
 
 
-def test_combined_conventions_match_up_to_a_factor():
+def test_combined_conventions_are_two_bugs():
     # MSE + sigmoid output with dZ2 = (a - y)/n: the output derivative is missing (pattern 10)
-    # *and* the factor 2 of MSE: no variant reproduces it exactly, signature analysis names both
+    # *and* the factor 2 of MSE (pattern 13): no one variant reproduces it, the two together do
     target = two_layer(output="sigmoid", out_deriv=False, half=True)
     d = diagnose(target, case((2, 3, 1), ("relu", "sigmoid")))
-    assert d.labels[0] == "activation-derivative"
-    assert "derivative of layer 2 is missing" in d.message and "factor 0.5" in d.message
+    assert d.explained and [b["label"] for b in d.bugs] == ["scale", "activation-derivative"]
+    assert [b["layer"] for b in d.bugs] == [3, 2]  # the loss counts as the layer after the last
+    assert "derivative of layer 2 is missing" in d.message and "factor 2" in d.message
 
 
 def test_localization_uses_intermediates_when_returned():

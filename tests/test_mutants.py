@@ -7,7 +7,7 @@ import pytest
 from crosscheck.model.cases import Case, Network
 from crosscheck.judge.check import check_case
 from crosscheck.diagnosis.variants import LIBRARY
-from crosscheck.diagnosis.corpus import CORPUS
+from crosscheck.diagnosis.corpus import COMBINATIONS, CORPUS
 from crosscheck.engine.mutants import run_corpus, score
 
 REQUIRED = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 18, 19, 20, 24, 26, 27, 28}
@@ -53,7 +53,7 @@ def test_a_mutant_is_a_target_with_its_family():
 
 def test_every_mutant_is_caught_and_diagnosed():
     """The mutation score: all caught, at least 90% with the right label (takes about a minute)."""
-    rows = run_corpus(signature=False)
+    rows = run_corpus(signature=False, combinations=False)
     missed = [r.mutant for r in rows if not r.caught]
     assert not missed, f"mutants not caught: {missed}"
     s = score(rows)
@@ -74,3 +74,30 @@ def test_mutants_command_writes_the_table(tmp_path):
         assert column in header
     assert "right label" in (tmp_path / "mutants.md").read_text()
     assert main(["mutants", "--select", "no-such-mutant", "--report", str(tmp_path)]) == 2
+
+
+def test_the_combinations_hold_two_to_four_bugs_at_different_places():
+    assert len(COMBINATIONS) >= 30 and {len(m.bugs) for m in COMBINATIONS} == {2, 3, 4}
+    relu_rows = {("half-mse", 0), ("output-derivative-missing", 2), ("weight-grad-wrong-input", 2),
+                 ("relu-mask-from-input", 1)}
+    assert any({(k, l) for k, l, _ in m.bugs} == relu_rows for m in COMBINATIONS)
+    assert len({m.name for m in COMBINATIONS}) == len(COMBINATIONS)
+
+
+@pytest.mark.parametrize("select", ["c4-half-mse@loss+output-derivative-missing@L2",
+                                    "c2-output-derivative-missing@L2+stale-weights@L2",
+                                    "c2-stray-factor-W@L2+stray-factor-b@L1"])
+def test_a_combination_is_caught_and_every_bug_named_with_its_line(select):
+    [row] = run_corpus(select, signature=False)
+    assert row.caught and row.bugs >= 2 and row.bugs_named and row.lines_found and row.explained
+
+
+def test_mutants_takes_a_profile_and_thorough_is_its_alias(tmp_path):
+    from crosscheck.app.cli import main
+
+    select = "p28-sign-flipped-loss-sigmoid"
+    assert main(["mutants", "--select", select, "--profile", "ci", "--examples", "5",
+                 "--report", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "mutants.json").read_text())["settings"]["profile"] == "ci"
+    assert main(["mutants", "--select", select, "--thorough", "--examples", "5", "--report", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "mutants.json").read_text())["settings"]["profile"] == "thorough"

@@ -52,7 +52,8 @@ def finding_dict(finding, *, shrunk: bool) -> dict:
     fragile = {"fragile": finding.fragile} if getattr(finding, "fragile", None) else {}
     return {**fragile, "kind": finding.kind, "tensors": list(finding.tensors), "diagnosis": list(finding.diagnosis),
             "diagnosis_message": finding.message, "example": r["case"], "first_seen": finding.first_seen,
-            "shrunk": shrunk, "crash": r["crash"], "comparisons": [c for c in r["comparisons"] if not c["agree"]]}
+            "shrunk": shrunk, "crash": r["crash"], "comparisons": [c for c in r["comparisons"] if not c["agree"]],
+            "bugs": list(getattr(finding, "bugs", None) or []), "explained": bool(getattr(finding, "explained", False))}
 
 
 def unfinished(kind: str, message: str, case: dict | None, what: str, where: str | None = None) -> dict:

@@ -12,25 +12,36 @@ minimal example and
    (``signature``): a named constant factor, a transpose, a bias reduction, an
    activation's mask or derivative, a wrong input, weights updated before use;
 4. probes shape relations: whether the failure needs two sizes to be equal
-   (``in_features == hidden``), checked by rerunning with one size changed.
+   (``in_features == hidden``), checked by rerunning with one size changed;
+5. explains with a set of bugs (``explain``): the smallest set of known bugs,
+   searched layer by layer in backward order, that reproduces every gradient
+   here and on three random cases of other shapes, each bug with the line of the
+   audited code that computes it (``lines``, from a trace of a confirming case);
+6. checks every factor claim on those cases before printing it (``verify``).
 
 Labels come from ``vocabulary.DIAGNOSES``; the message is one paragraph naming
-the layer, the tensors, the condition and the factor. The finding also gets
-``localization``, ``matches``, ``signatures`` and ``relations`` for reports.
+the layer, the tensors, the condition and the factor, and every bug of the set
+as a numbered list with its line. The finding also gets ``localization``,
+``matches``, ``signatures``, ``relations``, ``bugs`` (``bug_dict``) and
+``explained`` for reports.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
-from crosscheck.model.vocabulary import DIAGNOSES, tensor_layer
+from crosscheck.model.vocabulary import DIAGNOSES, backward_order, tensor_layer
 from crosscheck.diagnosis.evidence import Evidence, gather
+from crosscheck.diagnosis.explain import Explanation, explain, residual, tensors_of
+from crosscheck.diagnosis.lines import locate, trace
 from crosscheck.diagnosis.localize import localize
 from crosscheck.diagnosis.matching import Match, match
 from crosscheck.diagnosis.probes import Probes
 from crosscheck.diagnosis.relations import shape_relations
 from crosscheck.diagnosis.signature import Signature, _condition, analyze
+from crosscheck.diagnosis.verify import MIN_CASES, checked
 
-__all__ = ["Diagnosis", "diagnose", "diagnose_finding"]
+__all__ = ["Diagnosis", "diagnose", "diagnose_finding", "format_bugs"]
 
 
 @dataclass
@@ -41,6 +52,8 @@ class Diagnosis:
     matches: list[dict] = field(default_factory=list)
     signatures: list[dict] = field(default_factory=list)
     relations: list[str] = field(default_factory=list)
+    bugs: list[dict] = field(default_factory=list)
+    explained: bool = False
 
 
 def _unique(labels) -> list[str]:
@@ -67,6 +80,77 @@ def _matched_sentence(ev: Evidence, matches: list[Match]) -> str:
     return text
 
 
+def _shown_path(path: str) -> str:
+    """A source path as reports show it: relative to the working directory when it is below it."""
+    rel = os.path.relpath(path) if os.path.isabs(path) else path
+    return path if rel.startswith("..") else rel
+
+
+def bug_dicts(ev: Evidence, expl: Explanation, target, verification: list[Evidence]) -> list[dict]:
+    """Each bug of the explanation as a report entry: label, layer (1-based, the loss as layer depth + 1),
+    the tensors it makes wrong, its statement, its source line (or None) and the cases it is confirmed on."""
+    if not expl.bugs:
+        return []
+    confirming = [v for v in verification if v.crash is None]
+    sources: dict = {}
+    for v in confirming:  # a bug that shows only at some entries (a dead unit) may not show on the first
+        try:
+            found = locate(expl.bugs, v, trace(target, v))
+        except Exception:  # a trace that fails costs the lines, never the finding
+            break
+        sources.update({i: src for i, src in found.items() if src is not None and i not in sources})
+        if len(sources) == len(expl.bugs):
+            break
+    cases = confirming or [ev]
+    out = []
+    for i, bug in enumerate(expl.bugs):
+        src = sources.get(i)
+        statement = bug.variant.describe(ev.network, bug.layer, bug.value)
+        cond = _condition(ev, bug.layer, bug.variant.pattern) if bug.variant.scope == "activation" else ""
+        out.append({"label": bug.variant.label, "pattern": bug.variant.pattern, "variant": bug.variant.key,
+                    "layer": bug.report_layer(ev.depth),
+                    "tensors": backward_order({n for c in cases for n in tensors_of(bug, expl.bugs, c)}),
+                    "statement": statement + (f" ({cond})" if cond else ""),
+                    "source": {**src, "file": _shown_path(src["file"])} if src else None,
+                    "confirmed": len([v for v in verification if v.crash is None])})
+    return out
+
+
+def format_bugs(bugs: list[dict]) -> list[str]:
+    """The bugs as numbered lines: ``1. statement [file:line: code]`` (terminal, Markdown, pytest)."""
+    lines = []
+    for i, b in enumerate(bugs, start=1):
+        src = b.get("source")
+        where = f" [{src['file']}:{src['line']}: {src['code']}]" if src else " [line not found]"
+        lines.append(f"{i}. {b['statement']}{where}")
+    return lines
+
+
+def _explanation_sentence(expl: Explanation, bugs: list[dict], verification: list[Evidence]) -> str:
+    n = len([v for v in verification if v.crash is None])
+    listed = " ".join(format_bugs(bugs))
+    if expl.explained:
+        what = "this known bug explains" if len(bugs) == 1 else f"these {len(bugs)} known bugs explain"
+        return (f"{what} every gradient, here and on {n} random case{'s' if n != 1 else ''} of other shapes: "
+                f"{listed}")
+    l = expl.unexplained_layer
+    tensors = ", ".join(expl.unexplained_tensors) or f"W{l}, b{l}"
+    head = (f"{'this known bug explains' if len(bugs) == 1 else f'these {len(bugs)} known bugs explain'} "
+            f"layers {l + 1} and up, here and on {n} random cases of other shapes: {listed}; ")
+    return head + (f"the unexplained difference begins at layer {l} ({tensors}): no known bug, alone or "
+                   f"combined, reproduces it")
+
+
+def _beyond(ev: Evidence, expl: Explanation, verification: list[Evidence]) -> list[Signature]:
+    """Signature analysis of what the bugs found leave unexplained, its factors checked on the
+    verification cases with the same bugs in place."""
+    left = residual(ev, expl.bugs)
+    if left is None or not left.failing:
+        return []
+    shifted = [r for r in (residual(v, expl.bugs) for v in verification if v.crash is None) if r is not None]
+    return checked(analyze(left), left, shifted)
+
+
 def diagnose(target, case, *, library: bool = True) -> Diagnosis:
     """Diagnose ``target`` at ``case`` (normally a finding's minimal example).
 
@@ -77,7 +161,14 @@ def diagnose(target, case, *, library: bool = True) -> Diagnosis:
     probes = Probes(target, case)
     loc = localize(ev)
     matches = match(ev, probes.others()) if library and (ev.crash or ev.failing) else []
-    sigs: list[Signature] = analyze(ev, probes)
+    verification = probes.verification() if ev.crash is None and ev.failing else []
+    sigs: list[Signature] = checked(analyze(ev, probes), ev, verification)
+    expl, bugs = None, []
+    # a set of bugs is claimed only when it is checked on enough cases of other shapes
+    if library and len([v for v in verification if v.crash is None]) >= MIN_CASES and ev.crash is None \
+            and ev.failing:
+        expl = explain(ev, verification)
+        bugs = bug_dicts(ev, expl, target, verification)
     relations = shape_relations(target, ev, probes) if ev.crash is None and ev.failing and any(
         ev.comparisons[n].status == "mismatch" for n in ev.failing) else []
 
@@ -94,7 +185,15 @@ def diagnose(target, case, *, library: bool = True) -> Diagnosis:
         labels = ["nonfinite"] if nonfinite else []
         if nonfinite:
             parts.append("; ".join(ev.comparisons[n].message for n in nonfinite))
-        if matches:
+        if bugs:
+            labels += [b["label"] for b in bugs]
+            parts.append(_explanation_sentence(expl, bugs, verification))
+            if not expl.explained:
+                rest = _beyond(ev, expl, verification)
+                labels += [s.label for s in rest] or ["other"]
+                if rest:
+                    parts.append("beyond them, by signature: " + "; ".join(s.sentence for s in rest))
+        elif matches:
             labels += [m.label for m in matches]
             parts.append(_matched_sentence(ev, matches))
         elif sigs:
@@ -115,7 +214,7 @@ def diagnose(target, case, *, library: bool = True) -> Diagnosis:
     labels = _unique(labels) or ([] if ev.crash is not None or not ev.failing else ["other"])
     message = "; ".join(p.rstrip(". ") for p in parts if p) + "."
     return Diagnosis(labels, message, loc, [m.to_dict(ev.network) for m in matches],
-                     [s.to_dict() for s in sigs], relations)
+                     [s.to_dict() for s in sigs], relations, bugs, bool(expl is not None and expl.explained))
 
 
 def diagnose_finding(target, finding) -> tuple[list[str], str]:
@@ -124,6 +223,7 @@ def diagnose_finding(target, finding) -> tuple[list[str], str]:
 
     if isinstance(finding.result, TrajectoryResult):  # training code: parameters after k steps, not gradients
         finding.localization, finding.matches, finding.signatures, finding.relations = None, [], [], []
+        finding.bugs, finding.explained = [], False
         return ["other"], finding.result.message().splitlines()[0]
     try:
         d = diagnose(target, finding.result.case)
@@ -131,7 +231,9 @@ def diagnose_finding(target, finding) -> tuple[list[str], str]:
         result = finding.result
         fallback = result.message() if hasattr(result, "message") else ""
         finding.localization, finding.matches, finding.signatures, finding.relations = None, [], [], []
+        finding.bugs, finding.explained = [], False
         return (["other"], f"diagnosis failed ({type(e).__name__}: {e}); the comparison says: {fallback}")
     finding.localization, finding.matches = d.localization, d.matches
     finding.signatures, finding.relations = d.signatures, d.relations
+    finding.bugs, finding.explained = d.bugs, d.explained
     return d.labels, d.message

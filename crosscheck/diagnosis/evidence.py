@@ -116,18 +116,33 @@ def gather_arrays(target, case: Case, X, Y, params) -> Evidence:
     return ev
 
 
-def agrees(ev: Evidence, name: str, candidate, reference, factor: float = 1.0) -> bool:
-    """Does ``candidate`` equal ``reference`` within the case's budget (scaled by ``factor``)?
+def crash_kind(type_name: str, message: str) -> str:
+    """What a crash is, for telling two apart: the exception's type and its message without the
+    numbers and shapes ("ValueError: operands could not be broadcast together with shapes").
 
-    The one comparison (``crosscheck.numerics.compare``) with ``reference`` as the truth and
-    the case's own budget for this tensor (``check.Judge.allowed``: floor, rounding
-    bound and measured noise), scaled by ``|factor|``, where the shapes allow it.
+    The type alone says too little: NumPy raises ValueError for a broadcast, an in-place
+    broadcast into a smaller array and a matrix product alike, and those are different bugs.
     """
+    import re
+
+    words = re.sub(r"\([^)]*\)|\[[^]]*\]|[-+]?\d+", " ", message or "")
+    return f"{type_name}: {' '.join(words.split())[:60]}".rstrip(": ")
+
+
+def agrees(ev: Evidence, name: str, candidate, reference, factor: float = 1.0) -> bool:
+    """Does ``candidate`` equal ``reference`` within the case's budget (scaled by ``factor``)?"""
     if candidate is None or reference is None:
         return False
+    return comparison(ev, name, candidate, reference, factor).agree
+
+
+def comparison(ev: Evidence, name: str, candidate, reference, factor: float = 1.0):
+    """The one comparison (``crosscheck.numerics.compare``) of ``candidate`` with ``reference`` as the
+    truth and the case's own budget for this tensor (``check.Judge.allowed``: floor, rounding
+    bound and measured noise), scaled by ``|factor|``, where the shapes allow it."""
     ref = np.asarray(reference, np.float64)
     scale = abs(factor) * ev.scales.get(tensor_layer(name) or 1, 0.0)
     allowed = None
     if name in ev.truth and ev.truth[name].shape == ref.shape:
         allowed = abs(factor) * ev.judge.allowed(name) + tolerance.floor(ref, ev.dtype, scale)
-    return compare(name, candidate, ref, dtype=ev.dtype, scale=scale, allowed=allowed).agree
+    return compare(name, candidate, ref, dtype=ev.dtype, scale=scale, allowed=allowed)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from crosscheck.diagnosis.variants import LIBRARY, Variant
-from crosscheck.diagnosis.evidence import Evidence, agrees
+from crosscheck.diagnosis.evidence import Evidence, agrees, crash_kind
 
 
 @dataclass
@@ -44,17 +44,17 @@ class Match:
 
 
 def _evaluate(variant: Variant, ev: Evidence, layer: int, value=None):
-    """The variant's gradients at this evidence's example, or the exception type it raises."""
+    """The variant's gradients at this evidence's example, or the kind of crash it raises (``crash_kind``)."""
     try:
         return variant.gradients(ev.network, ev.X, ev.Y, ev.params, layer, value)
     except Exception as e:
-        return type(e).__name__
+        return crash_kind(type(e).__name__, str(e).splitlines()[0] if str(e) else "")
 
 
 def reproduces(ev: Evidence, got) -> bool:
     """Does a variant's result ``got`` (gradients or an exception name) reproduce the target's?"""
     if ev.crash is not None or isinstance(got, str):
-        return ev.crash is not None and got == ev.crash
+        return ev.crash is not None and got == crash_kind(ev.crash, ev.crash_message)
     names = [n for n in ev.candidate if n in got]
     if not names:
         return False

@@ -58,6 +58,29 @@ class Probes:
         return [ev for ev in (self.reseeded(), self.wider_batch(), self.wider_output(), self.plain())
                 if ev is not None]
 
+    def verification(self, k: int = 3) -> list[Evidence]:
+        """``k`` random cases of other shapes than the example, for every claim before it is printed.
+
+        Case i (0-based) grows every width by i + 1 (so widths that are equal here stay
+        equal: the condition the failure showed under is kept) and draws batch + 2 + i
+        samples, on plain data with a fresh seed; widths or a batch the target's family
+        fixes are kept. Where growing is not admitted, only the batch changes.
+        """
+        net, fixed = self.case.network, self.target.family.sizes
+        out = []
+        for i in range(k):
+            sizes = tuple(n if fixed is not None and fixed[j] is not None else n + i + 1
+                          for j, n in enumerate(net.sizes))
+            batch = self.target.family.batch or self.case.batch + 2 + i
+            for shape in (sizes, net.sizes):
+                case = replace(self.case, network=replace(net, sizes=shape), batch=batch, regime="normal",
+                               seed=self.case.seed + 101 + i)
+                ev = self.at(case)
+                if ev is not None:
+                    out.append(ev)
+                    break
+        return out
+
     def first_rows(self, k: int) -> Evidence | None:
         """The example cut to its first ``k`` samples (the target must take any batch)."""
         if self.target.family.batch is not None or k >= self.case.batch:

@@ -46,21 +46,19 @@ class Variant:
 
     def gradients(self, network, X, Y, params, layer: int, value: float | None = None) -> dict[str, np.ndarray]:
         """Every gradient of the reference with this bug placed at ``layer``."""
-        if value is None and self.param is not None:
-            value = self.param[1]
-        options = getattr(network, "options", dict)()  # the declared loss options (scale, L2, ...)
-        net = MLP(network.sizes, network.activations,
-                  [(np.array(W, copy=True), None if b is None else np.array(b, copy=True)) for W, b in params],
-                  leaky_slope=options.get("leaky_slope", 0.01))
-        loss_fn = self.patch(net, make_loss(network.loss, network.reduction, options.get("scale", 1.0)),
-                             network, layer, value)
-        penalty = None
-        if options.get("l2") or options.get("l2_bias"):
-            make = self.penalty or L2
-            penalty = make(options.get("l2", 0.0), options.get("l2_bias", 0.0), options.get("l2_by_batch", False))
-        with np.errstate(all="ignore"):
-            _, grads = net.gradients(np.array(X, copy=True), np.array(Y, copy=True), loss_fn, penalty=penalty)
-        return grads
+        return combined_gradients([(self, layer, value)], network, X, Y, params)
+
+    def slot(self, layer: int) -> tuple:
+        """The piece this variant replaces: ("loss",), ("activation", l) or ("dense", l).
+
+        Two bugs combine when their slots differ. The cache overwrite of layer l is
+        read by layer l + 1's dense backward, so that is the piece it replaces.
+        """
+        if self.scope in ("loss", "penalty"):
+            return (self.scope,)
+        if self.key == "cache-overwritten":
+            return ("dense", layer + 1)
+        return (self.scope, layer)
 
     def describe(self, network, layer: int, value: float | None = None) -> str:
         """The bug as a sentence naming its layer and tensors."""
@@ -74,6 +72,39 @@ class Variant:
     def title(self, layer: int) -> str:
         where = "the loss" if self.scope == "loss" else f"layer {layer}"
         return f"pattern {self.pattern} ({self.key}) at {where}"
+
+
+def combined_gradients(bugs, network, X, Y, params) -> dict[str, np.ndarray]:
+    """Every gradient of the reference with several bugs in place at once.
+
+    ``bugs`` is a sequence of ``(variant, layer, value)`` with pairwise different
+    slots (``Variant.slot``). Dense pieces go in first, from layer 1 up, so an
+    activation or dense piece that reads another layer's dense object (the ReLU
+    mask from the input, dW from X) reads the one in the network; the loss last.
+    """
+    options = getattr(network, "options", dict)()  # the declared loss options (scale, L2, ...)
+    net = MLP(network.sizes, network.activations,
+              [(np.array(W, copy=True), None if b is None else np.array(b, copy=True)) for W, b in params],
+              leaky_slope=options.get("leaky_slope", 0.01))
+    loss_fn = make_loss(network.loss, network.reduction, options.get("scale", 1.0))
+    penalty = L2 if options.get("l2") or options.get("l2_bias") else None  # a penalty bug replaces it
+    order = {"dense": 0, "activation": 1, "loss": 2, "penalty": 3}
+    seen = set()
+    for v, layer, value in sorted(bugs, key=lambda b: (order[b[0].slot(b[1])[0]], b[1])):
+        slot = v.slot(layer)
+        if slot in seen:
+            raise ValueError(f"two bugs replace the same piece {slot}; combine bugs of different pieces only")
+        seen.add(slot)
+        if value is None and v.param is not None:
+            value = v.param[1]
+        loss_fn = v.patch(net, loss_fn, network, layer, value)
+        if v.penalty is not None:
+            penalty = v.penalty
+    if penalty is not None:
+        penalty = penalty(options.get("l2", 0.0), options.get("l2_bias", 0.0), options.get("l2_by_batch", False))
+    with np.errstate(all="ignore"):
+        _, grads = net.gradients(np.array(X, copy=True), np.array(Y, copy=True), loss_fn, penalty=penalty)
+    return grads
 
 
 # -- patches: put one buggy piece into a reference network -------------------------------

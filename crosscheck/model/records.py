@@ -341,6 +341,10 @@ class Finding:
     first_seen: int  # 1-based index of the first case that showed it
     diagnosis: list[str] = field(default_factory=list)
     message: str = ""
+    #: The known bugs that explain it (``crosscheck.diagnosis``): each {"label", "pattern", "variant",
+    #: "layer", "tensors", "statement", "source": {"file", "line", "code"} or None, "confirmed"}.
+    bugs: list[dict] = field(default_factory=list)
+    explained: bool = False  # do the bugs reproduce every gradient, here and on the verification cases?
 
     def order(self) -> tuple:
         """Findings sort most serious kind first (``KINDS``), then by tensors."""
@@ -362,7 +366,8 @@ class Finding:
         crash = None if r.crash is None else {**r.crash, "location": crash_location(r.crash.get("traceback") or "")}
         d = {"id": self.id, "kind": self.kind, "tensors": list(self.tensors), "diagnosis": list(self.diagnosis),
              "message": self.message, "first_seen": self.first_seen, "example": r.case.to_dict(), "crash": crash,
-             "comparisons": [c.to_dict() for c in r.failing]}
+             "comparisons": [c.to_dict() for c in r.failing],
+             "bugs": [dict(b) for b in self.bugs], "explained": bool(self.explained)}
         for extra in ("localization", "matches"):  # attached by crosscheck.diagnosis
             if getattr(self, extra, None) is not None:
                 d[extra] = getattr(self, extra)
@@ -372,7 +377,8 @@ class Finding:
     @classmethod
     def from_dict(cls, d: dict, row_fields: tuple[str, ...] | None = None) -> "Finding":
         f = cls(d["kind"], list(d["tensors"]), CaseResult.from_dict(d["result"], row_fields), int(d["first_seen"]),
-                list(d.get("diagnosis", [])), d.get("message", ""))
+                list(d.get("diagnosis", [])), d.get("message", ""), list(d.get("bugs") or []),
+                bool(d.get("explained", False)))
         for extra in ("localization", "matches"):
             if d.get(extra) is not None:
                 setattr(f, extra, d[extra])

@@ -1,0 +1,244 @@
+"""Explaining a failure with a set of bugs: the search, the tracer, the line of each bug, and
+claims checked on cases of other shapes before they are printed."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crosscheck.diagnosis import diagnose
+from crosscheck.diagnosis.corpus import COMBINATIONS, _c
+from crosscheck.diagnosis.evidence import gather
+from crosscheck.diagnosis.explain import explain
+from crosscheck.diagnosis.lines import locate, scale_of, trace
+from crosscheck.diagnosis.probes import Probes
+from crosscheck.diagnosis.verify import checked, factor_holds
+from crosscheck.diagnosis.signature import Signature
+from crosscheck.judge.tracing import trace_call
+from crosscheck.model.cases import Case, Network
+from crosscheck.model.target import Family, Target
+
+TUTORIALS = Path(__file__).resolve().parents[1] / "examples" / "tutorials"
+
+
+def case(sizes, acts, loss="mse", batch=3, seed=1, regime="normal", reduction="mean"):
+    return Case(Network(sizes, acts, loss, reduction), batch, "float64", regime, seed)
+
+
+def explained(target, c):
+    ev, probes = gather(target, c), Probes(target, c)
+    verification = probes.verification()
+    return explain(ev, verification), verification
+
+
+def keys(expl):
+    return [(b.variant.key, b.layer) for b in expl.bugs]
+
+
+# -- the search ----------------------------------------------------------------------------
+
+def test_the_four_bugs_of_relu_rows_are_found_at_a_one_sample_example():
+    m = COMBINATIONS[0]  # half-MSE, output derivative missing, dW2 from X, ReLU mask from X
+    expl, verification = explained(m.target(), case((3, 3, 1), m.activations, batch=1))
+    assert expl.explained and expl.confirmed == 3
+    assert keys(expl) == [("half-mse", 0), ("output-derivative-missing", 2), ("weight-grad-wrong-input", 2),
+                          ("relu-mask-from-input", 1)]
+    # the verification cases keep the example's equal widths and have shapes of their own
+    assert len({(v.network.sizes, v.batch) for v in verification}) == 3
+
+
+def test_two_stray_factors_on_two_layers_are_two_bugs_with_their_values():
+    m = _c([("stray-factor-W", 2, 2.0), ("stray-factor-b", 1, 4.0)], ("relu", "identity"))
+    expl, _ = explained(m.target(), case((2, 3, 2), m.activations))
+    assert expl.explained and keys(expl) == [("stray-factor-W", 2), ("stray-factor-b", 1)]
+    assert [round(b.value, 6) for b in expl.bugs] == [2.0, 4.0]
+
+
+def test_a_bug_outside_the_library_is_where_the_explanation_stops():
+    """dW1 with a dropped column is no known bug: the output layer's bug is named, layer 1 is not explained."""
+    m = _c([("output-derivative-missing", 2), ("half-mse", 0)], ("relu", "sigmoid"))
+    inner = m.target()
+
+    def fn(X, Y, params, *, network):
+        grads = inner.fn(X, Y, params, network=network)
+        grads["W1"] = grads["W1"].copy()
+        grads["W1"][:, 0] = 0.0
+        return grads
+
+    target = Target("dropped-column", fn, inner.family, takes_network=True)
+    expl, _ = explained(target, case((3, 4, 1), m.activations))
+    assert not expl.explained and expl.unexplained_layer == 1 and expl.unexplained_tensors == ["W1"]
+    assert keys(expl) == [("half-mse", 0), ("output-derivative-missing", 2)]
+    d = diagnose(target, case((3, 4, 1), m.activations))
+    assert not d.explained and "the unexplained difference begins at layer 1 (W1)" in d.message
+    assert "beyond them, by signature: dW1 is wrong while db1 = Σ dZ1 is right" in d.message
+
+
+def test_a_correct_layer_adds_no_bug():
+    m = _c([("stray-factor-W", 1, 3.0), ("tanh-prime-of-z", 1)], ("tanh", "identity"))
+    expl, _ = explained(m.target(), case((2, 3, 1), m.activations))
+    assert expl.explained and all(b.layer == 1 for b in expl.bugs) and len(expl.bugs) == 2
+
+
+# -- the tracer ----------------------------------------------------------------------------
+
+class _Net:
+    def __init__(self, W):
+        self.W = W
+
+    def step(self, X, lr):
+        grad = X.T @ X
+        self.W -= lr * grad
+        scaled = 2 * grad
+        return scaled, grad.sum()
+
+
+def _run(W, X):
+    net = _Net(W)
+    out = net.step(X, 0.5)
+    return out
+
+
+def test_the_tracer_records_assignments_in_place_updates_and_returns_line_by_line():
+    X, W = np.arange(6.0).reshape(3, 2), np.ones((2, 2))
+    before = sys.gettrace()
+    records = trace_call(_run, (W.copy(), X), [__file__])
+    assert sys.gettrace() is before
+    by_name = {(r["name"], r["code"]): r for r in records}
+    grad = by_name[("grad", "grad = X.T @ X")]["array"]
+    assert np.array_equal(grad, X.T @ X)
+    change = by_name[("self.W (change)", "self.W -= lr * grad")]["array"]
+    assert np.allclose(change, -0.5 * X.T @ X)
+    assert np.array_equal(by_name[("return[0]", "return scaled, grad.sum()")]["array"], 2 * X.T @ X)
+    lines = [r["line"] for r in records if r["name"] in ("grad", "scaled")]
+    assert lines == sorted(lines) and all(r["file"] == __file__ for r in records)
+
+
+def test_the_tracer_keeps_the_lines_before_an_exception_and_ignores_other_files():
+    def broken(X):
+        first = X * 2
+        raise ValueError("shapes")
+
+    records = trace_call(broken, (np.ones(3),), [__file__])
+    assert [r["name"] for r in records] == ["first"]
+    assert trace_call(np.linalg.norm, (np.ones(3),), [__file__]) == []
+
+
+def test_a_record_matches_a_quantity_in_any_layout_and_up_to_a_scale():
+    q = np.arange(1.0, 7.0).reshape(2, 3)
+    assert scale_of(q.T.copy(), q) == pytest.approx(1.0)
+    assert scale_of(-0.5 * q.reshape(1, 6), q) == pytest.approx(-0.5)
+    assert scale_of(q.ravel()[::-1].copy(), q) is None
+
+
+# -- the line of each bug ------------------------------------------------------------------
+
+def _tutorial_target(adapter: str):
+    from crosscheck.engine.loader import discover_file, load_target
+
+    sys.path.insert(0, str(TUTORIALS))
+    try:
+        return load_target(discover_file(TUTORIALS / adapter)["targets"][0])
+    finally:
+        sys.path.remove(str(TUTORIALS))
+
+
+def test_relu_rows_gets_four_bugs_on_their_lines():
+    target = _tutorial_target("relu_rows_audit.py")
+    d = diagnose(target, case((1, 1, 1), ("relu", "sigmoid"), batch=1, seed=0))
+    assert d.explained
+    code = {b["variant"]: b["source"]["code"] for b in d.bugs}
+    assert code == {"half-mse": "output_delta = (self.a2 - y) / y.size",
+                    "output-derivative-missing": "output_delta = (self.a2 - y) / y.size",
+                    "weight-grad-wrong-input": "self.W2 -= learning_rate * (X.T @ output_delta)",
+                    "relu-mask-from-input": "hidden_delta = (output_delta @ self.W2.T) * relu_derivative(X)"}
+    assert all(b["source"]["file"].endswith("relu_rows.py") and b["confirmed"] == 3 for b in d.bugs)
+    source = (TUTORIALS / "relu_rows.py").read_text().splitlines()
+    assert all(source[b["source"]["line"] - 1].strip() == b["source"]["code"] for b in d.bugs)
+    assert [b["layer"] for b in d.bugs] == [3, 2, 2, 1]
+    assert "1. the MSE gradient lacks its factor 2" in d.message and "4. the ReLU mask of layer 1" in d.message
+
+
+def test_linear_regression_gets_the_half_mse_on_its_line():
+    target = _tutorial_target("linear_regression_audit.py")
+    d = diagnose(target, case((1, 1), ("identity",), batch=1, seed=0))
+    assert d.explained and [b["variant"] for b in d.bugs] == ["half-mse"]
+    assert d.bugs[0]["source"]["code"] == "dw = np.sum(error * x) / m"
+
+
+def test_a_correct_target_is_not_traced_into_a_bug():
+    m = COMBINATIONS[0]
+    ev = gather(m.target(), case((3, 3, 1), m.activations, batch=4))
+    assert locate([], ev, trace(m.target(), ev)) == {}
+
+
+# -- verified claims only ------------------------------------------------------------------
+
+def _ignores_input(X, Y, params):
+    """A sigmoid output backward that ignores its input: dZ2 = dA2 * 0.25 (the derivative at z = 0)."""
+    (W1, b1), (W2, b2) = params
+    z1 = X @ W1.T + b1
+    a1 = np.tanh(z1)
+    a2 = 1 / (1 + np.exp(-(a1 @ W2.T + b2)))
+    dZ2 = 2 * (a2 - Y) / Y.size * 0.25
+    dZ1 = (dZ2 @ W2) * (1 - a1 ** 2)
+    return [(dZ1.T @ X, dZ1.sum(axis=0)), (dZ2.T @ a1, dZ2.sum(axis=0))]
+
+
+def test_a_ratio_at_a_scalar_example_is_not_claimed():
+    target = Target("ignores-input", _ignores_input, Family(activations=("tanh", "sigmoid"), loss="mse"))
+    c = case((1, 1, 1), ("tanh", "sigmoid"), batch=1)
+    ev, probes = gather(target, c), Probes(target, c)
+    names = ["W1", "b1", "W2", "b2"]
+    ratio = float(ev.candidate["W2"].ravel()[0] / ev.truth["W2"].ravel()[0])
+    verification = probes.verification()
+    assert not factor_holds(ratio, names, ev, verification)
+    [taken_back] = checked([Signature("scale", names, "every gradient is c times torch's", factor=ratio)],
+                           ev, verification)
+    assert taken_back.label == "other" and taken_back.factor is None and "by no one factor" in taken_back.sentence
+    d = diagnose(target, c)
+    assert "times torch's" not in d.message and "scale" not in d.labels
+
+
+def test_a_true_factor_is_confirmed_on_three_shapes():
+    m = _c([("half-mse", 0), ("stray-factor-W", 2, 2.0)], ("relu", "identity"))
+    c = case((2, 3, 2), m.activations)
+    target = m.target()
+    ev, probes = gather(target, c), Probes(target, c)
+    verification = probes.verification()
+    assert len(verification) == 3 and factor_holds(0.5, ["W1", "b1", "b2"], ev, verification)
+    kept = checked([Signature("scale", ["W1", "b1", "b2"], "half", factor=0.5)], ev, verification)
+    assert kept[0].sentence == "half" and kept[0].factor == 0.5
+    assert not factor_holds(0.5, ["W2"], ev, verification)  # W2 is 1x torch's: 0.5 times 2
+
+
+def test_a_stray_factor_outside_the_set_is_named_by_signature_beyond_the_known_bugs():
+    """A known bug at the output, and dW1 and db1 both times 3 (dZ1 tripled by hand: no known bug)."""
+    m = _c([("output-derivative-missing", 2)], ("relu", "sigmoid"))
+    inner = m.target()
+
+    def fn(X, Y, params, *, network):
+        grads = inner.fn(X, Y, params, network=network)
+        return {"W1": grads["W1"] * 3, "b1": grads["b1"] * 3, "W2": grads["W2"], "b2": grads["b2"]}
+
+    target = Target("dz1-tripled", fn, inner.family, takes_network=True)
+    d = diagnose(target, case((3, 4, 1), m.activations))
+    assert [b["variant"] for b in d.bugs] == ["output-derivative-missing"] and not d.explained
+    assert "beyond them, by signature" in d.message and "3 times" in d.message
+
+
+def test_a_crash_matches_a_known_bug_only_when_it_is_the_same_kind_of_crash():
+    """relu_rows at 3-1-1: the ReLU mask from X broadcasts silently there, and the crash is the
+    in-place update of W2 with X.T @ delta: a ValueError like the mask's own, but not the mask's."""
+    from crosscheck.diagnosis.evidence import crash_kind
+
+    assert crash_kind("ValueError", "operands could not be broadcast together with shapes (1,3) (1,2)") == \
+        crash_kind("ValueError", "operands could not be broadcast together with shapes (4,11) (4,2)")
+    assert crash_kind("ValueError", "non-broadcastable output operand with shape (1,1) doesn't match the "
+                      "broadcast shape (3,1)") != crash_kind("ValueError", "operands could not be broadcast "
+                                                             "together with shapes (1,3) (1,2)")
+    target = _tutorial_target("relu_rows_audit.py")
+    update = diagnose(target, case((3, 1, 1), ("relu", "sigmoid"), batch=1, seed=0))
+    assert "activation-mask" not in update.labels
+    mask = diagnose(target, case((2, 3, 3), ("relu", "sigmoid"), batch=1, seed=0))
+    assert mask.labels == ["activation-mask"]
