@@ -9,6 +9,8 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# The distribution was called "crosscheck" before (a name the package index gives another project).
+	$(VENV)/bin/pip uninstall -y -q crosscheck 2>/dev/null || true
 	$(PIP) install -c constraints.txt -e '.[test,dask]'
 	touch $(STAMP)
 

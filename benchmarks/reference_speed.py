@@ -42,7 +42,7 @@ def main(argv=None) -> int:
 
     from crosscheck.model.cases import Network
     from crosscheck.judge.oracle import torch_loss
-    from reference import MLP
+    from crosscheck.reference import MLP
 
     torch.set_num_threads(args.threads)
     print(f"BLAS: NumPy {np.__version__} with {_numpy_blas(np)}; torch {torch.__version__} with "

@@ -71,7 +71,7 @@ def bare_seconds(cases) -> tuple[tuple[float, float], int]:
     import torch
 
     from crosscheck.judge.oracle import torch_loss
-    from reference import MLP
+    from crosscheck.reference import MLP
 
     prepared = [(c, *c.arrays()) for c in cases]
     t0 = _clock()

@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-import reference as r  # noqa: E402
+import crosscheck.reference as r  # noqa: E402
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
 Y = np.array([[0], [1], [1], [0]], dtype=float)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 SOURCE = '''
 from crosscheck import audit_target
-from reference import MLP
+from crosscheck.reference import MLP
 
 
 def _grads(X, Y, params):
@@ -43,7 +43,7 @@ def write_targets(folder: Path, name: str = "my_targets.py") -> Path:
 
 def _some_wrong(X, Y, params, *, network):
     """Right on float64 cases, a wrong factor on W1 of float32 cases, a crash at depth 2 with width 5 input."""
-    from reference import MLP
+    from crosscheck.reference import MLP
     if network.depth == 2 and network.sizes[0] == 5:
         raise RuntimeError("a bug of the target")
     grads = MLP(network.sizes, network.activations, params).gradients(X, Y, network.loss, network.reduction)[1]

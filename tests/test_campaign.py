@@ -13,7 +13,7 @@ SMALL = Bounds(max_depth=2, max_width=6, max_batch=4)
 
 
 def _scaled(X, Y, params, *, network):
-    from reference import MLP
+    from crosscheck.reference import MLP
     grads = MLP(network.sizes, network.activations, params).gradients(X, Y, network.loss, network.reduction)[1]
     return {k: v * 0.5 for k, v in grads.items()}  # a wrong factor on every tensor
 

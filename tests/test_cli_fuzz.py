@@ -55,7 +55,7 @@ def test_by_default_an_agreeing_case_is_one_row_its_worst_error_over_its_allowan
 
 
 def _half_mse(X, Y, params, *, network):
-    from reference import MLP
+    from crosscheck.reference import MLP
     grads = MLP(network.sizes, network.activations, params).gradients(X, Y, network.loss, network.reduction)[1]
     return {k: v * 0.5 for k, v in grads.items()}  # a wrong factor on every tensor
 

@@ -130,7 +130,7 @@ def test_a_truth_that_is_not_finite_goes_to_the_judge():
 # -- check_chunk: the campaign's stage-by-stage check -----------------------------------------
 
 def _ref_grads(X, Y, params, network):
-    from reference import MLP
+    from crosscheck.reference import MLP
     return MLP(network.sizes, network.activations, params).gradients(X, Y, network.loss, network.reduction)[1]
 
 

@@ -44,7 +44,7 @@ UPDATE = os.environ.get("CROSSCHECK_UPDATE_GOLDEN", "") not in ("", "0")
 
 PLUGIN_TESTS = '''
 from crosscheck import audit_target
-from reference import MLP
+from crosscheck.reference import MLP
 
 
 def _grads(X, Y, params):

@@ -1,42 +1,44 @@
-"""The HTML report: one self-contained file with tables and figures, and what a browser makes of it."""
-import base64
+"""The HTML pages and their figures: one renderer, self-contained, every name escaped, figures per target, heatmaps that show a
+pattern."""
 import json
 import math
-import os
 import re
-import shutil
-import struct
 import subprocess
-import xml.etree.ElementTree as ET
+import sys
+from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from crosscheck.app import cli
-from crosscheck.reports import html, svg
 from crosscheck.drawing.sampler import Bounds
+from crosscheck.engine.replay import Elementwise
+from crosscheck.model.records import FOLDED
 from crosscheck.model.vocabulary import tensor_kind
+from crosscheck.reports import audit as audit_report
+from crosscheck.reports import figures, html
 
 pytest_plugins = ["crosscheck_test_fixtures"]
 
-PNG = re.compile(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'")
-SVG = re.compile(r"src='data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)'")
-NS = "{http://www.w3.org/2000/svg}"
+REMOTE = re.compile(r"""(src|href)\s*=\s*['"]?(https?:)?//""")
+HOSTILE = "<img src=x onerror=alert(1)>"
 
 
-def png_size(data: bytes) -> tuple[int, int]:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    return struct.unpack(">II", data[16:24])  # IHDR width, height
+class Elements(HTMLParser):
+    """Every start tag of a page with its attributes, as a browser's parser sees them."""
+
+    def __init__(self, page: str):
+        super().__init__()
+        self.tags = []
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
 
 
-def svg_images(page: str) -> list[ET.Element]:
-    """The page's SVG figures, parsed (so each is well-formed XML)."""
-    return [ET.fromstring(base64.b64decode(m)) for m in SVG.findall(page)]
-
-
-def texts(root: ET.Element) -> list[str]:
-    return ["".join(t.itertext()) for t in root.iter(NS + "text")]
+def svgs(page: str) -> list[str]:
+    return re.findall(r"<svg.*?</svg>", page, re.S)
 
 
 @pytest.fixture
@@ -46,84 +48,127 @@ def bad(failing_report):
     return check.run, check.target
 
 
-def test_fuzz_page_has_tables_figures_and_a_heatmap_and_needs_no_network(bad):
+def test_fuzz_page_has_tables_figures_and_the_finding_and_needs_no_network(bad):
     run, target = bad
     page = html.fuzz_page(run, target, report="out/summary.json")
-    # nothing to fetch: no scripts, style sheets, fonts or remote images
-    assert not re.search(r"""(src|href)\s*=\s*['"]?(https?:)?//""", page)
-    assert "<script" not in page and "<link" not in page and "@import" not in page
-    # summary tables and the finding's failing-tensor table
-    assert page.count("<table") == 4
-    for caption in ("The run", "Per tensor kind and dtype", "Cases per activation and loss", "Failing tensors"):
-        assert f"<caption>{caption}</caption>" in page
-    # the distributions and the per-layer bars as SVG (nothing to fetch in them either), the heatmap a PNG
-    figures = svg_images(page)
-    assert len(figures) == 2 and all(float(f.get("width")) > 100 and float(f.get("height")) > 100 for f in figures)
-    for m in SVG.findall(page):
-        assert b"href" not in base64.b64decode(m) and base64.b64decode(m).count(b"http") == 1  # the xmlns only
-    images = [base64.b64decode(m) for m in PNG.findall(page)]
-    assert len(images) == 1 and all(min(png_size(i)) > 100 for i in images)
-    assert "alt='heatmap of W1'" in page
-    # the finding: minimal example, diagnosis, replay command
+    assert not REMOTE.search(page) and "<script" not in page and "<link" not in page and "@import" not in page
+    assert page.count("<style>") == 1 and "td.num { text-align: right; white-space: nowrap;" in page
+    for caption in ("The run", "my_targets.half_w1: per tensor kind and dtype", "Failing tensors"):
+        assert f"<caption>{caption}</caption>" in page.replace("<wbr>", "")  # names may break at dots
+    assert "<caption>Cases per activation and loss" in page
+    # the distributions and the per-layer bars, inline; no heatmap: the minimal example's W1 is 1 x 1
+    drawn = svgs(page)
+    assert len(drawn) == 2 and "error / allowed per tensor kind" in drawn[0] and "per layer" in drawn[1]
+    assert "No heatmap: W1 is smaller than 2 x 2" in page
+    # the finding: minimal example, diagnosis, replay command, its error over its allowance
     assert "1. mismatch: W1" in page and "1-1-1 [relu, identity] mse/mean, batch 1, float64" in page
     assert "crosscheck replay out/summary.json 1" in page
-    assert "W1: 1 / 1 elements mismatch (100%)" in page
+    assert "<th>error / allowed</th>" in page and "W1: 1 / 1 elements mismatch (100%)" in page
+    ratio = figures.record_ratio(json.loads(json.dumps(run.findings[0].result.failing[0].to_dict())))
+    assert ratio > 1 and f'<td class="num bad">{ratio:.3g}</td>' in page
 
 
 def test_without_the_target_the_page_says_why_there_is_no_heatmap(bad):
     run, _ = bad
     page = html.fuzz_page(run, None)
-    assert len(SVG.findall(page)) == 2 and not PNG.findall(page)
     assert "No heatmap: the page was built without the target to replay." in page
 
 
-def test_kind_dtype_table_counts_disagreements_per_tensor_kind(bad):
-    run, _ = bad
-    from crosscheck.reports.tables import comparisons_frame
-
-    frame = comparisons_frame(run.results)
-    table = html.kind_dtype_table(frame)
-    assert list(table["kind"]) == ["W", "b"] and set(table["dtype"]) == {"float64"}
-    w = table[table["kind"] == "W"].iloc[0]
-    assert w["tensors"] == 2 * len(run.results)
-    assert w["disagreements"] == int((~frame[frame["tensor"] == "W1"]["agree"].astype(bool)).sum()) > 0
-    assert table[table["kind"] == "b"].iloc[0]["disagreements"] == 0
+def test_importing_the_renderer_loads_neither_matplotlib_nor_jinja2():
+    code = ("import sys, crosscheck.reports.html, crosscheck.reports.audit, crosscheck.reports.train; "
+            "print(sorted(m for m in ('matplotlib', 'jinja2') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
-def test_session_report_page_lists_every_target_with_its_verdict(failing_report):
-    folder, _ = failing_report
-    page = (folder / "pytest.html").read_text()
-    assert "1 of 2 targets disagrees with torch" in page
-    assert "my_targets.good" in page and "my_targets.half_w1" in page
-    assert page.count("data:image/svg+xml;base64,") == 2 and page.count("data:image/png;base64,") == 1
-    assert f"crosscheck replay {folder / 'pytest.json'} 1" in page
+# -- escaping ----------------------------------------------------------------------------------
+
+def hostile_audit_data() -> dict:
+    """An audit record whose every name and message a user controls is markup."""
+    comparison = {"tensor": "W1", "status": "mismatch", "mismatches": 1, "size": 4, "max_abs_err": 2.0,
+                  "allowed_abs_err": 1e-3, "max_rel_err": 0.5, "torch_err": 1e-16, "worst_index": [0, 1],
+                  "message": f"W1 {HOSTILE} <script>alert(2)</script>"}
+    target = {"name": f"{HOSTILE}.f", "file": f"/tmp/{HOSTILE}.py", "line": 3, "verdict": "disagree",
+              "examples": 5, "seconds": 0.1, "stopped": "", "declaration": {
+                  "activations": ["relu"], "loss": "mse", "reduction": "mean", "sizes": None, "batch": None,
+                  "dtype": "float64", "returns": "gradients", "lr": None},
+              "tensors": [{"name": "W1", "agree": False, "max_abs_err": 2.0, "max_rel_err": 0.5,
+                           "mismatch_fraction": 0.25, "cases": 5, "failing_cases": 5, "statuses": {"mismatch": 5},
+                           "convention_cases": 1, "convention_note": HOSTILE}],
+              "findings": [{"kind": HOSTILE, "tensors": ["W1"], "diagnosis": [HOSTILE], "message": HOSTILE,
+                            "example": {"sizes": [2, 2], "activations": ["relu"], "loss": "mse", "batch": 2,
+                                        "dtype": "float64", "regime": "normal", "seed": 0},
+                            "comparisons": [comparison], "crash": None, "shrunk": True},
+                           {"kind": "crash", "tensors": [], "diagnosis": [], "message": HOSTILE, "example": None,
+                            "comparisons": [], "crash": {"type": HOSTILE, "message": HOSTILE,
+                                                         "traceback": f"File \"{HOSTILE}.py\""}}]}
+    return {"crosscheck": "0", "settings": {"examples": 5, "seed": 0, "timeout": 10.0, "files": [target["file"]]},
+            "summary": {"targets": 1, "agree": 0, "disagree": 1, "crashed": 0, "timeout": 0, "invalid": 0,
+                        "seconds": 0.1}, "targets": [target]}
 
 
-def test_audit_html_draws_the_figures_and_the_heatmaps_the_audit_computed(failing_report):
-    from crosscheck.engine.replay import case_from_example, elementwise, target_from_file
-
-    folder, _ = failing_report
-    data = json.loads((folder / "pytest.json").read_text())  # the same target records as audit.json
-    t = next(t for t in data["targets"] if t["findings"])
-    target = target_from_file(t["file"], t["function"], declaration=t.get("declaration"))
-    views = elementwise(target, case_from_example(t["findings"][0]["example"], target), ["W1"])
-    sections = html.audit_sections(data, report="r/audit.json", heatmaps={t["name"]: {0: views}})
-    assert set(sections) == {"", "my_targets.half_w1"}
-    assert len(SVG.findall(sections[""])) == 2
-    finding = sections["my_targets.half_w1"]
-    assert "1. mismatch: W1" in finding and "crosscheck replay r/audit.json 1" in finding
-    assert len(PNG.findall(finding)) == 1 and "alt='heatmap of W1'" in finding
-    # the page runs no audited code: without the audit's data there is no heatmap
-    assert not PNG.findall(html.audit_sections(data, report="r/audit.json")["my_targets.half_w1"])
+def assert_no_live_markup(page: str) -> None:
+    tags = Elements(page).tags
+    assert not [t for t, _ in tags if t in ("img", "script", "iframe", "object", "embed")], "live markup"
+    assert not [a for _, a in tags for k in a if k.startswith("on")], "an event handler attribute"
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
 
 
-def test_fuzz_command_writes_fuzz_html(tmp_path, capsys):
-    assert cli.main(["fuzz", "--examples", "3", "--report", str(tmp_path), "--database", "none"]) == 0
-    page = (tmp_path / "fuzz.html").read_text()
-    assert "Every gradient agrees with torch" in page and page.count("data:image/svg+xml;base64,") == 2
+def test_the_audit_page_escapes_every_name_and_message():
+    views = {"W1": {"candidate": [[1.0, 2.0], [3.0, 4.0]], "truth": [[1.0, 0.0], [3.0, 4.0]],
+                    "allowed": [[1e-3, 1e-3], [1e-3, 1e-3]]}}
+    data = hostile_audit_data()
+    page = audit_report.html_page(data, report=f"/tmp/{HOSTILE}/audit.json",
+                                  heatmaps={data["targets"][0]["name"]: {0: views}})  # its finding 0
+    assert_no_live_markup(page)
+    # the replay command quoted for a shell, and escaped
+    assert "crosscheck replay &#39;/tmp/&lt;img src=x onerror=alert(1)&gt;/audit.json&#39; 1" in page
+    assert len(svgs(page)) == 1 and "heatmap of W1" in page  # (its tensor records carry no allowance to draw)
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page
+    # the page runs no audited code: without the audit's heatmap data there is no heatmap, and it says so
+    bare = audit_report.html_page(data, report="audit.json")
+    assert "heatmap of W1" not in bare and "No heatmap: none was computed." in bare
 
 
-# -- the campaign's page: tables and figures from NumPy, the exact activation x loss table --------
+def test_a_target_file_named_as_markup_puts_no_live_html_in_audit_html(tmp_path, capsys):
+    folder = tmp_path / "code"
+    folder.mkdir()
+    (folder / f"{HOSTILE}.py").write_text(
+        "from crosscheck import audit_target\n\n"
+        "@audit_target(activations=['identity'], loss='mse', sizes=[3, 2], batch=4)\n"
+        "def doubled(X, Y, params):\n"
+        "    (W, b), = params\n"
+        "    dA = 2 * (X @ W.T + b - Y) / Y.size\n"
+        "    return [(2 * dA.T @ X, dA.sum(axis=0))]\n")
+    code = cli.main(["audit", str(folder), "--report", str(tmp_path / "r"), "--examples", "5", "--database", "none"])
+    assert code == 1, capsys.readouterr()
+    page = (tmp_path / "r" / "audit.html").read_text()
+    assert_no_live_markup(page)
+    assert "heatmap of W1" in page  # the 2 x 3 weight, replayed in a child process
+
+
+# -- tables --------------------------------------------------------------------------------------
+
+def test_tables_keep_numbers_whole_and_color_bad_counts_ratios_and_verdicts():
+    frame = pd.DataFrame({"target": ["a<b", "c"], "verdict": ["agree", "disagree"], "findings": [0, 2],
+                          "error / allowed": [0.5, 3.0], "worst": [1.23456e-7, math.nan]})
+    t = html.table(frame, "Targets & more", text_columns=("target",), bad_columns=("findings",),
+                   verdict_column="verdict", ratio_columns=("error / allowed",))
+    assert [[(c.text, c.css) for c in row] for row in t.rows] == [
+        [("a<b", "text"), ("agree", "verdict ok"), ("0", "num"), ("0.5", "num"), ("1.23e-07", "num")],
+        [("c", "text"), ("disagree", "verdict bad"), ("2", "num bad"), ("3", "num bad"), ("-", "num")]]
+    page = html.render(html.Page("t", [], [html.Section("", [t, html.table(frame.iloc[:0], "Nothing")])]))
+    assert "<caption>Targets &amp; more</caption>" in page and '<td class="text">a&lt;b</td>' in page
+    assert '<p class="note">Nothing: none.</p>' in page
+
+
+def test_ratios_are_the_records_own_or_the_error_over_the_allowance_at_it():
+    frame = pd.DataFrame({"max_abs_err": [0.0, 2.0, 1.0, 3.0], "allowed_abs_err": [0.0, 4.0, math.nan, 0.0]})
+    assert np.allclose(figures.ratios(frame), [0.0, 0.5, math.nan, math.inf], equal_nan=True)
+    assert list(figures.ratios(frame.assign(ratio=[1.0, 2.0, 3.0, 4.0]))) == [1.0, 2.0, 3.0, 4.0]
+    assert figures.record_ratio({"max_abs_err": 2.0, "allowed_abs_err": 4.0}) == 0.5
+    assert figures.worst_ratio([{"max_abs_err": 2.0, "allowed_abs_err": 4.0}, {"max_abs_err": 1.0}]) == 0.5
+
 
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory):
@@ -141,16 +186,17 @@ def campaign(tmp_path_factory):
 def kind_dtype_table_by_pandas(frame: pd.DataFrame) -> pd.DataFrame:
     """``kind_dtype_table`` as a pandas group-by says it: the reference for the NumPy one."""
     f = frame[frame["tensor"].astype(str) != ""]
-    f = f.assign(kind=f["tensor"].map(tensor_kind))
-    finite = lambda s: s[np.isfinite(s)]
+    f = f.assign(kind=f["tensor"].map(lambda t: t if t == FOLDED else tensor_kind(t)))
+    finite = lambda s: s[np.isfinite(s)]  # noqa: E731
+    median = lambda s: float(finite(s).median()) if len(finite(s)) else math.nan  # noqa: E731
     rows = [{"kind": kind, "dtype": dtype, "tensors": len(g), "disagreements": int((~g["agree"].astype(bool)).sum()),
-             "median rel err": float(finite(g["max_rel_err"]).median()) if len(finite(g["max_rel_err"])) else math.nan,
-             "worst rel err": float(g["max_rel_err"].max()),
+             "median error / allowed": median(g["ratio"]), "worst error / allowed": float(g["ratio"].max()),
+             "median rel err": median(g["max_rel_err"]), "worst rel err": float(g["max_rel_err"].max()),
              "worst abs err": float(finite(g["max_abs_err"]).max()) if len(finite(g["max_abs_err"])) else math.nan,
              "worst torch err": float(g["torch_err"].max())}
             for (kind, dtype), g in f.groupby(["kind", "dtype"])]
     out = pd.DataFrame(rows)
-    out = out.iloc[sorted(range(len(out)), key=lambda i: (html.KIND_ORDER.index(out["kind"][i]), out["dtype"][i]))]
+    out = out.iloc[sorted(range(len(out)), key=lambda i: (figures.KIND_ORDER.index(out["kind"][i]), out["dtype"][i]))]
     if out["worst torch err"].isna().all():
         out = out.drop(columns="worst torch err")
     return out.reset_index(drop=True)
@@ -178,120 +224,58 @@ def test_the_report_page_with_the_exact_activation_loss_table_is_the_page_from_t
     assert paths["html"].read_text(encoding="utf-8") == page
 
 
-def test_the_histograms_draw_every_tensor_kind_with_its_notes():
-    rows = [("W1", "float64", 0.0, True), ("W1", "float64", 1e-16, True), ("W2", "float32", 2e-7, True),
-            ("W2", "float32", 0.5, False), ("b1", "float64", math.nan, False), ("b1", "float64", 1e-15, True),
-            ("dX", "float32", 5e90, False), ("", "float64", math.nan, False)]  # the last: a crash, no tensor
-    frame = pd.DataFrame([{"tensor": t, "dtype": d, "max_rel_err": r, "max_abs_err": r, "torch_err": math.nan,
-                           "agree": a} for t, d, r, a in rows])
-    root = ET.fromstring(html.error_distribution_figure(frame, unit="target tensors"))
-    words = texts(root)
-    assert words[0].startswith("log10 relative error per tensor kind")
-    for title in ("W", "(1 disagree)", "b", "(1 disagree, +1 float64 non-finite)", "dX", "(1 disagree)",
-                  "target tensors", "exact", "-15", "0", "float32"):
-        assert title in words, title
-    assert "dZ" not in words and "dA" not in words  # only the kinds compared
-    # one filled outline per kind and dtype with a finite error; the exact zero of W in float64 as a hatched bar
-    assert len(root.findall(f"{NS}path")) == 4
-    assert [r.get("fill") for r in root.findall(f"{NS}rect") if "url(" in (r.get("fill") or "")] == ["url(#exact)"]
-    # the disagreeing panels' titles in red
-    assert {"".join(t.itertext()) for t in root.iter(NS + "text") if t.get("fill") == "#b00020"} == \
-        {"W", "(1 disagree)", "b", "(1 disagree, +1 float64 non-finite)", "dX"}
+# -- figures -------------------------------------------------------------------------------------
 
-
-def test_the_layer_bars_label_every_layer_and_the_input():
-    frame = pd.DataFrame([{"tensor": t, "dtype": d, "max_rel_err": r, "max_abs_err": r, "torch_err": math.nan,
-                           "agree": True} for t, d, r in [("W1", "float64", 1e-16), ("dA2", "float32", 1e-7),
-                                                           ("dX", "float64", 0.0), ("b2", "float64", 1e9)]])
-    words = texts(ET.fromstring(html.layer_error_figure(frame)))
-    assert [w for w in words if w.startswith(("layer", "input"))] == ["layer 1", "layer 2", "input (dX)"]
-    assert "float64" in words and "float32" in words and "relative error" in words
-    assert "10\u22126" in words and "100" in words  # 10^-6 and 10^0 on the log axis
+def test_heatmaps_only_for_tensors_that_can_show_a_pattern():
+    assert figures.heatmappable((2, 2)) and figures.heatmappable((3, 7))
+    assert not any(figures.heatmappable(s) for s in [(1, 1), (1, 9), (9, 1), (9,), (), (2, 2, 2)])
+    truth = np.arange(12, dtype=float).reshape(3, 4)
+    candidate = truth.copy()
+    candidate[1, 2] += 1.0
+    candidate[2, 3] = math.nan
+    views = {"W2": Elementwise("W2", candidate, truth, np.full((3, 4), 1e-3)),
+             "b2": Elementwise("b2", np.ones(3), np.zeros(3), np.full(3, 1e-3))}
+    with figures.drawing():
+        fig = figures.heatmap_figure(views)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["W2 (3x4): 2 / 12 over"]  # b2 (a vector) is not drawn
+    outlined = [p for p in fig.axes[0].patches if p.get_edgecolor()[:3] == (1.0, 0.0, 0.0)]
+    assert len(outlined) == 2
+    assert figures.heatmap_figure({"b2": views["b2"]}) is None
+    figure = html.heatmap_of({"b2": views["b2"]})
+    assert figure.svg is None and "b2 is smaller than 2 x 2" in figure.caption
 
 
 def test_figures_of_nothing_say_so():
     from crosscheck.reports.tables import comparisons_frame
 
-    for figure in (html.error_distribution_figure, html.layer_error_figure):
-        assert texts(ET.fromstring(figure(comparisons_frame([])))) == ["no tensors compared"]
+    e = figures.Errors.of(comparisons_frame([]))
+    assert figures.ratio_histograms(e, "t") is None and figures.layer_ratios(e, "t") is None
+    blocks = html._run_sections(comparisons_frame([]), "nothing")
+    assert [b.caption for b in blocks if isinstance(b, html.Figure)] == ["No tensor was compared."]
+    assert figures.tensor_ratios(["W1"], [math.nan], [True], "t") is None  # no ratio recorded: no bars of nothing
 
 
-def test_tables_escape_cells_and_color_bad_counts_and_verdicts():
-    frame = pd.DataFrame({"target": ["a<b", "c"], "verdict": ["agree", "disagree"], "findings": [0, 2],
-                          "worst": [1.23456e-7, math.nan]})
-    table = html._table(frame, "Targets & more", text_columns=("target", "verdict"), bad_columns=("findings",),
-                        verdict_column="verdict")
-    assert "<caption>Targets &amp; more</caption>" in table
-    assert "<th>target</th><th>verdict</th><th>findings</th><th>worst</th>" in table
-    assert ("<tr><td style='text-align: left'>a&lt;b</td><td style='text-align: left; color: #17702f; "
-            "font-weight: 600'>agree</td><td>0</td><td>1.23e-07</td></tr>") in table
-    assert "<td style='color: #b00020; font-weight: 600'>2</td><td>-</td>" in table
-    assert html._table(frame.iloc[:0], "Nothing") == "<p class='note'>Nothing: none.</p>"
+def test_a_page_of_several_targets_draws_each_target_apart(failing_report):
+    folder, _ = failing_report
+    page = (folder / "pytest.html").read_text()
+    drawn = svgs(page)
+    assert len(drawn) == 4  # two per target: its distributions and its layers
+    assert sum("my_targets.good: error / allowed per tensor kind" in f for f in drawn) == 1
+    assert sum("my_targets.half_w1: error / allowed per tensor kind" in f for f in drawn) == 1
+    assert f"crosscheck replay {folder / 'pytest.json'} 1" in page
 
 
-def test_nice_ticks_and_wrapped_titles():
-    assert svg.nice_ticks(0, 840, integer=True) == [0, 200, 400, 600, 800]
-    assert svg.nice_ticks(0, 3.15, integer=True) == [0, 1, 2, 3]
-    assert svg.nice_ticks(0, 1.05, integer=True) == [0, 1]
-    assert svg.nice_ticks(-19.4, 3.2) == [-15, -10, -5, 0]
-    assert svg.wrap("one; two; three", 1000, 10) == ["one; two; three"]
-    assert svg.wrap("one; two; three", 60, 10) == ["one; two;", "three"]
-    assert svg.wrap("one; two; three", 40, 10) == ["one;", "two;", "three"]
+def test_fuzz_command_writes_fuzz_html(tmp_path, capsys):
+    assert cli.main(["fuzz", "--examples", "3", "--report", str(tmp_path), "--database", "none"]) == 0
+    page = (tmp_path / "fuzz.html").read_text()
+    # agreeing cases are one row each (their worst tensor): a distribution of their own, no per-layer bars
+    assert "Every gradient agrees with torch" in page and len(svgs(page)) == 1
+    assert "all (an agreeing case's worst tensor)" in svgs(page)[0]
 
 
-# -- in a real browser --------------------------------------------------------------------
-
-def chromium() -> str | None:
-    for name in (os.environ.get("CROSSCHECK_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
-PROBE = """<script>
-window.addEventListener('load', function () {
-  var imgs = Array.prototype.slice.call(document.images);
-  var tables = Array.prototype.slice.call(document.querySelectorAll('table'));
-  var out = {
-    images: imgs.map(function (i) { return [i.alt, i.complete, i.naturalWidth, i.naturalHeight, i.width]; }),
-    tables: tables.map(function (t) { return [t.caption ? t.caption.textContent : '', t.rows.length,
-                                              t.getBoundingClientRect().width]; }),
-    title: document.title
-  };
-  var pre = document.createElement('pre');
-  pre.id = 'crosscheck-probe';
-  pre.textContent = JSON.stringify(out);
-  document.body.appendChild(pre);
-});
-</script>"""
-
-
-@pytest.mark.skipif(chromium() is None, reason="Chromium is not installed (Debian: apt-get install chromium "
-                                               "chromium-driver; .ci/run installs it where apt is available)")
-def test_the_report_renders_in_headless_chromium(bad, tmp_path):
-    run, target = bad
-    page = html.fuzz_page(run, target).replace("</body>", PROBE + "</body>")
-    path = tmp_path / "fuzz.html"
-    path.write_text(page)
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
-    proc = subprocess.run([chromium(), *flags, "--dump-dom", path.as_uri()], capture_output=True, text=True,
-                          timeout=120)
-    match = re.search(r'<pre id="crosscheck-probe">(.*?)</pre>', proc.stdout, re.S)
-    assert match, f"no probe output; chromium said: {proc.stderr[-2000:]}"
-    seen = json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<")
-                      .replace("&gt;", ">"))
-    assert seen["title"] == "crosscheck fuzz: my_targets.half_w1"
-    # every figure decoded and laid out: complete, with its pixel size, shown at a non-zero width
-    assert [i[0] for i in seen["images"]] == ["error distributions per tensor kind and dtype",
-                                              "median and worst relative error per layer and dtype",
-                                              "heatmap of W1"]
-    for alt, complete, natural_w, natural_h, shown_w in seen["images"]:
-        assert complete and natural_w > 100 and natural_h > 100 and shown_w > 100, alt
-    # every table rendered with its rows
-    captions = {c: (rows, width) for c, rows, width in seen["tables"]}
-    assert set(captions) == {"The run", "Per tensor kind and dtype", "Cases per activation and loss",
-                             "Failing tensors"}
-    assert all(rows >= 2 and width > 100 for rows, width in captions.values())
-    assert captions["Failing tensors"][0] == 2  # the header and W1
+def test_audit_md_shows_markup_in_names_and_messages_as_text():
+    page = audit_report.markdown_report(hostile_audit_data())
+    outside_code = re.sub(r"```.*?```|`[^`\n]*`", "", page, flags=re.S)  # code spans show their text literally
+    assert "<img" not in outside_code and "<script" not in outside_code
+    assert "&lt;img src=x onerror=alert(1)&gt;" in outside_code

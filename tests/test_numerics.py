@@ -29,7 +29,7 @@ def generic(name, fn, dtype=None):
 
 def reference_with(**changes):
     """The reference with its activation derivatives replaced: ``changes[name](z, a) -> f'``."""
-    from reference import MLP
+    from crosscheck.reference import MLP
 
     def fn(X, Y, params, *, network):
         net = MLP(network.sizes, network.activations, params)
@@ -106,7 +106,7 @@ def test_fused_sigmoid_bce_without_the_clamp_is_right_and_noted():
 
 def literal_bce(X, Y, params, *, network):
     """BCE's derivative by its formula, (a - y) / (a (1 - a)): blows up at saturated outputs."""
-    from reference import MLP
+    from crosscheck.reference import MLP
     net = MLP(network.sizes, network.activations, params)
     with np.errstate(all="ignore"):
         a = net.forward(X)

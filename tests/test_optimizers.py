@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import reference as r
+import crosscheck.reference as r
 from crosscheck.model.optimizer_spec import OptimizerSpec
 from crosscheck.drawing.optimizer_strategies import optimizers, step_counts
 

@@ -14,7 +14,7 @@ SMALL = Bounds(max_depth=2, max_width=6, max_batch=4)
 
 
 def _half_w1(X, Y, params, *, network):
-    from reference import MLP
+    from crosscheck.reference import MLP
     grads = MLP(network.sizes, network.activations, params).gradients(X, Y, network.loss, network.reduction)[1]
     return {**grads, "W1": grads["W1"] * 0.5}
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import reference as r
+import crosscheck.reference as r
 from crosscheck.judge.check import check_case
 from crosscheck.judge.oracle import mirror
 from crosscheck.model.cases import Case, Network

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import reference as r
+import crosscheck.reference as r
 
 TORCH_ACTIVATIONS = {
     "identity": lambda z: z,

@@ -3,7 +3,7 @@ import re
 import numpy as np
 import pytest
 
-import reference as r
+import crosscheck.reference as r
 from crosscheck.model.cases import Case, Network
 from crosscheck.model.optimizer_spec import OPTIMIZERS, OptimizerSpec
 from crosscheck.judge.trajectory import LOSS, TrainingCase, TrajectoryResult, check_reference, check_trajectory

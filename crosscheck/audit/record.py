@@ -203,6 +203,7 @@ def tensor_table(results: list[dict], depth: int) -> list[dict]:
             "agree": (not failing) if cmps else None,  # None: never compared (every case crashed)
             "max_abs_err": max((_num(c["max_abs_err"]) for c in measured), default=0.0),
             "max_rel_err": max((_num(c["max_rel_err"]) for c in measured), default=0.0),
+            "ratio": max((r for r in (_num(c.get("ratio")) for c in measured) if r == r), default=0.0),  # NaN out
             "mismatch_fraction": sum(c["mismatches"] for c in cmps) / size if size else 0.0,
             "cases": len(cmps), "failing_cases": len(failing), "statuses": statuses,
             "convention_cases": len(noted), "convention_note": _convention_note(noted),

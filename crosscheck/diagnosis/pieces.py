@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.activations import Activation, ReLU, Softmax, activation
-from reference.layers import Dense
-from reference.losses import CrossEntropy, Loss
-from reference.penalty import L2
+from crosscheck.reference.activations import Activation, ReLU, Softmax, activation
+from crosscheck.reference.layers import Dense
+from crosscheck.reference.losses import CrossEntropy, Loss
+from crosscheck.reference.penalty import L2
 from crosscheck.model.vocabulary import LEAKY_SLOPE
 
 

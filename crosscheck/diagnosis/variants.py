@@ -17,9 +17,9 @@ from typing import Callable
 
 import numpy as np
 
-from reference.losses import loss as make_loss
-from reference.network import MLP
-from reference.penalty import L2
+from crosscheck.reference.losses import loss as make_loss
+from crosscheck.reference.network import MLP
+from crosscheck.reference.penalty import L2
 
 from crosscheck.diagnosis import pieces
 

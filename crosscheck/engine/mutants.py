@@ -68,8 +68,8 @@ def piece_lines(key: str, layer: int, network) -> tuple[str, int, int] | None:
     """(file, first line, last line) of the class the variant puts in, in ``diagnosis/pieces.py``."""
     import inspect
 
-    from reference.losses import loss as make_loss
-    from reference.network import MLP
+    from crosscheck.reference.losses import loss as make_loss
+    from crosscheck.reference.network import MLP
 
     from crosscheck.diagnosis import pieces
     from crosscheck.diagnosis.variants import variant

@@ -169,7 +169,7 @@ def torch_trajectory(network, X, Y, params, optimizer: OptimizerSpec, steps: int
 
 def _blown_up(network, X, params, dtype: str) -> bool:
     """True when the network's output at ``params`` is NaN or inf at ``dtype``."""
-    from reference import MLP
+    from crosscheck.reference import MLP
 
     with np.errstate(all="ignore"):
         P = [(np.asarray(W, dtype), np.asarray(b, dtype)) for W, b in params]
@@ -329,7 +329,7 @@ def _by_name(params) -> dict[str, np.ndarray]:
 
 def _loss_at(network, X, Y, got: dict, dtype: str) -> float | None:
     """The loss the reference network reaches with the candidate's parameters (None if they are unusable)."""
-    from reference import MLP, loss
+    from crosscheck.reference import MLP, loss
 
     params = []
     for l, (n_in, n_out) in enumerate(zip(network.sizes, network.sizes[1:]), start=1):
@@ -351,7 +351,7 @@ def _loss_scale(network, X, truth_params: dict, truth_loss: float) -> float:
         return 0.0
     if network.loss != "bce_with_logits":
         return abs(truth_loss)
-    from reference import MLP
+    from crosscheck.reference import MLP
 
     with np.errstate(all="ignore"):
         z = MLP(network.sizes, network.activations,
@@ -519,7 +519,7 @@ def reference_training_target(optimizer: OptimizerSpec, steps: int, *,
     ``make_optimizer(spec)`` replaces the reference optimizer (tests pass deliberately wrong ones).
     """
     def train(X, Y, params, *, network):
-        from reference import MLP, loss, train_step
+        from crosscheck.reference import MLP, loss, train_step
 
         net = MLP(network.sizes, network.activations, params)
         opt = make_optimizer(optimizer) if make_optimizer is not None else optimizer.reference()

@@ -109,7 +109,7 @@ class OptimizerSpec:
 
     def reference(self):
         """A fresh ``reference.optimizers`` instance with these hyperparameters."""
-        from reference import optimizers
+        from crosscheck.reference import optimizers
 
         cls = optimizers.OPTIMIZERS["sgd" if self.name == "momentum" else self.name]
         return cls(**self.hyper)

@@ -182,7 +182,7 @@ def _from_update(new: dict, old, lr: float) -> dict:
 # -- the reference, a target that covers every family -------------------------------
 
 def _reference_fn(X, Y, params, *, network):
-    from reference import L2, MLP
+    from crosscheck.reference import L2, MLP
     net = MLP(network.sizes, network.activations, params, leaky_slope=network.leaky_slope)
     penalty = None
     if network.l2 or network.l2_bias:

@@ -3,21 +3,21 @@
 ``audit.json`` holds the records exactly as the runner built them (see
 ``crosscheck.audit.record``); the other three are views of it: the CSV has one
 row per target and tensor, the Markdown and HTML files a summary table and, per
-target, its tensors and its findings with their minimal examples.
+target, its tensors and its findings with their minimal examples (the HTML page
+is built here and rendered by ``reports.html``, the renderer of every page).
 """
 from __future__ import annotations
 
-import html as _html
 import math
 from pathlib import Path
 
 import pandas as pd
 
 from crosscheck.model.records import VERDICTS
-from crosscheck.reports.tables import markdown, write_json
+from crosscheck.reports.tables import markdown, markdown_text as md, write_json
 
-CSV_COLUMNS = ["target", "file", "verdict", "tensor", "agree", "max_abs_err", "max_rel_err", "mismatch_fraction",
-               "cases", "failing_cases", "statuses", "convention_cases"]
+CSV_COLUMNS = ["target", "file", "verdict", "tensor", "agree", "ratio", "max_abs_err", "max_rel_err",
+               "mismatch_fraction", "cases", "failing_cases", "statuses", "convention_cases"]
 
 
 def audit_data(run) -> dict:
@@ -39,10 +39,9 @@ def write(run, directory: str | Path) -> dict[str, Path]:
     write_json(paths["json"], data)
     tensor_frame(data).to_csv(paths["csv"], index=False)
     paths["md"].write_text(markdown_report(data))
-    from crosscheck.reports import html  # figures and heatmaps: reports.html
+    from crosscheck.reports import html  # the page, its figures and heatmaps: reports.html
 
-    paths["html"].write_text(html_report(data, html.audit_sections(data, report=paths["json"],
-                                                                       heatmaps=getattr(run, "heatmaps", None))))
+    html.write(paths["html"], html_page(data, report=paths["json"], heatmaps=getattr(run, "heatmaps", None)))
     return paths
 
 
@@ -56,7 +55,8 @@ def tensor_frame(data: dict) -> pd.DataFrame:
         if not t["tensors"]:
             rows.append({**head, "tensor": "", "agree": None})
         for x in t["tensors"]:
-            rows.append({**head, "tensor": x["name"], "agree": x["agree"], "max_abs_err": x["max_abs_err"],
+            rows.append({**head, "tensor": x["name"], "agree": x["agree"], "ratio": x.get("ratio", math.nan),
+                         "max_abs_err": x["max_abs_err"],
                          "max_rel_err": x["max_rel_err"], "mismatch_fraction": x["mismatch_fraction"],
                          "cases": x["cases"], "failing_cases": x["failing_cases"],
                          "statuses": ", ".join(f"{k} {v}" for k, v in x["statuses"].items()),
@@ -75,15 +75,17 @@ def summary_frame(data: dict) -> pd.DataFrame:
 
 
 def target_tensor_frame(target: dict) -> pd.DataFrame:
-    """One row per tensor; errors accepted as conventions (not bugs) are counted apart, not in the worst errors."""
+    """One row per tensor, its worst error over its allowance first; errors accepted as conventions (not bugs) are
+    counted apart, not in the worst errors."""
     rows = [{"tensor": x["name"], "agree": {True: "yes", False: "NO", None: "never compared"}[x["agree"]],
-             "failing cases": f"{x['failing_cases']} / {x['cases']}", "max abs err": x["max_abs_err"],
+             "failing cases": f"{x['failing_cases']} / {x['cases']}",
+             "error / allowed": x.get("ratio", math.nan), "max abs err": x["max_abs_err"],
              "max rel err": x["max_rel_err"], "mismatch fraction": x["mismatch_fraction"],
              "conventions": (f"{x['convention_cases']} cases: {x.get('convention_note') or 'accepted'}"
                              if x.get("convention_cases") else "-")}
             for x in target["tensors"]]
-    return pd.DataFrame(rows, columns=["tensor", "agree", "failing cases", "max abs err", "max rel err",
-                                       "mismatch fraction", "conventions"])
+    return pd.DataFrame(rows, columns=["tensor", "agree", "failing cases", "error / allowed", "max abs err",
+                                       "max rel err", "mismatch fraction", "conventions"])
 
 
 def declaration_text(target: dict) -> str:
@@ -112,7 +114,7 @@ def declaration_text(target: dict) -> str:
     return "; ".join(parts)
 
 
-def _headline(data: dict) -> str:
+def headline(data: dict) -> str:
     s, opts = data["summary"], data["settings"]
     verdicts = ", ".join(f"{s[v]} {v}" for v in VERDICTS if s.get(v))
     return (f"{s['targets']} target{'s' if s['targets'] != 1 else ''} ({verdicts}); up to {opts['examples']} "
@@ -123,25 +125,25 @@ def _headline(data: dict) -> str:
 # -- Markdown ------------------------------------------------------------------------
 
 def markdown_report(data: dict) -> str:
-    lines = ["# crosscheck audit", "", _headline(data), "",
+    lines = ["# crosscheck audit", "", headline(data), "",
              "Every target's gradients are compared with torch.autograd in float64 on cases drawn by "
              "Hypothesis; each distinct failure is shrunk to a minimal example.", "",
              markdown(summary_frame(data))]
     for t in data["targets"]:
-        lines += ["", f"## {t['name']}: {t['verdict']}", "", f"- file: `{t['file']}`"
+        lines += ["", f"## {md(t['name'])}: {t['verdict']}", "", f"- file: `{t['file']}`"
                   + (f", line {t['line']}" if t.get("line") else "")]
         if t["verdict"] == "invalid":
-            lines += [f"- {t['reason']}", ""]
+            lines += [f"- {md(t['reason'])}", ""]
             continue
-        lines += [f"- declared: {declaration_text(t)}",
+        lines += [f"- declared: {md(declaration_text(t))}",
                   f"- {t['examples']} cases checked in {t.get('seconds', 0):.1f} s"
-                  + (f"; {t['stopped']}" if t.get("stopped") else ""), "", markdown(target_tensor_frame(t))]
+                  + (f"; {md(t['stopped'])}" if t.get("stopped") else ""), "", markdown(target_tensor_frame(t))]
         if not t["findings"]:
             lines += ["Every gradient agrees with torch.", ""]
         for i, f in enumerate(t["findings"], 1):
             what = ", ".join(f["tensors"]) or (f.get("crash") or {}).get("type", "")
-            lines += [f"### {i}. {f['kind']}: {what}", "", f["message"], "",
-                      f"- diagnosis: {', '.join(f['diagnosis']) or '-'}"]
+            lines += [f"### {i}. {md(f['kind'])}: {md(what)}", "", md(f["message"]), "",
+                      f"- diagnosis: {md(', '.join(f['diagnosis']) or '-')}"]
             if f.get("example"):
                 lines.append(f"- {'minimal example' if f.get('shrunk') else 'example (not shrunk)'}: "
                              f"`{f['example']}`")
@@ -151,71 +153,53 @@ def markdown_report(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-# -- HTML ------------------------------------------------------------------------------
+# -- HTML: the page of every renderer (reports.html) -----------------------------------
 
-_VERDICT_COLOURS = {"agree": "#d7f0d7", "disagree": "#f7d4d4", "fragile": "#f7f0c8", "crashed": "#f7e3c8",
-                    "timeout": "#f0e6f7", "invalid": "#e4e4e4"}
+def html_page(data: dict, *, report: str | Path | None = None, heatmaps: dict | None = None) -> str:
+    """``audit.html`` from the content of ``audit.json`` (``audit_data``), rendered by ``reports.html``.
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; font-size: 0.9em; }
-th { background: #f3f3f3; }
-code, pre { background: #f6f6f6; font-size: 0.85em; }
-pre { padding: 0.6em; overflow-x: auto; }
-.finding { border-left: 4px solid #c55; padding-left: 0.8em; margin: 0.8em 0; }
-"""
-
-
-def _number(v) -> str:
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return f"{v:.3g}" if math.isfinite(v) else str(v)
-    return str(v)
-
-
-def _styled(frame: pd.DataFrame, colour_column: str | None = None) -> str:
-    """A frame as an HTML table through pandas' Styler (numbers in 3 significant digits)."""
-    styler = frame.style.hide(axis="index").format(_number)
-    if colour_column == "verdict":
-        styler = styler.map(lambda v: f"background-color: {_VERDICT_COLOURS.get(v, '')}", subset=["verdict"])
-    elif colour_column == "agree":
-        styler = styler.map(lambda v: "background-color: #f7d4d4" if v == "NO" else "", subset=["agree"])
-    return styler.to_html()
-
-
-def html_report(data: dict, extra_sections: dict | None = None) -> str:
-    """The whole ``audit.html`` page, self-contained.
-
-    ``extra_sections`` maps a target name to HTML inserted after that target's
-    tensor table (for plots); the key ``""`` puts HTML after the summary.
+    ``heatmaps`` is the heatmap data the audit computed while each target's process was up (this module runs
+    no audited code): target name -> index of the finding in its record -> ``{tensor: replay.Elementwise, or
+    its fields as lists}``, or a string saying why there is none. An audit record keeps no per-case rows, so
+    each target's figure is its worst error / allowed per tensor.
     """
-    extra = extra_sections or {}
-    e = _html.escape
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', "<title>crosscheck audit</title>",
-             f"<style>{_STYLE}</style></head><body>", "<h1>crosscheck audit</h1>", f"<p>{e(_headline(data))}</p>",
-             _styled(summary_frame(data), "verdict"), extra.get("", "")]
-    for t in data["targets"]:
-        parts.append(f'<h2 id="{e(t["name"])}">{e(t["name"])}: {e(t["verdict"])}</h2>')
-        parts.append(f"<p>file <code>{e(t['file'])}</code>"
-                     + (f", line {t['line']}" if t.get("line") else "") + "</p>")
+    from crosscheck.reports import figures, html
+
+    heatmaps = heatmaps or {}
+    ratio = figures.RATIO_LABEL
+    summary = summary_frame(data)
+    worst = [figures.worst_ratio(t["tensors"]) for t in data["targets"]]
+    if any(math.isfinite(w) for w in worst):  # (records written before tensors carried their ratio have none)
+        summary.insert(4, f"worst {ratio}", worst)
+    sections = [html.Section("", [html.Text(headline(data)), html.table(
+        summary, "Targets", text_columns=("target", "flagged tensors", "file"), wide_columns=("file",),
+        verdict_column="verdict", bad_columns=("findings",), ratio_columns=(f"worst {ratio}",))])]
+    number = 0
+    for i, t in enumerate(data["targets"], 1):
+        blocks = [html.Code("file", str(t["file"]) + (f", line {t['line']}" if t.get("line") else ""))]
         if t["verdict"] == "invalid":
-            parts.append(f"<p>{e(t['reason'])}</p>")
+            blocks.append(html.Text(str(t.get("reason", "")), "bad"))
+            sections.append(html.Section(f"{t['name']}: invalid", blocks, id=f"target-{i}", css="target"))
             continue
-        parts.append(f"<p>declared: {e(declaration_text(t))}; {t['examples']} cases checked"
-                     + (f"; {e(t['stopped'])}" if t.get("stopped") else "") + "</p>")
-        parts.append(_styled(target_tensor_frame(t), "agree"))
-        parts.append(extra.get(t["name"], ""))
+        blocks.append(html.Text(f"declared: {declaration_text(t)}; {t['examples']} cases checked"
+                                + (f"; {t['stopped']}" if t.get("stopped") else "")))
+        tensors = target_tensor_frame(t)
+        ratios = [figures.record_ratio(x) for x in t["tensors"]]
+        blocks.append(html.table(tensors, f"{t['name']}: per tensor", text_columns=("tensor", "agree", "conventions"),
+                                 wide_columns=("conventions",), ratio_columns=(ratio,)))
+        if t["tensors"]:
+            blocks.append(html.figure(figures.tensor_ratios, f"worst {ratio} per tensor of {t['name']}",
+                                      [x["name"] for x in t["tensors"]], ratios,
+                                      [x["agree"] for x in t["tensors"]], f"{t['name']}: worst {ratio} per tensor"))
         if not t["findings"]:
-            parts.append("<p>Every gradient agrees with torch.</p>")
-        for i, f in enumerate(t["findings"], 1):
-            what = ", ".join(f["tensors"]) or (f.get("crash") or {}).get("type", "")
-            parts.append(f'<div class="finding"><h3>{i}. {e(f["kind"])}: {e(what)}</h3><p>{e(f["message"])}</p>'
-                         f"<p>diagnosis: {e(', '.join(f['diagnosis']) or '-')}</p>")
-            if f.get("example"):
-                label = "minimal example" if f.get("shrunk") else "example (not shrunk)"
-                parts.append(f"<p>{label}: <code>{e(str(f['example']))}</code></p>")
-            if f.get("comparisons"):
-                parts.append("<pre>" + e("\n".join(c["message"] for c in f["comparisons"])) + "</pre>")
-            parts.append("</div>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+            blocks.append(html.Text("Every gradient agrees with torch.", "ok"))
+        for index, f in enumerate(t["findings"]):
+            number += 1  # replay numbers findings across targets, in report order
+            views = (heatmaps.get(t["name"]) or {}).get(index)
+            heat = None if f.get("crash") or not html.drawable_tensors(f) else html.heatmap_of(views)
+            case = html.case_of(f.get("example"), None)
+            blocks.append(html.finding_view(number, f, report=report, case_text=case.describe() if case else "",
+                                            heatmap=heat))
+        sections.append(html.Section(f"{t['name']}: {t['verdict']}", blocks, id=f"target-{i}", css="target"))
+    return html.render(html.Page("crosscheck audit", html.targets_lead([t["verdict"] for t in data["targets"]]),
+                                 sections))

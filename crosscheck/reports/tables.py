@@ -91,8 +91,16 @@ def pivot(frame: pd.DataFrame) -> pd.DataFrame:
     return out[PIVOT_COLUMNS]
 
 
+def markdown_text(text) -> str:
+    """``text`` as Markdown shows it literally: ``&``, ``<`` and ``>`` as entities, so a name or message
+    that holds markup (a file named ``<img src=x onerror=...>.py``) is never live HTML where Markdown is
+    rendered. (Code spans and fences show their text literally already, and need no escaping.)"""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def markdown(frame: pd.DataFrame, floatfmt: str = ".3g") -> str:
-    """A pipe table; ``to_markdown`` needs tabulate, which this does without."""
+    """A pipe table, every text cell through ``markdown_text``; ``to_markdown`` needs tabulate, which this
+    does without."""
     if frame.empty:
         return "_(none)_\n"
     cols = [str(c) for c in frame.columns]
@@ -100,7 +108,7 @@ def markdown(frame: pd.DataFrame, floatfmt: str = ".3g") -> str:
     def cell(v):
         if isinstance(v, float):
             return format(v, floatfmt) if math.isfinite(v) else str(v)
-        return str(v).replace("|", "\\|").replace("\n", " ")
+        return markdown_text(v).replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]

@@ -3,12 +3,13 @@
 ``train.csv`` has one row per trajectory, step and tensor (the parameters and
 ``loss``), with the optimizer and its hyperparameters beside the case columns
 of ``tables``. ``train.md`` summarizes each optimizer and lists the diverging
-trajectories with their first diverging step. ``train.html`` (one self-contained
-page, figures inline as PNG) adds the loss curves of both sides and the
-worst relative error of the parameters after each step.
+trajectories with their first diverging step. ``train.html`` (``reports.html``,
+figures inline as SVG) adds the losses of both sides and the worst error over
+its allowance of the parameters after each step.
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -23,7 +24,7 @@ OPTIMIZER_COLUMNS = ["optimizer", "lr", "momentum", "dampening", "nesterov", "be
                      "weight_decay", "steps", "step", "reference_loss", "torch_loss"]
 TRAIN_COLUMNS = COLUMNS[:COLUMNS.index("tensor")] + OPTIMIZER_COLUMNS + COLUMNS[COLUMNS.index("tensor"):]
 #: Loss curves drawn per optimizer (diverging trajectories first).
-CURVES = 8
+CURVES = 6
 
 
 def optimizer_columns(r: TrajectoryResult) -> dict:
@@ -159,86 +160,79 @@ def _chosen(results: list[TrajectoryResult], findings) -> list[TrajectoryResult]
     return out[:CURVES]
 
 
-def loss_curves_figure(results: list[TrajectoryResult], title: str):
-    """A grid of small plots: loss after each step, the reference (solid) and torch.optim (dashed)."""
-    from matplotlib.figure import Figure
+#: Losses above this are drawn at it, marked "x" (a blown-up trajectory reaches 1e300 and inf).
+LOSS_CEILING = 1e12
 
-    n = max(len(results), 1)
-    cols = min(4, n)
-    rows = math.ceil(n / cols)
-    fig = Figure(figsize=(3.2 * cols, 2.5 * rows), layout="constrained")
+
+def _losses(values) -> np.ndarray:
+    return np.array([math.nan if v is None else v for v in values], dtype=float)
+
+
+def trajectories_figure(chosen: list[TrajectoryResult], results: list[TrajectoryResult], title: str):
+    """Two panels. Left: the loss after each step of the ``chosen`` trajectories, torch.optim as a line and the
+    reference as dots on it (log scale; losses above ``LOSS_CEILING`` or not finite drawn at the ceiling as
+    "x", so a blown-up pair shows where it blew up instead of two lines on top of each other). Right: the
+    worst error / allowed of the parameters after each step, every trajectory (red: diverging; the
+    allowance a dashed line at 1)."""
+    from crosscheck.reports.figures import CEILING, FLOOR, RATIO_LABEL, log_scale, new_figure
+
+    fig = new_figure(10.0, 3.3)
+    left, right = fig.subplots(1, 2)
     fig.suptitle(title)
-    for k, r in enumerate(results):
-        ax = fig.add_subplot(rows, cols, k + 1)
+    colors = [f"C{i}" for i in range(10)]
+    clipped = False
+    for k, r in enumerate(chosen):
+        color = colors[k % len(colors)]
         steps = np.arange(len(r.torch_losses))
-        ref = np.array([math.nan if v is None else v for v in r.losses], dtype=float)
-        tor = np.array(r.torch_losses, dtype=float)
-        ref[~np.isfinite(ref)], tor[~np.isfinite(tor)] = math.nan, math.nan  # gaps where a side blew up
-        finite = np.concatenate([ref[np.isfinite(ref)], tor[np.isfinite(tor)]])
-        # NOTE: losses that span many decades are drawn as log10 on a linear axis: matplotlib's
-        # log axis overflows on a blown-up trajectory's 1e300.
-        wide = finite.size and finite.min() > 0 and finite.max() / finite.min() > 20
-        if wide:
-            ref, tor = np.log10(ref), np.log10(tor)
-        ax.plot(steps, ref, "-o", markersize=3, label="reference", color="#1f77b4")
-        ax.plot(steps, tor, "--", label="torch.optim", color="#d62728")
-        ax.set_ylabel("log10 loss" if wide else "loss", fontsize=8)
-        if r.diverged_at is not None:
-            ax.axvline(r.diverged_at, color="#b00020", linewidth=1)
-        n_ = r.case.network
-        ax.set_title(f"{'-'.join(map(str, n_.sizes))} {n_.loss} {r.case.dtype}\n"
-                     f"{r.optimizer.name} lr={r.optimizer.lr:g}"
-                     + (f", diverges at {r.diverged_at}" if r.diverged_at else ""), fontsize=8)
-        ax.set_xlabel("step", fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.ticklabel_format(axis="y", useOffset=False)  # losses as they are, not "+1.319"
-        if k == 0:
-            ax.legend(fontsize=7)
-    return fig
-
-
-def error_by_step_figure(results: list[TrajectoryResult], title: str):
-    """The worst normwise relative error of the parameters after each step, one line per trajectory."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 3.2), layout="constrained")
-    ax = fig.add_subplot(1, 1, 1)
-    for r in results:
+        for values, style in ((_losses(r.torch_losses), dict(linestyle="-", linewidth=1.2)),
+                              (_losses(r.losses), dict(linestyle="none", marker="o", markersize=3.2))):
+            values = values[: len(steps)]
+            over = ~np.isfinite(values) | (np.abs(values) > LOSS_CEILING)
+            clipped |= bool(over.any())
+            shown = np.where(over, np.nan, np.clip(np.abs(values), 1e-16, None))
+            left.plot(steps[: len(shown)], shown, color=color, **style)
+            left.plot(steps[: len(shown)][over], np.full(int(over.sum()), LOSS_CEILING), "x", color=color)
+    left.set_yscale("log")
+    log_scale(left.yaxis)
+    left.set_xlabel("step")
+    left.set_ylabel("loss")
+    note = f"; over {LOSS_CEILING:g} or not finite: x at {LOSS_CEILING:g}" if clipped else ""
+    left.set_title(f"loss: torch.optim (line), reference (dots){note}", fontsize=8)
+    for r in sorted(results, key=lambda r: not r.agree):  # the diverging ones drawn last, on top
         ts = sorted(r.per_step)
-        errs = [max([c.max_rel_err for c in r.per_step[t] if c.tensor != LOSS and math.isfinite(c.max_rel_err)]
-                    or [0.0]) for t in ts]
-        # log10 on a linear axis, exact agreement drawn at -18 (a log axis has no 0)
-        ax.plot(ts, np.log10(np.clip(errs, 1e-18, 1e300)), color="#b00020" if not r.agree else "#1f77b4",
-                alpha=0.9 if not r.agree else 0.25, linewidth=1.4 if not r.agree else 0.8)
-    ax.set_xlabel("step")
-    ax.set_ylabel("log10 worst relative error")
-    ax.set_title(title, fontsize=10)
+        worst = [max([c.ratio for c in r.per_step[t] if c.tensor != LOSS] or [0.0]) for t in ts]
+        worst = np.clip(np.nan_to_num(np.array(worst, dtype=float), nan=CEILING, posinf=CEILING), FLOOR, CEILING)
+        right.plot(ts, worst, color="#b00020" if not r.agree else "#1f77b4", alpha=0.9 if not r.agree else 0.3,
+                   linewidth=1.3 if not r.agree else 0.8)
+    right.set_yscale("log")
+    log_scale(right.yaxis)
+    right.set_ylim(FLOOR / 3, CEILING * 3)
+    right.axhline(1, color="#b00020", linestyle="--", linewidth=1)
+    right.set_xlabel("step")
+    right.set_ylabel(f"worst {RATIO_LABEL}")
+    right.set_title(f"parameters, {len(results)} trajectories (red: diverging)", fontsize=8)
     return fig
 
 
 def html_page(runs: dict, summary: pd.DataFrame, findings: list[dict]) -> str:
-    from crosscheck.reports.html import _document, _e, _img, _table
+    """``train.html``: the optimizers' table, then per optimizer its figure and its diverging trajectories."""
+    from crosscheck.reports import html
 
     ok = not int(summary["diverging"].sum()) if len(summary) else True
-    body = ["<h1>crosscheck train</h1>",
-            "<p class='lead'>The reference optimizers (<code>reference/optimizers.py</code>) against "
-            "<code>torch.optim</code>: same initial parameters, same full batch, parameters and loss compared "
-            "after every step.</p>",
-            f"<p class='{'verdict-ok' if ok else 'verdict-bad'}'>{_e(_verdict(summary))}</p>",
-            _table(summary, "Optimizers", text_columns=("optimizer", "first_divergence"),
-                   bad_columns=("diverging", "findings"))]
+    sections = [html.Section("", [
+        html.Text("The reference optimizers (crosscheck/reference/optimizers.py) against torch.optim: same initial "
+                  "parameters, same full batch, parameters and loss compared after every step."),
+        html.table(summary, "Optimizers", text_columns=("optimizer", "first_divergence"),
+                   bad_columns=("diverging", "findings"))])]
     for name, run in runs.items():
         if not run.results:
             continue
-        body.append(f"<h2>{_e(name)}</h2>")
         chosen = _chosen(run.results, run.findings)
-        body.append(_img(loss_curves_figure(chosen, f"{name}: loss after each step"),
-                         f"loss curves of the reference and torch.optim for {name}"))
-        body.append(_img(error_by_step_figure(run.results, f"{name}: worst parameter error after each step "
-                                                           f"({len(run.results)} trajectories; red: diverging)"),
-                         f"relative error by step for {name}"))
+        blocks = [html.figure(trajectories_figure, f"loss and error by step of {name}", chosen, run.results,
+                              f"{name}: {len(chosen)} of {len(run.results)} trajectories' losses, every one's error")]
         for f in (x for x in findings if x["optimizer"] == name):
-            body += [f"<h3>{_e(f['kind'])} at step {f['first_step']} of {f['steps']}</h3>",
-                     f"<p>minimal example: <code>{_e(f['example'])}</code></p>",
-                     f"<pre>{_e(f['message'])}</pre>"]
-    return _document("crosscheck train", body)
+            blocks += [html.Text(f"{f['kind']} at step {f['first_step']} of {f['steps']}", "bad"),
+                       html.Code("minimal example:", json.dumps(f["example"])), html.Pre(f["message"])]
+        sections.append(html.Section(name, blocks))
+    lead = [html.Span(_verdict(summary), "ok" if ok else "bad")]
+    return html.render(html.Page("crosscheck train", lead, sections))
