@@ -111,13 +111,39 @@ class Tanh(Activation):
         return dA * (1 - self.a * self.a)
 
 
+class Softmax(Activation):
+    """a_ij = exp(z_ij) / Σ_k exp(z_ik), over the classes of each row (axis 1);
+    dZ_ij = a_ij (dA_ij - Σ_k dA_ik a_ik)  (the Jacobian diag(a) - a aᵀ of each row times dA).
+
+    NOTE: exp overflows for large z: shifting each row by its maximum changes nothing
+    mathematically and keeps every exponent <= 0. The log-probabilities z - max - log Σ exp
+    are kept too: cross-entropy takes them (``losses.CrossEntropy``), so a probability that
+    underflows to 0 never meets a log.
+    """
+
+    name = "softmax"
+
+    def forward(self, z):
+        shifted = z - z.max(axis=1, keepdims=True)
+        self.log_a = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        self.a = np.exp(self.log_a)
+        return self.a
+
+    def backward(self, dA):
+        a = self.a
+        return a * (dA - (dA * a).sum(axis=1, keepdims=True))
+
+
 ACTIVATIONS: dict[str, type[Activation]] = {
-    cls.name: cls for cls in (Identity, Sigmoid, ReLU, Tanh, LeakyReLU)
+    cls.name: cls for cls in (Identity, Sigmoid, ReLU, Tanh, LeakyReLU, Softmax)
 }
 
 
-def activation(name: str) -> Activation:
-    """A fresh activation object by name (``identity``, ``sigmoid``, ``relu``, ``tanh``, ``leaky_relu``)."""
+def activation(name: str, leaky_slope: float = 0.01) -> Activation:
+    """A fresh activation object by name (``identity``, ``sigmoid``, ``relu``, ``tanh``, ``leaky_relu``,
+    ``softmax``); ``leaky_slope`` is the slope of ``leaky_relu``."""
+    if name == "leaky_relu":
+        return LeakyReLU(leaky_slope)
     try:
         return ACTIVATIONS[name]()
     except KeyError:

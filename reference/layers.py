@@ -11,12 +11,15 @@ class Dense:
     Backward: dW = dZᵀ X          (out, in)
               db = Σ_batch dZ     (out,)
               dX = dZ W           (batch, in)
+
+    ``b = None`` is a layer without bias: Z = X Wᵀ, and db is None.
     """
 
-    def __init__(self, W: np.ndarray, b: np.ndarray):
-        if W.ndim != 2 or b.shape != (W.shape[0],):
+    def __init__(self, W: np.ndarray, b: np.ndarray | None):
+        if W.ndim != 2 or (b is not None and b.shape != (W.shape[0],)):
             raise ValueError(
-                f"Dense needs W of shape (out, in) and b of shape (out,); got W {W.shape}, b {b.shape}"
+                f"Dense needs W of shape (out, in) and b of shape (out,) or None; got W {W.shape}, "
+                f"b {None if b is None else b.shape}"
             )
         self.W, self.b = W, b
 
@@ -31,11 +34,12 @@ class Dense:
     def forward(self, X: np.ndarray) -> np.ndarray:
         self.X = X
         Z = X @ self.W.T
-        Z += self.b  # in place: the same sums, one temporary fewer
+        if self.b is not None:
+            Z += self.b  # in place: the same sums, one temporary fewer
         return Z
 
-    def backward(self, dZ: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return (dW, db, dX) for the upstream gradient dZ = dL/dZ."""
+    def backward(self, dZ: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """Return (dW, db, dX) for the upstream gradient dZ = dL/dZ (db None without a bias)."""
         if dZ.shape[0] == 1:
             # NOTE: at batch 1, dZᵀ X is an outer product (one product per element, so any
             # method gives the same numbers); OpenBLAS's GEMM with inner dimension 1 takes
@@ -43,7 +47,7 @@ class Dense:
             dW = np.einsum("bo,bi->oi", dZ, self.X)
         else:
             dW = dZ.T @ self.X
-        db = dZ.sum(axis=0)
+        db = dZ.sum(axis=0) if self.b is not None else None
         dX = dZ @ self.W
         return dW, db, dX
 

@@ -19,7 +19,7 @@ def facets(case):
 @settings(max_examples=60, deadline=None)
 @given(strategies.for_target(reference_target(), max_depth=3, max_width=6, max_batch=4))
 def test_a_hypothesis_case_is_the_case_its_picks_draw_on_the_seeded_route(case):
-    assert replayed_case(case.extra["picks"], None, SMALL) == case
+    assert replayed_case(case.extra["picks"], reference_target().family, SMALL) == case
 
 
 @settings(max_examples=40, deadline=None)
@@ -31,7 +31,7 @@ def test_a_seeded_case_is_the_case_its_picks_draw_on_the_hypothesis_route(seed, 
 
 
 def test_both_routes_have_the_same_support():
-    seeded = set().union(*(facets(seeded_case(1, i, None, SMALL)) for i in range(1500)))
+    seeded = set().union(*(facets(seeded_case(1, i, reference_target().family, SMALL)) for i in range(1500)))
     drawn: set = set()
 
     @settings(max_examples=600, deadline=None, database=None)

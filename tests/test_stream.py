@@ -26,7 +26,7 @@ def test_every_result_is_a_line_and_results_read_back_in_case_order(tmp_path):
     lines = (tmp_path / STREAM_FILE).read_text().splitlines()
     kinds = [json.loads(l)["type"] for l in lines]
     assert kinds[0] == "run" and kinds.count("result") == len(run.results) and kinds[-1] == "end"
-    assert [r.case for r in run.results][:8] == [seeded_case(2, i, None, SMALL) for i in range(8)]
+    assert [r.case for r in run.results][:8] == [seeded_case(2, i, reference_target().family, SMALL) for i in range(8)]
 
 
 def _kill_halfway(folder, keep: int):

@@ -16,7 +16,8 @@ import signal
 import sys
 
 from crosscheck.app.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, chosen_profile, command
-from crosscheck.app.options import add_profile_options, add_report_option, add_run_options, add_workers_option
+from crosscheck.app.options import (add_fragile_option, add_profile_options, add_report_option, add_run_options,
+                                    add_workers_option)
 
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
@@ -28,6 +29,7 @@ def add_arguments(p) -> None:
     add_run_options(p.add_argument, examples=100)
     add_profile_options(p.add_argument)
     add_report_option(p.add_argument)
+    add_fragile_option(p.add_argument)
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="wall-clock limit per target, in its own process (default 10 + examples/4 seconds)")
     p.add_argument("--memory", type=int, default=2048, metavar="MB",
@@ -131,7 +133,8 @@ def _audit(args, options) -> int:
         return EXIT_INTERNAL
     if run.invalid:
         return EXIT_USAGE
-    return EXIT_OK if run.agree else EXIT_FINDINGS
+    fragile_only = getattr(args, "allow_fragile", False) and all(r["verdict"] in ("agree", "fragile") for r in run.records)
+    return EXIT_OK if run.agree or fragile_only else EXIT_FINDINGS
 
 
 def _interrupt(signum, frame):

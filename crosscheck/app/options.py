@@ -53,6 +53,13 @@ def add_profile_option(add, prefix: str = "") -> None:
              "thorough (as dev, 10x the examples)")
 
 
+def add_fragile_option(add, prefix: str = "") -> None:
+    """``--allow-fragile``: fragile targets (right where finite, inf or NaN at edge data) do not fail the run."""
+    add(f"--{prefix}allow-fragile", action="store_true", default=False,
+        help="exit 0 when every finding is fragile: the gradients agree wherever the code's values are finite, "
+             "and it returns inf or NaN only at edge data (outputs that round to 0 or 1)")
+
+
 def add_workers_option(add, prefix: str = "", what: str = "cases") -> None:
     """``--workers N``: processes to spread the work over (``campaign.distribute``)."""
     add(f"--{prefix}workers", type=int, default=1, metavar="N",

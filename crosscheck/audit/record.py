@@ -21,7 +21,7 @@ from crosscheck.model.vocabulary import backward_order, param_names, tensor_laye
 from crosscheck.audit import conditions
 from crosscheck.model.records import crash_location as user_frame
 
-VERDICTS = ("agree", "disagree", "crashed", "timeout", "invalid")
+VERDICTS = ("agree", "disagree", "fragile", "crashed", "timeout", "invalid")
 KINDS = ("crash", "shape", "nonfinite", "mismatch", "nondeterministic", "timeout")
 #: Labels of findings the diagnosis never saw (read off the cases checked after the target's process ended).
 KIND_LABELS = {"shape": ["shape"], "nonfinite": ["nonfinite"], "mismatch": ["other"], "crash": [], "timeout": [],
@@ -49,7 +49,8 @@ def result_dict(result, phase: str = "fuzz") -> dict:
 def finding_dict(finding, *, shrunk: bool) -> dict:
     """A ``fuzz.Finding`` as a dict; ``message`` is written later by ``assemble``."""
     r = result_dict(finding.result)
-    return {"kind": finding.kind, "tensors": list(finding.tensors), "diagnosis": list(finding.diagnosis),
+    fragile = {"fragile": finding.fragile} if getattr(finding, "fragile", None) else {}
+    return {**fragile, "kind": finding.kind, "tensors": list(finding.tensors), "diagnosis": list(finding.diagnosis),
             "diagnosis_message": finding.message, "example": r["case"], "first_seen": finding.first_seen,
             "shrunk": shrunk, "crash": r["crash"], "comparisons": [c for c in r["comparisons"] if not c["agree"]],
             "bugs": list(getattr(finding, "bugs", None) or []), "explained": bool(getattr(finding, "explained", False))}
@@ -172,10 +173,11 @@ def merge_subsets(findings: list[dict]) -> list[dict]:
 
 
 def verdict(findings: list[dict]) -> str:
-    """``model.records.verdict`` of the findings' kinds (the one verdict rule)."""
+    """``model.records.verdict`` of the findings' kinds (the one verdict rule); a nonfinite finding the
+    audit found fragile (``judge.fragility``) counts as ``fragile``."""
     from crosscheck.model.records import verdict as of_kinds
 
-    return of_kinds(f["kind"] for f in findings)
+    return of_kinds("fragile" if f.get("fragile") else f["kind"] for f in findings)
 
 
 def tensor_table(results: list[dict], depth: int) -> list[dict]:
@@ -318,7 +320,8 @@ def describe(f: dict, results: list[dict], cond: dict) -> str:
     for also in f.get("also", [])[:2]:
         example += (f" Some cases show it in {_names(sorted(also['tensors'], key=lambda t: (tensor_layer(t), t)))}"
                     f" only (for example {describe_case(also['example'])}).")
-    return head + example + _diagnosis_sentence(f, head)
+    fragile = f" {f['fragile'][0].upper()}{f['fragile'][1:]}." if f.get("fragile") else ""
+    return head + fragile + example + _diagnosis_sentence(f, head)
 
 
 def _whole_return(f: dict) -> str:

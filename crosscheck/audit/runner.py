@@ -369,7 +369,7 @@ def _confirm(target, example: dict) -> tuple[list[dict], list[str]]:
     notes = []
     if isinstance(first, (dict, list, tuple)):
         try:
-            got = unpack(first, case.network.depth, dtype=case.dtype, bias=target.has_bias,
+            got = unpack(first, case.network.depth, dtype=case.dtype, bias=case.network.bias,
                          intermediates=bool(target.options.get("intermediates")))
             if got.note():
                 notes.append(got.note())
@@ -415,6 +415,9 @@ def _diagnose(target, finding) -> None:
         return
     try:
         finding.diagnosis, finding.message = diagnose_finding(target, finding)
+        if finding.kind == "nonfinite":
+            from crosscheck.judge.fragility import fragility
+            finding.fragile = fragility(target, finding.result.case)
     except BaseException as e:
         if isinstance(e, KeyboardInterrupt):
             raise

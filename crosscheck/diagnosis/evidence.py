@@ -16,7 +16,7 @@ from crosscheck.model.cases import Case
 from crosscheck.numerics import tolerance
 from crosscheck.judge.check import Judge
 from crosscheck.numerics.compare import TensorComparison, as_array, compare
-from crosscheck.model.vocabulary import backward_order, param_names, tensor_layer
+from crosscheck.model.vocabulary import backward_order, tensor_layer
 
 
 @dataclass
@@ -92,7 +92,7 @@ def gather_arrays(target, case: Case, X, Y, params) -> Evidence:
     case = replace(case, batch=int(X.shape[0]))
     crash, crash_message, raw = None, "", {}
     try:
-        raw = target.run(case.network, X, Y, params)
+        raw, params = target.call(case.network, X, Y, params)  # "step": the params it began from
     except Exception as e:  # the target's failure is evidence too
         crash, crash_message = type(e).__name__, str(e).splitlines()[0][:200] if str(e) else ""
     from crosscheck.judge.oracle import mirror
@@ -100,7 +100,7 @@ def gather_arrays(target, case: Case, X, Y, params) -> Evidence:
     truth = mirror(case.network, X, Y, params, "float64")
     judge = Judge(case, X, Y, params, truth)
     X64, Y64 = np.asarray(X, np.float64), np.asarray(Y, np.float64)
-    p64 = [(np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params]
+    p64 = [(np.asarray(W, np.float64), None if b is None else np.asarray(b, np.float64)) for W, b in params]
     candidate, shapes = {}, {}
     for name, value in raw.items():
         arr, _ = as_array(value, name)
@@ -109,8 +109,8 @@ def gather_arrays(target, case: Case, X, Y, params) -> Evidence:
     ev = Evidence(case, X64, Y64, p64, candidate, shapes, crash, crash_message, truth.grads, judge)
     ev.Z, ev.A = forward(case.network, X64, p64)
     if crash is None:
-        names = param_names(case.network.depth) + [n for n in raw if n in truth.grads
-                                                   and n not in param_names(case.network.depth)]
+        names = case.network.param_names() + [n for n in raw if n in truth.grads
+                                                   and n not in case.network.param_names()]
         for n in backward_order(names):
             ev.comparisons[n] = judge.compare(n, raw.get(n))
     return ev

@@ -10,7 +10,7 @@ wrong means its dense backward.
 """
 from __future__ import annotations
 
-from crosscheck.model.vocabulary import param_names, tensor_kind, tensor_layer
+from crosscheck.model.vocabulary import tensor_kind, tensor_layer
 from crosscheck.diagnosis.evidence import Evidence
 
 _WHERE = {
@@ -31,7 +31,7 @@ def localize(ev: Evidence) -> dict | None:
     layer = tensor_layer(params[0]) if params else (tensor_layer(failing[0]) or 0)
     first = failing[0]
     intermediates = any(n.startswith("d") for n in ev.comparisons)
-    above = [n for n in param_names(ev.depth) if tensor_layer(n) > layer and ev.right(n)]
+    above = [n for n in ev.network.param_names() if tensor_layer(n) > layer and ev.right(n)]
     in_layer = [n for n in failing if tensor_layer(n) == layer and n[0] in "Wb"]
     where = "the input gradient dX" if layer == 0 else f"layer {layer}"
     sentence = f"in backward order the gradients diverge first at {where} ({', '.join(in_layer or [first])})"

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from crosscheck.reference.activations import Activation, ReLU, activation
+from crosscheck.reference.activations import Activation, ReLU, Softmax, activation
 from crosscheck.reference.layers import Dense
-from crosscheck.reference.losses import Loss
+from crosscheck.reference.losses import CrossEntropy, Loss
+from crosscheck.reference.penalty import L2
 from crosscheck.model.vocabulary import LEAKY_SLOPE
 
 
@@ -238,13 +239,82 @@ class Rescaled(Loss):
     factor that depends on the output's shape (batch, out); the loss value is unchanged."""
 
     def __init__(self, inner: Loss, factor):
-        super().__init__(inner.reduction)
+        super().__init__(inner.reduction, inner.scale)
         self.inner, self.factor, self.name = inner, factor, inner.name
 
     def forward(self, a, y):
         self.shape = a.shape
         return self.inner.forward(a, y)
 
+    def forward_log(self, log_a, y):
+        """Cross-entropy's fused entry (``reference.losses.CrossEntropy``)."""
+        self.shape = log_a.shape
+        return self.inner.forward_log(log_a, y)
+
     def backward(self):
         batch, out = self.shape
         return self.inner.backward() * self.factor(batch, out)
+
+
+# -- softmax with cross-entropy -----------------------------------------------------------
+
+class SoftmaxBackwardOnFused(CrossEntropy):
+    """Pattern 30: the softmax backward applied on top of the fused gradient:
+    dZ = s (p - y) p (1 - p) instead of s (p - y)."""
+
+    def backward(self):
+        p = np.exp(self.log_a)
+        return super().backward() * p * (1 - p)
+
+
+class SoftmaxWrongAxis(Softmax):
+    """Pattern 23: the softmax normalized over the batch (axis 0) instead of the classes:
+    columns sum to 1, rows do not."""
+
+    def forward(self, z):
+        shifted = z - z.max(axis=0, keepdims=True)
+        self.log_a = shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
+        self.a = np.exp(self.log_a)
+        return self.a
+
+
+# -- L2 regularization --------------------------------------------------------------------
+
+class L2Missing(L2):
+    """Pattern 32: the L2 term is in the loss but not in dW (nor db)."""
+
+    def backward(self, grads):
+        return dict(grads)
+
+
+class L2OnBias(L2):
+    """Pattern 32: the weights' L2 term applied to the biases too: db += k b."""
+
+    def backward(self, grads):
+        out = super().backward(grads)
+        for l, ((W, b), (kw, _)) in enumerate(zip(self.params, self.k), start=1):
+            if b is not None and kw:
+                out[f"b{l}"] = out[f"b{l}"] + kw * b
+        return out
+
+
+class L2WithoutHalf(L2):
+    """Pattern 32: the gradient of (l2 / 2) ||W||² taken as 2 l2 W (the derivative of l2 ||W||²)."""
+
+    def backward(self, grads):
+        out = dict(grads)
+        for l, ((W, _), (kw, _)) in enumerate(zip(self.params, self.k), start=1):
+            if kw:
+                out[f"W{l}"] = grads[f"W{l}"] + 2 * kw * W
+        return out
+
+
+class L2WrongCount(L2):
+    """Pattern 33: the L2 gradient averaged by the wrong count: divided by the batch where the
+    loss is not (l2/m W), or not divided where it is (l2 W for the course's l2/(2m))."""
+
+    def forward(self, params, batch):
+        value = super().forward(params, batch)
+        c = batch if self.by_batch else 1.0 / batch  # the other convention's coefficients
+        self.k = [(kw * c, kb * c) for kw, kb in self.k]
+        return value

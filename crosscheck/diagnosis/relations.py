@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from crosscheck.judge.check import check_case
-from crosscheck.model.vocabulary import param_names
 from crosscheck.diagnosis.evidence import Evidence
 
 MAX_PROBES = 3
@@ -43,7 +42,7 @@ def _order(ev: Evidence, layer: int) -> list:
 
 def shape_relations(target, ev: Evidence, probes) -> list[str]:
     """Sentences such as 'it shows as wrong values only while hidden width 1 equals in_features (= 3): ...'."""
-    failing = [n for n in ev.failing if n in param_names(ev.depth)]
+    failing = [n for n in ev.failing if n in ev.network.param_names()]
     layer = min((int(n[1:]) for n in failing), default=0)
     q = _quantities(ev)
     tried, seen = 0, set()

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from crosscheck.model.vocabulary import param_names, tensor_layer
+from crosscheck.model.vocabulary import tensor_layer
 from crosscheck.diagnosis import factors
 from crosscheck.diagnosis.evidence import Evidence, agrees
 
@@ -76,9 +76,9 @@ def _fmt(c: float) -> str:
 # -- 1. one factor on everything ----------------------------------------------------------
 
 def global_factor(ev: Evidence, probes=None) -> list[Signature]:
-    names = [n for n in param_names(ev.depth) if ev.candidate.get(n) is not None
+    names = [n for n in ev.network.param_names() if ev.candidate.get(n) is not None
              and ev.candidate[n].shape == ev.truth[n].shape]
-    if not names or len(names) < len(param_names(ev.depth)):
+    if not names or len(names) < len(ev.network.param_names()):
         return []
     c = _ratio([ev.candidate[n] for n in names], [ev.truth[n] for n in names])
     if c is None or not np.isfinite(c) or abs(c - 1) < 1e-9:
@@ -213,6 +213,8 @@ def recovered_dZ(ev: Evidence, l: int) -> np.ndarray | None:
     """The target's dZ_l: returned, or solved from [dW_l db_l] = dZ_lᵀ [A_{l-1} 1] when that is exact."""
     if ev.candidate.get(f"dZ{l}") is not None and ev.candidate[f"dZ{l}"].shape == ev.truth[f"dZ{l}"].shape:
         return ev.candidate[f"dZ{l}"]
+    if f"b{l}" not in ev.truth:  # a layer without bias: dW alone does not determine dZ
+        return None
     GW, Gb = ev.candidate.get(f"W{l}"), ev.candidate.get(f"b{l}")
     TW, Tb = ev.truth[f"W{l}"], ev.truth[f"b{l}"]
     if GW is None or Gb is None or GW.shape != TW.shape or Gb.shape != Tb.shape:
@@ -234,6 +236,8 @@ def _hypotheses(ev: Evidence, l: int):
     from crosscheck.diagnosis.pieces import derivative
 
     act, L = ev.network.activations[l - 1], ev.depth
+    if f"dA{l}" not in ev.truth:  # softmax with cross-entropy: no dA, no element-wise derivative to doubt
+        return
     dA, z, a, x = ev.truth[f"dA{l}"], ev.Z[l], ev.A[l], ev.A[l - 1]
     with np.errstate(all="ignore"):
         if act != "identity":

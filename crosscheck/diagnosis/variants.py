@@ -19,6 +19,7 @@ import numpy as np
 
 from crosscheck.reference.losses import loss as make_loss
 from crosscheck.reference.network import MLP
+from crosscheck.reference.penalty import L2
 
 from crosscheck.diagnosis import pieces
 
@@ -35,10 +36,11 @@ class Variant:
     applies: Callable  # (network, layer) -> bool
     patch: Callable  # (net, loss_fn, network, layer, value) -> loss_fn to use
     param: tuple[str, float] | None = None  # (name, default) of a fitted parameter
+    penalty: Callable | None = None  # scope "penalty": the buggy L2 class, made like reference.L2
 
     def layers(self, network) -> list[int]:
         """The layers of ``network`` this variant can be placed at (``[0]`` for the loss)."""
-        if self.scope == "loss":
+        if self.scope in ("loss", "penalty"):
             return [0] if self.applies(network, 0) else []
         return [l for l in range(1, network.depth + 1) if self.applies(network, l)]
 
@@ -80,9 +82,12 @@ def combined_gradients(bugs, network, X, Y, params) -> dict[str, np.ndarray]:
     activation or dense piece that reads another layer's dense object (the ReLU
     mask from the input, dW from X) reads the one in the network; the loss last.
     """
+    options = getattr(network, "options", dict)()  # the declared loss options (scale, L2, ...)
     net = MLP(network.sizes, network.activations,
-              [(np.array(W, copy=True), np.array(b, copy=True)) for W, b in params])
-    loss_fn = make_loss(network.loss, network.reduction)
+              [(np.array(W, copy=True), None if b is None else np.array(b, copy=True)) for W, b in params],
+              leaky_slope=options.get("leaky_slope", 0.01))
+    loss_fn = make_loss(network.loss, network.reduction, options.get("scale", 1.0))
+    penalty = L2 if options.get("l2") or options.get("l2_bias") else None  # a penalty bug replaces it
     order = {"dense": 0, "activation": 1, "loss": 2, "penalty": 3}
     seen = set()
     for v, layer, value in sorted(bugs, key=lambda b: (order[b[0].slot(b[1])[0]], b[1])):
@@ -93,8 +98,12 @@ def combined_gradients(bugs, network, X, Y, params) -> dict[str, np.ndarray]:
         if value is None and v.param is not None:
             value = v.param[1]
         loss_fn = v.patch(net, loss_fn, network, layer, value)
+        if v.penalty is not None:
+            penalty = v.penalty
+    if penalty is not None:
+        penalty = penalty(options.get("l2", 0.0), options.get("l2_bias", 0.0), options.get("l2_by_batch", False))
     with np.errstate(all="ignore"):
-        _, grads = net.gradients(np.array(X, copy=True), np.array(Y, copy=True), loss_fn)
+        _, grads = net.gradients(np.array(X, copy=True), np.array(Y, copy=True), loss_fn, penalty=penalty)
     return grads
 
 
@@ -119,6 +128,24 @@ def _loss(factor):
     def patch(net, loss_fn, network, l, value):
         return pieces.Rescaled(loss_fn, factor)
     return patch
+
+
+def _fused_loss(make):
+    def patch(net, loss_fn, network, l, value):
+        return make(loss_fn.reduction, loss_fn.scale)
+    return patch
+
+
+def _keep(net, loss_fn, network, l, value):
+    return loss_fn
+
+
+def _fused(network, l):
+    return network.loss == "cross_entropy"
+
+
+def _has_l2(network, l):
+    return bool(getattr(network, "l2", ()))
 
 
 def _act_is(*names):
@@ -241,6 +268,31 @@ LIBRARY: tuple[Variant, ...] = (
             "the gradient has the opposite sign (y - a combined with a -= update), so every gradient "
             "is -1 times torch's",
             _always, _loss(lambda batch, out: -1.0)),
+    Variant("softmax-wrong-axis", 23, "other", "activation",
+            "the softmax of layer {l} is normalized over the batch (axis 0) instead of the classes (axis 1), "
+            "so its rows do not sum to 1",
+            _act_is("softmax"), _activation(lambda name, net, l: pieces.SoftmaxWrongAxis())),
+    Variant("softmax-backward-on-fused", 30, "activation-derivative", "loss",
+            "the softmax derivative is applied on top of the fused cross-entropy gradient: "
+            "dZ = (p - y) p (1 - p) instead of p - y",
+            _fused, _fused_loss(pieces.SoftmaxBackwardOnFused)),
+    Variant("fused-not-averaged", 31, "scale", "loss",
+            "the fused gradient p - y is not divided by the batch while the cross-entropy is averaged, "
+            "so every gradient is batch times torch's",
+            lambda nw, l: _fused(nw, l) and nw.reduction != "sum", _loss(lambda batch, out: float(batch))),
+    Variant("l2-missing", 32, "other", "penalty",
+            "the L2 term is in the loss but missing from dW: dW lacks l2 W",
+            _has_l2, _keep, penalty=pieces.L2Missing),
+    Variant("l2-on-bias", 32, "other", "penalty",
+            "the L2 term is applied to the biases too: db += l2 b, but only the weights are regularized",
+            lambda nw, l: _has_l2(nw, l) and nw.bias and not nw.l2_bias, _keep, penalty=pieces.L2OnBias),
+    Variant("l2-without-half", 32, "scale", "penalty",
+            "the L2 gradient is 2 l2 W instead of l2 W: the derivative of l2 ||W||², not of (l2 / 2) ||W||²",
+            _has_l2, _keep, penalty=pieces.L2WithoutHalf),
+    Variant("l2-wrong-count", 33, "scale", "penalty",
+            "the L2 gradient is averaged by the wrong count: l2/m W where the loss's L2 term is not divided "
+            "by the batch, or l2 W where it is (l2 / (2m))",
+            lambda nw, l: _has_l2(nw, l), _keep, penalty=pieces.L2WrongCount),
 )
 
 

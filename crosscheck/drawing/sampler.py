@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from crosscheck.model.cases import REGIMES, Case, Network
-from crosscheck.model.vocabulary import ACTIVATIONS, DTYPES, LOSSES, OUTPUT_ACTIVATIONS, REDUCTIONS
+from crosscheck.drawing.options import loss_options
+from crosscheck.model.vocabulary import CLASSES, ELEMENTWISE, DTYPES, LOSSES, OUTPUT_ACTIVATIONS, REDUCTIONS
 
 #: ``pick(n)`` returns an int in [0, n); 0 is the simplest choice.
 Pick = Callable[[int], int]
@@ -71,7 +72,7 @@ class Space:
     max_depth: int = 5
     min_width: int = 1
     max_width: int = 32
-    activations: tuple = ACTIVATIONS
+    activations: tuple = ELEMENTWISE  # of the hidden layers; softmax is an output only
     losses: tuple = LOSSES
     reductions: tuple = REDUCTIONS
     layer_activations: tuple | None = None
@@ -82,6 +83,8 @@ class Space:
     dtypes: tuple = DTYPES
     regimes: tuple = REGIMES
     seeds: int = SEED_RANGE
+    #: the target's family: the loss options it fixes (``options.loss_options``); None draws them all
+    family: object = None
 
     @classmethod
     def of(cls, family=None, bounds: Bounds = Bounds(), dtypes=None) -> "Space":
@@ -97,7 +100,8 @@ class Space:
                    layer_activations=tuple(acts) if acts is not None else None,
                    sizes=tuple(sizes) if sizes is not None else None,
                    batch=getattr(family, "batch", None),
-                   dtypes=(family.dtype,) if getattr(family, "dtype", None) else tuple(dtypes or DTYPES))
+                   dtypes=(family.dtype,) if getattr(family, "dtype", None) else tuple(dtypes or DTYPES),
+                   family=family)
 
 
 def _choose(pick: Pick, options):
@@ -123,13 +127,19 @@ def draw_network(pick: Pick, space: Space = Space()) -> Network:
         acts = (*hidden, _choose(pick, outputs))
     widths: list[int] = []
     for i in range(len(acts) + 1):
+        # a softmax output has 2 to 10 classes (no more than the widths' bound, no fewer than 2)
+        lo, hi = space.min_width, space.max_width
+        if loss == "cross_entropy" and i == len(acts):
+            lo, hi = CLASSES[0], max(CLASSES[0], min(CLASSES[1], hi))
         if space.sizes is not None and space.sizes[i] is not None:
             widths.append(int(space.sizes[i]))
         elif widths and _choose(pick, (False, True)):
-            widths.append(min(max(widths[-1], space.min_width), space.max_width))
+            widths.append(min(max(widths[-1], lo), hi))
         else:
-            widths.append(_integer(pick, space.min_width, space.max_width))
-    return Network(tuple(widths), tuple(acts), loss, _choose(pick, space.reductions))
+            widths.append(_integer(pick, lo, hi))
+    reduction = _choose(pick, space.reductions)
+    options = loss_options(lambda values: _choose(pick, values), space.family, acts)
+    return Network(tuple(widths), tuple(acts), loss, reduction, **options)
 
 
 def draw_case(pick: Pick, space: Space = Space(), network: Network | None = None) -> Case:

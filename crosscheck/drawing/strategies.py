@@ -22,7 +22,7 @@ from hypothesis.extra import numpy as hnp
 
 from crosscheck.drawing.sampler import Bounds, Space, draw_network, hypothesis_cases, hypothesis_picks
 from crosscheck.model.cases import REGIMES, Case, Network
-from crosscheck.model.vocabulary import ACTIVATIONS, DTYPES, LOSSES, OUTPUT_ACTIVATIONS, REDUCTIONS
+from crosscheck.model.vocabulary import ACTIVATIONS, DTYPES, ELEMENTWISE, LOSSES, OUTPUT_ACTIVATIONS, REDUCTIONS
 
 
 def _check_bounds(name: str, lo: int, hi: int, floor: int = 1) -> None:
@@ -44,19 +44,21 @@ def _check_choice(name: str, values, allowed) -> tuple:
 
 
 def networks(*, min_depth: int = 1, max_depth: int = 5, min_width: int = 1, max_width: int = 32,
-             activations: Sequence[str] = ACTIVATIONS, losses: Sequence[str] = LOSSES,
+             activations: Sequence[str] = ELEMENTWISE, losses: Sequence[str] = LOSSES,
              reductions: Sequence[str] = REDUCTIONS, layer_activations: Sequence[str] | None = None,
-             sizes: Sequence[int | None] | None = None) -> st.SearchStrategy[Network]:
+             sizes: Sequence[int | None] | None = None, family=None) -> st.SearchStrategy[Network]:
     """Networks of ``min_depth..max_depth`` dense layers and widths ``min_width..max_width``.
 
     Hidden activations are drawn from ``activations``; the output activation is
     drawn from those for which the loss is defined (sigmoid for ``bce``,
-    identity for ``bce_with_logits``). ``layer_activations`` fixes them all (and
-    so the depth); ``sizes`` fixes some widths (``None`` entries are drawn).
+    identity for ``bce_with_logits``, softmax over 2-10 classes for ``cross_entropy``).
+    ``layer_activations`` fixes them all (and so the depth); ``sizes`` fixes some
+    widths (``None`` entries are drawn). The loss options (scale, L2, biases, leaky
+    slope) are drawn by ``options.loss_options``, or fixed by ``family``'s.
     """
     _check_bounds("depth", min_depth, max_depth)
     _check_bounds("width", min_width, max_width)
-    activations = _check_choice("activations", activations, ACTIVATIONS)
+    activations = _check_choice("activations", activations, ELEMENTWISE)  # hidden layers: softmax is output only
     losses = _check_choice("losses", losses, LOSSES)
     reductions = _check_choice("reductions", reductions, REDUCTIONS)
     if layer_activations is not None:
@@ -75,7 +77,8 @@ def networks(*, min_depth: int = 1, max_depth: int = 5, min_width: int = 1, max_
 
     space = Space(min_depth=min_depth, max_depth=max_depth, min_width=min_width, max_width=max_width,
                   activations=activations, losses=losses, reductions=reductions,
-                  layer_activations=layer_activations, sizes=tuple(sizes) if sizes is not None else None)
+                  layer_activations=layer_activations, sizes=tuple(sizes) if sizes is not None else None,
+                  family=family)
     return hypothesis_picks(lambda pick: draw_network(pick, space))
 
 
@@ -116,12 +119,13 @@ def for_target(target, *, max_depth: int = 5, max_width: int = 32, max_batch: in
 
 def parameters(network: Network, *, dtype: str = "float64", elements: st.SearchStrategy[float] | None = None,
                ) -> st.SearchStrategy[list[tuple[np.ndarray, np.ndarray]]]:
-    """``[(W1, b1), ...]`` for ``network``, W of shape (out, in) and b of shape (out,)."""
+    """``[(W1, b1), ...]`` for ``network``, W of shape (out, in) and b of shape (out,)
+    (``(W1, None), ...`` for a network without biases)."""
     if dtype not in DTYPES:
         raise InvalidArgument(f"dtype={dtype!r} must be one of {DTYPES}")
     elements = elements or st.floats(-2, 2, width=32)
     layers = [st.tuples(hnp.arrays(dtype, (n_out, n_in), elements=elements),
-                        hnp.arrays(dtype, (n_out,), elements=elements))
+                        hnp.arrays(dtype, (n_out,), elements=elements) if network.bias else st.none())
               for n_in, n_out in zip(network.sizes, network.sizes[1:])]
     return st.tuples(*layers).map(list)
 
@@ -134,6 +138,10 @@ def datasets(network: Network, batch: int, *, dtype: str = "float64",
     if dtype not in DTYPES:
         raise InvalidArgument(f"dtype={dtype!r} must be one of {DTYPES}")
     elements = elements or st.floats(-3, 3, width=32)
+    X = hnp.arrays(dtype, (batch, network.sizes[0]), elements=elements)
+    if network.loss == "cross_entropy":  # one-hot rows: one class per example
+        classes = network.sizes[-1]
+        labels = st.lists(st.integers(0, classes - 1), min_size=batch, max_size=batch)
+        return st.tuples(X, labels.map(lambda ys: np.eye(classes, dtype=dtype)[ys]))
     targets = st.floats(0, 1, width=32) if network.loss != "mse" else elements
-    return st.tuples(hnp.arrays(dtype, (batch, network.sizes[0]), elements=elements),
-                     hnp.arrays(dtype, (batch, network.sizes[-1]), elements=targets))
+    return st.tuples(X, hnp.arrays(dtype, (batch, network.sizes[-1]), elements=targets))

@@ -399,9 +399,9 @@ def elementwise(target, case, tensors=None) -> dict[str, Elementwise]:
     from crosscheck.judge.oracle import mirror
 
     X, Y, params = case.arrays()
-    got = target.run(case.network, X, Y, params)
+    got, params = target.call(case.network, X, Y, params)  # "step": the truth at the params it began from
     truth = mirror(case.network, X, Y, params, "float64")
-    judge = Judge(case, X, Y, params, truth, update_lr=target.lr if target.returns == "update" else None)
+    judge = Judge(case, X, Y, params, truth, update_lr=target.lr if target.returns in ("update", "step") else None)
     out = {}
     for name in tensors if tensors is not None else [n for n in truth.grads if n in got]:
         if name not in truth.grads:

@@ -231,9 +231,9 @@ def check_case(target: Target, case: Case) -> CaseResult:
     X, Y, params = case.arrays()
     result = CaseResult(case, target.name)
     try:
-        got = target.run(case.network, X, Y, params)
+        got, params = target.call(case.network, X, Y, params)  # "step": the truth at the params it began from
     except ReturnError as e:
-        names = param_names(case.network.depth)
+        names = case.network.param_names()
         truth = mirror(case.network, X, Y, params, "float64", intermediates=False)
         result.loss = truth.loss
         result.comparisons = [compare(n, object(), truth.grads[n], dtype=case.dtype) for n in names]
@@ -264,10 +264,11 @@ def judge_many(items: list[tuple]) -> list[CaseResult]:
         loss = truth.loss
         finite = math.isfinite(loss) if type(loss) is float else bool(np.isfinite(loss))
         results.append(CaseResult(case, target.name, loss=loss, undefined=not finite))
-        lr = target.lr if target.returns == "update" else None
+        lr = target.lr if target.returns in ("update", "step") else None
         judges: list[Judge] = []
         made.append(judges)
-        jobs.append((_judged_names(case.network.depth, tuple(got), tuple(truth.grads)), got, truth.grads,
+        jobs.append((_judged_names(case.network.depth, tuple(got), tuple(truth.grads), case.network.bias),
+                     got, truth.grads,
                      case.dtype, functools.partial(_new_judge, judges, case, X, Y, params, truth, lr)))
     for result, comparisons, judges in zip(results, compare_many(jobs), made):
         result.comparisons = comparisons
@@ -276,11 +277,11 @@ def judge_many(items: list[tuple]) -> list[CaseResult]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _judged_names(depth: int, returned: tuple[str, ...], truths: tuple[str, ...]) -> tuple[str, ...]:
+def _judged_names(depth: int, returned: tuple[str, ...], truths: tuple[str, ...], bias: bool = True) -> tuple[str, ...]:
     """The tensors judged, in backward order: every parameter gradient, and each intermediate the target
     returned (``dZ``/``dA``/``dX`` among ``returned``) that torch has a truth for (``truths``).
     A campaign meets a few dozen of these."""
-    names = param_names(depth)
+    names = param_names(depth, bias)
     if any(k.startswith("d") for k in returned):
         names = names + [n for n in truths if n not in names and n in returned]
     return tuple(backward_order(names))
@@ -306,9 +307,11 @@ def check_chunk(target: Target, cases: list[Case]) -> list[CaseResult]:
 
     arrays = [c.arrays() for c in cases]
     outputs = []
-    for case, (X, Y, params) in zip(cases, arrays):
+    for i, (case, (X, Y, params)) in enumerate(zip(cases, arrays)):
         try:
-            outputs.append(target.run(case.network, X, Y, params))
+            got, params = target.call(case.network, X, Y, params)  # "step": the truth at the params it began from
+            outputs.append(got)
+            arrays[i] = (X, Y, params)
         except BaseException as e:  # the target's own failure: check_case records it below
             if isinstance(e, KeyboardInterrupt):
                 raise

@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 
 from crosscheck.model.cases import Network
-from crosscheck.model.vocabulary import LEAKY_SLOPE
 
 TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -22,12 +21,14 @@ _ACTIVATIONS = {
     "sigmoid": torch.sigmoid,
     "relu": F.relu,
     "tanh": torch.tanh,
-    "leaky_relu": lambda z: F.leaky_relu(z, LEAKY_SLOPE),
+    "softmax": lambda z: torch.softmax(z, dim=1),
 }
 _LOSSES = {
     "mse": F.mse_loss,
     "bce": F.binary_cross_entropy,
     "bce_with_logits": F.binary_cross_entropy_with_logits,
+    # on the logits Z_L with one-hot (probability) targets: log_softmax and the product fused
+    "cross_entropy": F.cross_entropy,
 }
 
 
@@ -72,7 +73,7 @@ def torch_loss(network: Network, X: torch.Tensor, Y: torch.Tensor,
         Z = F.linear(A, W, b)
         if nudge is not None:
             Z = nudge(Z, kink=True)
-        A = _ACTIVATIONS[act](Z)
+        A = F.leaky_relu(Z, network.leaky_slope) if act == "leaky_relu" else _ACTIVATIONS[act](Z)
         if nudge is not None:
             A = nudge(A, probability=act == "sigmoid")
         if keep is not None:
@@ -83,11 +84,38 @@ def torch_loss(network: Network, X: torch.Tensor, Y: torch.Tensor,
                     A = Z.view_as(Z)
                 Z.retain_grad()
                 A.retain_grad()
-            keep[f"dZ{l}"], keep[f"dA{l}"] = Z, A
+            keep[f"dZ{l}"] = Z
+            if not (network.fused and l == network.depth):
+                keep[f"dA{l}"] = A
+    loss = _data_loss(network, Z if network.fused else A, Y)
+    if network.scale != 1.0:
+        loss = loss * network.scale
+    for (W, b), (kw, kb) in zip(params, network.penalties(X.shape[0])):
+        # the L2 term: (k / 2) ||W||², after reduction and scale
+        if kw:
+            loss = loss + (kw / 2) * (W * W).sum()
+        if kb and b is not None:
+            loss = loss + (kb / 2) * (b * b).sum()
+    return loss
+
+
+def _data_loss(network: Network, out: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """The loss of the output (A_L, or Z_L for cross-entropy) against Y, reduced as declared:
+    ``batch_mean`` is torch's sum divided by the batch (cross-entropy's mean already is)."""
+    reduction = network.reduction
+    if reduction == "batch_mean":
+        if network.fused:
+            reduction = "mean"
+        else:
+            return _data_loss_as(network, out, Y, "sum") / out.shape[0]
+    return _data_loss_as(network, out, Y, reduction)
+
+
+def _data_loss_as(network: Network, out, Y, reduction: str) -> torch.Tensor:
     direct = _DIRECT_LOSSES.get(network.loss)
-    if direct is not None and A.shape == Y.shape and network.reduction in _REDUCTIONS:
-        return direct(A, Y, _REDUCTIONS[network.reduction])
-    return _LOSSES[network.loss](A, Y, reduction=network.reduction)
+    if direct is not None and out.shape == Y.shape and reduction in _REDUCTIONS:
+        return direct(out, Y, _REDUCTIONS[reduction])
+    return _LOSSES[network.loss](out, Y, reduction=reduction)
 
 
 def _direct_losses() -> tuple[dict, dict]:
@@ -134,31 +162,37 @@ def mirror(network: Network, X, Y, params, dtype: str = "float64", *, intermedia
 
     if nudge is None:
         Xt = _tensor(X, tdt, True)
-        Pt = [(_tensor(W, tdt, True), _tensor(b, tdt, True)) for W, b in params]
+        Pt = [(_tensor(W, tdt, True), None if b is None else _tensor(b, tdt, True)) for W, b in params]
     else:  # the nudged values become the leaves
         Xt = nudge(_tensor(X, tdt)).requires_grad_(True)
-        Pt = [(nudge(_tensor(W, tdt)).requires_grad_(True), nudge(_tensor(b, tdt)).requires_grad_(True))
-              for W, b in params]
+        Pt = [(nudge(_tensor(W, tdt)).requires_grad_(True),
+               None if b is None else nudge(_tensor(b, tdt)).requires_grad_(True)) for W, b in params]
     Yt = _tensor(Y, tdt)
     keep: dict[str, torch.Tensor] | None = {} if intermediates else None
     loss = torch_loss(network, Xt, Yt, Pt, keep, nudge, retain=False)
     # one autograd call for every gradient: parameters, then each Z and A, then X (the ``grads`` order)
-    inputs = [t for Wb in Pt for t in Wb]
+    inputs = [t for Wb in Pt for t in Wb if t is not None]
     if keep is not None:
         inputs += [*keep.values(), Xt]
     found = _gradients(loss, inputs)
-    grads: dict[str, np.ndarray] = dict(zip(_grad_names(len(Pt), keep is not None), map(torch.Tensor.numpy, found)))
-    output = keep[f"dA{network.depth}"].detach().numpy() if keep is not None else np.array([])
+    names = _grad_names(len(Pt), keep is not None, network.bias, network.fused)
+    grads: dict[str, np.ndarray] = dict(zip(names, map(torch.Tensor.numpy, found)))
+    output = np.array([])
+    if keep is not None:
+        last = keep.get(f"dA{network.depth}")
+        output = (last if last is not None else torch.softmax(keep[f"dZ{network.depth}"], dim=1)).detach().numpy()
     return Mirror(loss.item(), grads, output)
 
 
 @functools.lru_cache(maxsize=None)
-def _grad_names(depth: int, intermediates: bool) -> tuple[str, ...]:
+def _grad_names(depth: int, intermediates: bool, bias: bool = True, fused: bool = False) -> tuple[str, ...]:
     """The names of ``mirror``'s gradients in the order it asks autograd for them: W1, b1, ..., then
-    dZ1, dA1, ..., dZL, dAL (the order ``torch_loss`` keeps them) and dX."""
-    names = [n for l in range(1, depth + 1) for n in (f"W{l}", f"b{l}")]
+    dZ1, dA1, ..., dZL, dAL (the order ``torch_loss`` keeps them) and dX. No ``b`` without biases;
+    no dAL for softmax with cross-entropy (fused: the loss starts at Z_L)."""
+    names = [n for l in range(1, depth + 1) for n in ((f"W{l}", f"b{l}") if bias else (f"W{l}",))]
     if intermediates:
-        names += [n for l in range(1, depth + 1) for n in (f"dZ{l}", f"dA{l}")] + ["dX"]
+        names += [n for l in range(1, depth + 1) for n in (f"dZ{l}", f"dA{l}")
+                  if not (fused and n == f"dA{depth}")] + ["dX"]
     return tuple(names)
 
 

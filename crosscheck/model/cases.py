@@ -9,25 +9,49 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from crosscheck.model.vocabulary import ACTIVATIONS, DTYPES, LOSSES, OUTPUT_ACTIVATIONS, REDUCTIONS
+from crosscheck.model.vocabulary import (ACTIVATIONS, CLASSES, DTYPES, LEAKY_SLOPE, LOSS_OPTIONS, LOSSES,
+                                         OUTPUT_ACTIVATIONS, REDUCTIONS, param_names)
+
+
+def per_layer(value, depth: int) -> tuple[float, ...]:
+    """An L2 coefficient as one float per layer: a number for every layer, a list as given;
+    ``()`` when every coefficient is 0 (no penalty)."""
+    values = tuple(float(v) for v in value) if isinstance(value, (list, tuple)) else (float(value),) * depth
+    return values if any(values) else ()
 
 
 @dataclass(frozen=True)
 class Network:
-    """sizes = (in, h1, ..., out); one activation per dense layer."""
+    """sizes = (in, h1, ..., out); one activation per dense layer; the loss the code differentiates.
+
+    The loss is ``scale · loss(A_L, Y) + Σ_l c (l2_l / 2) ||W_l||² + Σ_l c (l2_bias_l / 2) ||b_l||²``
+    with ``c = 1 / batch`` if ``l2_by_batch`` else 1 (``penalties``). ``l2`` and ``l2_bias`` hold
+    one coefficient per layer, or ``()`` for none. ``bias=False``: the layers have no biases.
+    """
 
     sizes: tuple[int, ...]
     activations: tuple[str, ...]
     loss: str = "mse"
     reduction: str = "mean"
+    scale: float = 1.0
+    l2: tuple[float, ...] = ()
+    l2_bias: tuple[float, ...] = ()
+    l2_by_batch: bool = False
+    bias: bool = True
+    leaky_slope: float = LEAKY_SLOPE
 
     def __post_init__(self):
         object.__setattr__(self, "sizes", tuple(int(n) for n in self.sizes))
         object.__setattr__(self, "activations", tuple(self.activations))
+        depth = len(self.activations)
+        object.__setattr__(self, "l2", per_layer(self.l2, depth))
+        object.__setattr__(self, "l2_bias", per_layer(self.l2_bias, depth))
+        object.__setattr__(self, "scale", float(self.scale))
+        object.__setattr__(self, "leaky_slope", float(self.leaky_slope))
         problems = []
         if len(self.sizes) < 2 or any(n < 1 for n in self.sizes):
             problems.append(f"sizes must be at least two positive ints, got {list(self.sizes)}")
@@ -42,7 +66,21 @@ class Network:
             problems.append(f"loss {self.loss!r} needs an output activation in {OUTPUT_ACTIVATIONS[self.loss]}, "
                             f"got {self.activations[-1]!r}")
         if self.reduction not in REDUCTIONS:
-            problems.append(f"reduction must be 'mean' or 'sum', got {self.reduction!r}")
+            problems.append(f"reduction must be one of {', '.join(REDUCTIONS)}, got {self.reduction!r}")
+        if "softmax" in self.activations[:-1]:
+            problems.append("softmax may only be the last activation")
+        if self.loss == "cross_entropy" and len(self.sizes) >= 2 and not CLASSES[0] <= self.sizes[-1] <= CLASSES[1]:
+            problems.append(f"cross_entropy needs {CLASSES[0]} to {CLASSES[1]} classes, got {self.sizes[-1]} outputs")
+        if not (self.scale > 0 and math.isfinite(self.scale)):
+            problems.append(f"scale must be a positive number, got {self.scale!r}")
+        for name in ("l2", "l2_bias"):
+            values = getattr(self, name)
+            if values and (len(values) != depth or not all(v >= 0 and math.isfinite(v) for v in values)):
+                problems.append(f"{name} must be {depth} numbers >= 0, one per layer, got {list(values)}")
+        if self.l2_bias and not self.bias:
+            problems.append("l2_bias needs layers with biases (bias=True)")
+        if not 0 < self.leaky_slope < 1:
+            problems.append(f"leaky_slope must be in (0, 1), got {self.leaky_slope!r}")
         if problems:
             raise ValueError("invalid network: " + "; ".join(problems))
 
@@ -50,8 +88,47 @@ class Network:
     def depth(self) -> int:
         return len(self.activations)
 
+    @property
+    def fused(self) -> bool:
+        """Softmax with cross-entropy: the output layer's dZ is (a - y) · s, dA_L is never formed."""
+        return self.loss == "cross_entropy"
+
+    def options(self) -> dict:
+        """The loss options that differ from their defaults, as the declaration spells them."""
+        out = {}
+        if self.scale != 1.0:
+            out["scale"] = self.scale
+        for name in ("l2", "l2_bias"):
+            values = getattr(self, name)
+            if values:
+                out[name] = values[0] if len(set(values)) == 1 else list(values)
+        if self.l2_by_batch:
+            out["l2_by_batch"] = True
+        if not self.bias:
+            out["bias"] = False
+        if self.leaky_slope != LEAKY_SLOPE:
+            out["leaky_slope"] = self.leaky_slope
+        return out
+
+    def with_options(self, **options) -> "Network":
+        """This network with some loss options replaced (``vocabulary.LOSS_OPTIONS``)."""
+        return replace(self, **options)
+
+    def param_names(self) -> list[str]:
+        """``W1, b1, ..., WL, bL`` (no ``b`` names without biases)."""
+        return param_names(self.depth, self.bias)
+
+    def penalties(self, batch: int) -> list[tuple[float, float]]:
+        """(k_W, k_b) of each layer: the L2 terms add ``k_W W`` to dW and ``k_b b`` to db
+        (``k = l2`` or ``l2 / batch`` with ``l2_by_batch``), and ``(k / 2) ||.||²`` to the loss."""
+        c = 1.0 / batch if self.l2_by_batch else 1.0
+        w = self.l2 or (0.0,) * self.depth
+        b = self.l2_bias or (0.0,) * self.depth
+        return [(c * kw, c * kb) for kw, kb in zip(w, b)]
+
     def describe(self) -> str:
-        return f"{'-'.join(map(str, self.sizes))} [{', '.join(self.activations)}] {self.loss}/{self.reduction}"
+        extra = "".join(f", {k}={v}" for k, v in self.options().items())
+        return f"{'-'.join(map(str, self.sizes))} [{', '.join(self.activations)}] {self.loss}/{self.reduction}{extra}"
 
 
 #: Data regimes: how the arrays of a case are drawn. "normal" first: Hypothesis
@@ -90,16 +167,18 @@ class Case:
 
     # -- serialization (reports, replay, workers) --------------------------------
     def to_dict(self) -> dict:
+        """The case as JSON values; the loss options appear only where they differ from their defaults."""
         n = self.network
         return {"sizes": list(n.sizes), "activations": list(n.activations), "loss": n.loss,
-                "reduction": n.reduction, "batch": self.batch, "dtype": self.dtype,
+                "reduction": n.reduction, **n.options(), "batch": self.batch, "dtype": self.dtype,
                 "regime": self.regime, "seed": self.seed}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Case":
         try:
+            options = {k: d[k] for k in LOSS_OPTIONS if k in d}
             net = Network(tuple(d["sizes"]), tuple(d["activations"]), d.get("loss", "mse"),
-                          d.get("reduction", "mean"))
+                          d.get("reduction", "mean"), **options)
             return cls(net, int(d["batch"]), d.get("dtype", "float64"), d.get("regime", "normal"),
                        int(d.get("seed", 0)))
         except KeyError as e:
@@ -116,9 +195,11 @@ class Case:
         every call returns new arrays."""
         X, Y, flat, params = _draw(self)
         dt = np.dtype(self.dtype)  # the drawn arrays are fresh float64: cast, never shared
-        if dt == flat.dtype:
-            return X, Y, params
-        return X.astype(dt), Y.astype(dt), _views(flat.astype(dt), [W.shape for W, _ in params])
+        if dt != flat.dtype:
+            X, Y, params = X.astype(dt), Y.astype(dt), _views(flat.astype(dt), [W.shape for W, _ in params])
+        if not self.network.bias:  # the biases are drawn all the same, so W is the same with or without them
+            params = [(W, None) for W, _ in params]
+        return X, Y, params
 
 
 #: The per-thread random generator ``_draw`` resets for each case: making a new one costs several
@@ -210,7 +291,9 @@ def _draw(case: Case):
             b[dead] = 0.0
 
     out = sizes[-1]
-    if net.loss == "mse":
+    if net.loss == "cross_entropy":
+        Y = np.eye(out)[rng.integers(0, out, batch)]  # one-hot rows: one class per example
+    elif net.loss == "mse":
         Y = rng.standard_normal((batch, out))
         if regime == "large":
             Y *= 1e3

@@ -29,7 +29,7 @@ STATUSES = ("agree", "mismatch", "nonfinite", "shape", "missing", "undefined")
 #: Finding kinds, most serious first: a case's kind is the first that applies.
 KINDS = ("crash", "shape", "nonfinite", "mismatch")
 #: A target's word: ``verdict(kinds)``; ``invalid`` is the audit's, for a file it could not use.
-VERDICTS = ("agree", "disagree", "crashed", "timeout", "invalid")
+VERDICTS = ("agree", "disagree", "fragile", "crashed", "timeout", "invalid")
 #: The tensor name of a folded case's one comparison (``CaseResult.folded``).
 FOLDED = "all"
 
@@ -310,12 +310,16 @@ def finding_key(result: CaseResult, by_tensor: bool = True) -> tuple:
 
 def verdict(kinds) -> str:
     """A target's verdict from its findings' kinds: ``agree`` with none; ``disagree`` when any is a
-    mismatch, nonfinite, shape or nondeterministic finding (two calls on one case, two answers); else ``timeout`` when the time limit hit; else ``crashed``."""
+    mismatch, nonfinite, shape or nondeterministic finding (two calls on one case, two answers); ``fragile``
+    when every one is ``fragile`` (a nonfinite finding that agrees wherever the code is finite, at edge data:
+    ``judge.fragility``); else ``timeout`` when the time limit hit; else ``crashed``."""
     kinds = set(kinds)
     if not kinds:
         return "agree"
     if kinds & {"mismatch", "nonfinite", "shape", "nondeterministic"}:
         return "disagree"
+    if kinds == {"fragile"}:
+        return "fragile"
     return "timeout" if "timeout" in kinds else "crashed"
 
 

@@ -8,20 +8,37 @@ from __future__ import annotations
 import functools
 import re
 
-ACTIVATIONS = ("identity", "sigmoid", "relu", "tanh", "leaky_relu")
-LOSSES = ("mse", "bce", "bce_with_logits")
-AUDIT_LOSSES = ("mse", "bce")
-REDUCTIONS = ("mean", "sum")
+#: Activations applied to each unit alone: any layer may have one.
+ELEMENTWISE = ("identity", "sigmoid", "relu", "tanh", "leaky_relu")
+#: softmax normalizes a whole row: only the last layer, and only with cross_entropy.
+ACTIVATIONS = ELEMENTWISE + ("softmax",)
+LOSSES = ("mse", "bce", "bce_with_logits", "cross_entropy")
+AUDIT_LOSSES = ("mse", "bce", "cross_entropy")
+#: ``mean``: divide by the number of elements (torch; for cross_entropy, by the batch);
+#: ``sum``; ``batch_mean``: sum over the outputs, divide by the batch.
+REDUCTIONS = ("mean", "sum", "batch_mean")
 DTYPES = ("float64", "float32")
 LEAKY_SLOPE = 0.01
 
 #: Output activations for which a loss is defined: bce needs probabilities in
-#: [0, 1]; bce_with_logits takes raw logits.
+#: [0, 1]; bce_with_logits takes raw logits; cross_entropy a softmax over 2-10 classes.
 OUTPUT_ACTIVATIONS = {
-    "mse": ACTIVATIONS,
+    "mse": ELEMENTWISE,
     "bce": ("sigmoid",),
     "bce_with_logits": ("identity",),
+    "cross_entropy": ("softmax",),
 }
+#: The number of classes a softmax output may have (one-hot targets of that width).
+CLASSES = (2, 10)
+
+#: The largest declared network and batch a check accepts: a case is held in memory several
+#: times over (truth, rounding bounds, intermediates), so one of these already takes seconds.
+MAX_WIDTH = 4096
+MAX_DEPTH = 64
+MAX_BATCH = 65536
+#: The declaration's options of the loss beyond activations, loss and reduction, with their defaults.
+LOSS_OPTIONS = {"scale": 1.0, "l2": 0.0, "l2_bias": 0.0, "l2_by_batch": False, "bias": True,
+                "leaky_slope": LEAKY_SLOPE}
 
 DIAGNOSES = ("scale", "sign", "transpose", "activation-mask", "activation-derivative", "wrong-input",
              "bias-reduction", "stale-weights", "nonfinite", "shape", "other")
@@ -29,8 +46,10 @@ DIAGNOSES = ("scale", "sign", "transpose", "activation-mask", "activation-deriva
 _TENSOR = re.compile(r"^(W|b|dZ|dA)(\d+)$|^dX$")
 
 
-def param_names(depth: int) -> list[str]:
-    """``['W1', 'b1', ..., 'WL', 'bL']``."""
+def param_names(depth: int, bias: bool = True) -> list[str]:
+    """``['W1', 'b1', ..., 'WL', 'bL']`` (``['W1', ..., 'WL']`` for layers without biases)."""
+    if not bias:
+        return [f"W{l}" for l in range(1, depth + 1)]
     return [name for l in range(1, depth + 1) for name in (f"W{l}", f"b{l}")]
 
 

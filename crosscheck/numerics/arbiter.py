@@ -82,7 +82,8 @@ def _loss_along(network, X, Y, params, name: str, direction: np.ndarray):
         else:
             where = ("A", 0) if kind == "dX" else ("Z" if kind == "dZ" else "A", l)
             Z, A = forward64.forward(network, X64, P, inject=(*where, t * direction))
-        return forward64.loss(network, A[-1], Y)
+            moved = P
+        return forward64.objective(network, Z, A, Y, moved)
 
     if kind == "W":
         base = P[l - 1][0]

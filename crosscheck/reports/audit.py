@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from crosscheck.model.records import VERDICTS
 from crosscheck.reports.tables import markdown, markdown_text as md, write_json
 
 CSV_COLUMNS = ["target", "file", "verdict", "tensor", "agree", "ratio", "max_abs_err", "max_rel_err",
@@ -23,8 +24,7 @@ def audit_data(run) -> dict:
     """The content of ``audit.json`` for an ``AuditRun``."""
     from crosscheck import __version__
 
-    counts = {v: sum(1 for r in run.records if r["verdict"] == v)
-              for v in ("agree", "disagree", "crashed", "timeout", "invalid")}
+    counts = {v: sum(1 for r in run.records if r["verdict"] == v) for v in VERDICTS}
     return {"crosscheck": __version__, "settings": {**run.options.to_dict(), "files": run.files},
             "summary": {"targets": len(run.records), **counts, "seconds": round(run.seconds, 3)},
             "targets": run.records}
@@ -98,15 +98,25 @@ def declaration_text(target: dict) -> str:
     if d.get("batch"):
         parts.append(f"batch {d['batch']}")
     parts.append(d.get("dtype") or "float64")
-    parts.append(f"returns updated parameters (lr {d['lr']:g}; gradients recovered as (old - new) / lr, "
-                 f"as precise as the parameters' rounding allows)" if d.get("returns") == "update"
-                 else "returns gradients")
+    options = [f"{k} {d[k]}" for k in ("scale", "l2", "l2_bias", "leaky_slope")
+               if d.get(k) not in (None, 1.0 if k == "scale" else 0.01 if k == "leaky_slope" else 0.0)]
+    options += ["L2 divided by the batch"] if d.get("l2_by_batch") else []
+    options += ["no biases"] if d.get("bias") is False else []
+    parts += options
+    recovered = "gradients recovered as (old - new) / lr, as precise as the parameters' rounding allows"
+    if d.get("returns") == "update":
+        parts.append(f"returns updated parameters (lr {d['lr']:g}; {recovered})")
+    elif d.get("returns") == "step":
+        parts.append(f"returns (parameters before, after) of one SGD step of its own parameters (lr {d['lr']:g}; "
+                     f"the truth at the parameters before; {recovered})")
+    else:
+        parts.append("returns gradients")
     return "; ".join(parts)
 
 
 def headline(data: dict) -> str:
     s, opts = data["summary"], data["settings"]
-    verdicts = ", ".join(f"{s[v]} {v}" for v in ("agree", "disagree", "crashed", "timeout", "invalid") if s[v])
+    verdicts = ", ".join(f"{s[v]} {v}" for v in VERDICTS if s.get(v))
     return (f"{s['targets']} target{'s' if s['targets'] != 1 else ''} ({verdicts}); up to {opts['examples']} "
             f"cases each, seed {opts['seed']}, time limit {opts['timeout']:g} s per target; "
             f"{s['seconds']:.1f} s in all.")
