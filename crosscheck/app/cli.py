@@ -119,15 +119,32 @@ def resolve_seed(args) -> None:
     if args.seed is not None:
         return
     if getattr(args, "resume", False) and getattr(args, "report", None):
+        seed = _resumed_seed(args)
+        if seed is not None:
+            args.seed = seed
+            return
+    args.seed = profiles.run_seed(None, getattr(args, "profile", None))
+    args.seed_drawn = args.seed != profiles.run_seed(None, "ci")
+
+
+def _resumed_seed(args) -> int | None:
+    """The seed recorded by the run ``--resume`` continues: the audit's stream for ``audit``, the results
+    stream for the others; None when there is none to read."""
+    from pathlib import Path
+
+    try:
+        if args.command == "audit":
+            from crosscheck.audit import journal
+
+            return int((journal.header(Path(args.report) / journal.NAME) or {})["seed"])
         from crosscheck.engine.stream import StreamError, read
 
         try:
-            args.seed = int(read(args.report).header["seed"])
-            return
-        except (StreamError, KeyError, TypeError, ValueError):
-            pass
-    args.seed = profiles.run_seed(None, getattr(args, "profile", None))
-    args.seed_drawn = args.seed != profiles.run_seed(None, "ci")
+            return int(read(args.report).header["seed"])
+        except StreamError:
+            return None
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def rerun_command(args, *, drop=(), **override) -> str:

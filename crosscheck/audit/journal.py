@@ -56,6 +56,22 @@ class Journal:
             self._fh = None
 
 
+def header(path: str | Path) -> dict | None:
+    """The first line's run description (options and paths) of the stream at ``path``, or None."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(obj, dict) and isinstance(obj.get("audit"), dict):
+                    return obj["audit"]
+    except OSError:
+        return None
+    return None
+
+
 def read(path: str | Path, run: dict) -> tuple[dict[str, dict], int]:
     """``({key: record}, damaged lines)`` of a stream written by the same ``run`` (options and paths);
     ``JournalError`` if there is none or it belongs to another run."""
