@@ -415,9 +415,8 @@ def _diagnose(target, finding) -> None:
         return
     try:
         finding.diagnosis, finding.message = diagnose_finding(target, finding)
-        if finding.kind == "nonfinite":
-            from crosscheck.judge.fragility import fragility
-            finding.fragile = fragility(target, finding.result.case)
+        from crosscheck.judge.fragility import classify
+        classify(target, [finding])
     except BaseException as e:
         if isinstance(e, KeyboardInterrupt):
             raise

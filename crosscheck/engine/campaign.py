@@ -33,6 +33,7 @@ from dataclasses import asdict
 from typing import Any, Callable, Iterable, Iterator
 
 from crosscheck.drawing.sampler import Bounds, seeded_case, seeded_choices, shrinking_cases
+from crosscheck.judge.fragility import classify
 
 #: Chunks in flight per worker: enough to keep workers busy, few enough for flat memory.
 WINDOW_PER_WORKER = 4
@@ -416,6 +417,7 @@ def shrink(target, failures: dict, picks_of: Callable[[int], list[int]], *, exam
         if diagnose:
             from crosscheck.diagnosis import diagnose_finding
             f.diagnosis, f.message = diagnose_finding(target, f)
+            classify(target, [f])
         found[key] = f
         notes.append(f"case {i + offset + 1} did not fail again when Hypothesis replayed it, so it is reported unshrunk")
     findings = sorted(found.values(), key=Finding.order)

@@ -345,6 +345,14 @@ class Finding:
     #: "layer", "tensors", "statement", "source": {"file", "line", "code"} or None, "confirmed"}.
     bugs: list[dict] = field(default_factory=list)
     explained: bool = False  # do the bugs reproduce every gradient, here and on the verification cases?
+    #: A nonfinite finding that agrees wherever the code is finite, at edge data (``judge.fragility``):
+    #: the sentence saying when it happens; None for every other finding.
+    fragile: str | None = None
+
+    @property
+    def verdict_kind(self) -> str:
+        """The kind ``verdict`` counts: ``fragile`` for a fragile finding, else its kind."""
+        return "fragile" if self.fragile else self.kind
 
     def order(self) -> tuple:
         """Findings sort most serious kind first (``KINDS``), then by tensors."""
@@ -364,7 +372,7 @@ class Finding:
         whole result (what ``from_dict`` rebuilds it from)."""
         r = self.result
         crash = None if r.crash is None else {**r.crash, "location": crash_location(r.crash.get("traceback") or "")}
-        d = {"id": self.id, "kind": self.kind, "tensors": list(self.tensors), "diagnosis": list(self.diagnosis),
+        d = {**({"fragile": self.fragile} if self.fragile else {}), "id": self.id, "kind": self.kind, "tensors": list(self.tensors), "diagnosis": list(self.diagnosis),
              "message": self.message, "first_seen": self.first_seen, "example": r.case.to_dict(), "crash": crash,
              "comparisons": [c.to_dict() for c in r.failing],
              "bugs": [dict(b) for b in self.bugs], "explained": bool(self.explained)}
@@ -378,7 +386,7 @@ class Finding:
     def from_dict(cls, d: dict, row_fields: tuple[str, ...] | None = None) -> "Finding":
         f = cls(d["kind"], list(d["tensors"]), CaseResult.from_dict(d["result"], row_fields), int(d["first_seen"]),
                 list(d.get("diagnosis", [])), d.get("message", ""), list(d.get("bugs") or []),
-                bool(d.get("explained", False)))
+                bool(d.get("explained", False)), d.get("fragile") or None)
         for extra in ("localization", "matches"):
             if d.get(extra) is not None:
                 setattr(f, extra, d[extra])
