@@ -95,3 +95,20 @@ def test_crosscheck_fuzz_exits_1_on_a_fragile_target_unless_allowed(tmp_path, mo
     assert cli.main(argv + ["--report", str(tmp_path / "b"), "--allow-fragile"]) == 0
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert summary["fragile"] >= 1 and all(f["fragile"] for f in summary["finding_details"])
+
+
+def test_pages_colour_the_fragile_verdict_apart_from_agree_and_disagree():
+    import pandas as pd
+
+    from crosscheck.reports import html
+
+    assert [html.verdict_css(v) for v in ("agree", "fragile", "disagree", "crashed")] == ["ok", "warn", "bad", "bad"]
+    t = html.table(pd.DataFrame([{"target": "a", "verdict": "fragile"}, {"target": "b", "verdict": "agree"}]),
+                   "Targets", text_columns=("target",), verdict_column="verdict")
+    assert [row[1].css for row in t.rows] == ["verdict warn", "verdict ok"]
+    lead = html.targets_lead(["agree", "fragile"])
+    assert [s.css for s in lead] == ["warn"] and "1 of 2 targets is fragile" in lead[0].text
+    page = html.render(html.Page("p", lead, []))
+    assert ".warn {" in page and 'class="warn"' in page
+    view = html.finding_view(1, {"kind": "nonfinite", "fragile": "fragile: ...", "tensors": ["W1"]})
+    assert view.css == "finding fragile"
