@@ -413,7 +413,7 @@ def shrink(target, failures: dict, picks_of: Callable[[int], list[int]], *, exam
     for key, (i, result) in failures.items():
         if key in found:
             continue
-        f = Finding(result.kind, result.finding_tensors(), result, i + offset + 1)
+        f = Finding(result.kind, result.finding_tensors(), result, i + offset + 1, shrunk=False)
         if diagnose:
             from crosscheck.diagnosis import diagnose_finding
             f.diagnosis, f.message = diagnose_finding(target, f)
