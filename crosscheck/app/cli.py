@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from crosscheck.app.console import Console
-from crosscheck.app.options import (add_output_options, add_profile_options, add_report_option, add_run_options,
-                                    add_scale_options)
+from crosscheck.app.options import (add_fragile_option, add_output_options, add_profile_options, add_report_option,
+                                    add_run_options, add_scale_options)
 from crosscheck.engine.replay import replay_command
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -272,6 +272,7 @@ def _sigterm_as_interrupt():
 def cmd_fuzz(args) -> int:
     from crosscheck.engine import profiles
     from crosscheck.engine.campaign import CampaignError, fuzz_campaign
+    from crosscheck.judge.fragility import allowed
     from crosscheck.app.progress import progress
     from crosscheck.reports import fuzz as fuzz_report
     from crosscheck.engine.stream import StreamError
@@ -307,10 +308,14 @@ def cmd_fuzz(args) -> int:
             raise
     paths = report.finish(run, target=target)
     n_bad = len(run.findings)
+    n_fragile = sum(1 for f in run.findings if f.fragile)
     out.final(f"crosscheck fuzz: {report.tally.cases} cases, {report.tally.tensors} tensors compared, "
-              f"{n_bad} finding{'s' if n_bad != 1 else ''} (seed {args.seed}); report in {paths['md']}")
+              f"{n_bad} finding{'s' if n_bad != 1 else ''}" + (f" ({n_fragile} fragile)" if n_fragile else "")
+              + f" (seed {args.seed}); report in {paths['md']}")
     for i, f in enumerate(run.findings, 1):
-        print(f"  {f.kind}: {f.message}\n    minimal example: {f.case.describe()}\n"
+        if f.fragile:
+            print(f"  {f.fragile}")
+        print(f"  {f.verdict_kind}: {f.message}\n    minimal example: {f.case.describe()}\n"
               f"    replay: {replay_command(paths['json'], i)}")
         for c in f.result.failing:
             out.detail(f"    {c.message}")
@@ -323,7 +328,7 @@ def cmd_fuzz(args) -> int:
         print(f"  note: {run.skipped_lines} damaged or foreign line{'s' if run.skipped_lines != 1 else ''} of "
               f"the results stream {'were' if run.skipped_lines != 1 else 'was'} skipped on --resume; "
               f"{'their cases were' if run.skipped_lines != 1 else 'its case was'} checked again")
-    return EXIT_FINDINGS if n_bad else EXIT_OK
+    return EXIT_OK if allowed(run.findings, args.allow_fragile) else EXIT_FINDINGS
 
 
 def interrupted_fuzz(args, done: int) -> str:
@@ -359,6 +364,7 @@ def _fuzz_args(p):
     add_profile_options(p.add_argument)
     add_report_option(p.add_argument)
     add_scale_options(p.add_argument)
+    add_fragile_option(p.add_argument)
     p.add_argument("--all-rows", action="store_true",
                    help="write every tensor of every case to fuzz.csv and results.jsonl (default: one row for an "
                         "agreeing case, its worst tensor's error over its allowance; about 10x less disk)")

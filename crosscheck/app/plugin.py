@@ -55,7 +55,7 @@ from pathlib import Path
 import pytest
 
 from crosscheck.engine.replay import replay_command
-from crosscheck.app.options import add_profile_options, add_report_option, add_run_options
+from crosscheck.app.options import add_fragile_option, add_profile_options, add_report_option, add_run_options
 
 PREFIX = "crosscheck-"
 #: Examples per target in a test (a test suite runs many targets; the CLI default is 100).
@@ -69,6 +69,7 @@ def pytest_addoption(parser) -> None:
     add_run_options(group.addoption, prefix=PREFIX, examples=DEFAULT_EXAMPLES)
     add_profile_options(group.addoption, prefix=PREFIX)
     add_report_option(group.addoption, prefix=PREFIX, default=None)
+    add_fragile_option(group.addoption, prefix=PREFIX)
 
 
 @dataclass
@@ -85,7 +86,7 @@ class Session:
     """Every check of a pytest session, for the report and the terminal summary."""
 
     def __init__(self, examples: int, seed: int | None, profile: str | None, database, report: str | None,
-                 rootdir: Path | None = None, *, distributed: bool = False):
+                 rootdir: Path | None = None, *, distributed: bool = False, allow_fragile: bool = False):
         from crosscheck.engine import profiles
 
         self.examples, self.profile, self.database = examples, profile, database
@@ -93,6 +94,7 @@ class Session:
         self.report = report
         self.rootdir = rootdir
         self.distributed = distributed  # a pytest-xdist worker: findings are numbered only when merged
+        self.allow_fragile = allow_fragile  # fragile findings (``judge.fragility``) do not fail a test
         self.checks: list[Check] = []
         self.written: dict[str, Path] = {}
         self.folder = None  # the report folder's claim (``engine.lock``), held by the controller
@@ -108,11 +110,23 @@ class Session:
         if worker is not None and "crosscheck_seed" in worker:
             seed = worker["crosscheck_seed"]  # the controller's, one seed for the whole session
         return cls(opt("crosscheck_examples"), seed, chosen_profile(config), opt("crosscheck_database"),
-                   opt("crosscheck_report"), Path(str(config.rootpath)), distributed=worker is not None)
+                   opt("crosscheck_report"), Path(str(config.rootpath)), distributed=worker is not None,
+                   allow_fragile=bool(opt("crosscheck_allow_fragile")))
 
     @property
     def findings(self) -> int:
         return sum(len(c.run.findings) for c in self.checks)
+
+    @property
+    def fragile(self) -> int:
+        """Findings that are fragile (right where finite, inf or NaN at edge data), counted apart."""
+        return sum(1 for c in self.checks for f in c.run.findings if f.fragile)
+
+    def failed(self, run) -> bool:
+        """Does this run fail its test: any finding, unless every one is fragile and fragile ones are allowed."""
+        from crosscheck.judge.fragility import allowed
+
+        return not allowed(run.findings, self.allow_fragile)
 
     def database_location(self):
         """``--crosscheck-database``, or the profile's default under the rootdir (not the cwd)."""
@@ -147,7 +161,7 @@ class Session:
         if run.stopped and not run.findings:  # never a silent pass: the check did not finish
             raise AssertionError(f"{target.name}: the check against torch stopped after {len(run.results)} cases "
                                  f"without a verdict: {run.stopped}")
-        if run.findings:
+        if self.failed(run):
             raise AssertionError(failure_message(run, target, seed=self.seed if seed is None else seed,
                                                  profile=profile, first_number=None if self.distributed
                                                  else first_number, report=self.report_json()))
@@ -168,13 +182,22 @@ class Session:
     def summary_line(self) -> str:
         cases = sum(len(c.run.results) for c in self.checks)
         tensors = sum(len(r.comparisons) for c in self.checks for r in c.run.results)
-        bad = [c for c in self.checks if c.run.findings or c.run.stopped]
+        fragile = [c for c in self.checks if c.run.findings and all(f.fragile for f in c.run.findings)
+                   and not c.run.stopped]
+        bad = [c for c in self.checks if (c.run.findings or c.run.stopped) and c not in fragile]
         line = (f"crosscheck: {len(self.checks)} target check{'s' if len(self.checks) != 1 else ''}, "
                 f"{cases} cases, {tensors} tensors compared against torch; ")
+        parts = []
         if bad:
             names = ", ".join(dict.fromkeys(c.target.name for c in bad))
-            line += f"{len(bad)} disagree{'s' if len(bad) == 1 else ''} ({names}), {self.findings} finding" \
-                    f"{'s' if self.findings != 1 else ''}"
+            parts.append(f"{len(bad)} disagree{'s' if len(bad) == 1 else ''} ({names})")
+        if fragile:
+            names = ", ".join(dict.fromkeys(c.target.name for c in fragile))
+            parts.append(f"{len(fragile)} fragile ({names}{'; allowed' if self.allow_fragile else ''})")
+        if parts:
+            line += ", ".join(parts) + f", {self.findings} finding{'s' if self.findings != 1 else ''}"
+            if self.fragile:
+                line += f" ({self.fragile} fragile)"
         else:
             line += "all agree"
         line += f" (seed {self.seed})"
@@ -233,15 +256,20 @@ def failure_message(run, target, *, seed: int, profile: str, first_number: int |
     import json
 
     n = len(run.findings)
-    head = (f"{target.name}: gradients disagree with torch: {n} distinct finding{'s' if n != 1 else ''} "
-            f"in {len(run.results)} cases (seed {seed}, profile {profile})")
+    fragile = sum(1 for f in run.findings if f.fragile)
+    word = "are fragile (right where finite, inf or NaN at edge data)" if fragile == n else "disagree with torch"
+    head = (f"{target.name}: gradients {word}: {n} distinct finding{'s' if n != 1 else ''}"
+            + (f" ({fragile} fragile)" if fragile and fragile != n else "")
+            + f" in {len(run.results)} cases (seed {seed}, profile {profile})")
     lines = [head]
     if run.replayed:
         lines.append(f"({run.replayed} failing example{'s' if run.replayed != 1 else ''} saved by an earlier run "
                      f"replayed first from the example database)")
     for i, f in enumerate(run.findings, first_number or 1):
         what = ", ".join(f.tensors) or (f.result.crash or {}).get("type", "")
-        lines += ["", f"{i}. {f.kind} in {what}" + (f" (diagnosis: {', '.join(f.diagnosis)})" if f.diagnosis else "")]
+        lines += ["", f"{i}. {f.verdict_kind} in {what}" + (f" (diagnosis: {', '.join(f.diagnosis)})" if f.diagnosis else "")]
+        if f.fragile:
+            lines.append(f"   {f.fragile}")
         lines.append(f"   {f.message}")
         if f.result.crash is None:
             lines += [f"   {c.message}" for c in f.result.failing]
@@ -252,6 +280,8 @@ def failure_message(run, target, *, seed: int, profile: str, first_number: int |
             lines.append(f"   replay: {replay_command(report, which)}")
     if run.stopped:
         lines.append(f"note: the run stopped early: {run.stopped}")
+    if fragile == n:
+        lines.append("note: --crosscheck-allow-fragile (allow_fragile=True outside pytest) lets fragile findings pass")
     return "\n".join(lines)
 
 
@@ -336,7 +366,7 @@ def crosscheck(request) -> Checker:
 
 
 def assert_matches_torch(fn, *, examples: int | None = None, seed: int = 0, profile: str | None = None,
-                         database=None, **declaration):
+                         database=None, allow_fragile: bool = False, **declaration):
     """The fixture's check without pytest options (unittest, scripts, notebooks).
 
     ``examples`` defaults to ``DEFAULT_EXAMPLES`` (scaled by the profile);
@@ -346,7 +376,7 @@ def assert_matches_torch(fn, *, examples: int | None = None, seed: int = 0, prof
     __tracebackhide__ = True
     from crosscheck.app.options import DefaultCount
 
-    session = Session(DefaultCount(DEFAULT_EXAMPLES), seed, profile, database, None)
+    session = Session(DefaultCount(DEFAULT_EXAMPLES), seed, profile, database, None, allow_fragile=allow_fragile)
     return session.check(fn, examples=examples, **declaration)
 
 
@@ -440,4 +470,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     s = config.stash.get(_SESSION_KEY, None)
     if s is None or not s.checks:
         return
-    terminalreporter.write_line(s.summary_line(), red=bool(s.findings), green=not s.findings)
+    bad = any(s.failed(c.run) or c.run.stopped for c in s.checks)
+    terminalreporter.write_line(s.summary_line(), red=bad, green=not bad)

@@ -46,16 +46,6 @@ def result_dict(result, phase: str = "fuzz") -> dict:
             "loss": result.loss, "crash": crash, "comparisons": [c.to_dict() for c in result.comparisons]}
 
 
-def finding_dict(finding, *, shrunk: bool) -> dict:
-    """A ``fuzz.Finding`` as a dict; ``message`` is written later by ``assemble``."""
-    r = result_dict(finding.result)
-    fragile = {"fragile": finding.fragile} if getattr(finding, "fragile", None) else {}
-    return {**fragile, "kind": finding.kind, "tensors": list(finding.tensors), "diagnosis": list(finding.diagnosis),
-            "diagnosis_message": finding.message, "example": r["case"], "first_seen": finding.first_seen,
-            "shrunk": shrunk, "crash": r["crash"], "comparisons": [c for c in r["comparisons"] if not c["agree"]],
-            "bugs": list(getattr(finding, "bugs", None) or []), "explained": bool(getattr(finding, "explained", False))}
-
-
 def unfinished(kind: str, message: str, case: dict | None, what: str, where: str | None = None) -> dict:
     """A finding for a process that did not finish (timeout, signal, exit)."""
     return {"kind": kind, "tensors": [], "diagnosis": [], "diagnosis_message": "", "example": case,

@@ -292,7 +292,7 @@ def audit_one(target, spec: dict, options: AuditOptions, on_event: Callable[[dic
         replayed, stopped = getattr(run, "replayed", 0), run.stopped
         for f in run.findings:
             _diagnose(target, f)
-            findings.append(record.finding_dict(f, shrunk=True))
+            findings.append(_as_record(f))
         if run.findings:
             findings += _sweep(target, strategy, examples, seed + 1, on_result, known=run.findings,
                                first_index=len(results))
@@ -415,14 +415,22 @@ def _diagnose(target, finding) -> None:
         return
     try:
         finding.diagnosis, finding.message = diagnose_finding(target, finding)
-        if finding.kind == "nonfinite":
-            from crosscheck.judge.fragility import fragility
-            finding.fragile = fragility(target, finding.result.case)
+        from crosscheck.judge.fragility import classify
+        classify(target, [finding])
     except BaseException as e:
         if isinstance(e, KeyboardInterrupt):
             raise
         finding.diagnosis = list(record.KIND_LABELS.get(finding.kind, []))
         finding.message = f"(no diagnosis: it failed with {type(e).__name__}: {str(e)[:200]})"
+
+
+def _as_record(finding) -> dict:
+    """A finding as an entry of audit.json's ``findings``: the one finding serializer (``Finding.to_dict``),
+    without the example's whole result (the record keeps every checked case apart); the diagnosis' sentence
+    is ``diagnosis_message``, since ``record.assemble`` writes the finding's own sentence as ``message``."""
+    d = finding.to_dict(result=False)
+    d["diagnosis_message"] = d.pop("message")
+    return d
 
 
 def _sweep(target, strategy, examples: int, seed: int, on_result, *, known, first_index: int) -> list[dict]:
@@ -456,5 +464,6 @@ def _sweep(target, strategy, examples: int, seed: int, on_result, *, known, firs
         _, smallest = min(group, key=lambda t: record.case_size(t[1].case.to_dict()))
         finding = Finding(smallest.kind, smallest.finding_tensors(), smallest, min(i for i, _ in group))
         _diagnose(target, finding)
-        out.append(record.finding_dict(finding, shrunk=False))
+        finding.shrunk = False
+        out.append(_as_record(finding))
     return out

@@ -33,6 +33,7 @@ from dataclasses import asdict
 from typing import Any, Callable, Iterable, Iterator
 
 from crosscheck.drawing.sampler import Bounds, seeded_case, seeded_choices, shrinking_cases
+from crosscheck.judge.fragility import classify
 
 #: Chunks in flight per worker: enough to keep workers busy, few enough for flat memory.
 WINDOW_PER_WORKER = 4
@@ -412,10 +413,11 @@ def shrink(target, failures: dict, picks_of: Callable[[int], list[int]], *, exam
     for key, (i, result) in failures.items():
         if key in found:
             continue
-        f = Finding(result.kind, result.finding_tensors(), result, i + offset + 1)
+        f = Finding(result.kind, result.finding_tensors(), result, i + offset + 1, shrunk=False)
         if diagnose:
             from crosscheck.diagnosis import diagnose_finding
             f.diagnosis, f.message = diagnose_finding(target, f)
+            classify(target, [f])
         found[key] = f
         notes.append(f"case {i + offset + 1} did not fail again when Hypothesis replayed it, so it is reported unshrunk")
     findings = sorted(found.values(), key=Finding.order)

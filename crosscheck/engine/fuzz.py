@@ -13,6 +13,7 @@ from typing import Callable
 
 from crosscheck.model.cases import Case
 from crosscheck.judge.check import check_case
+from crosscheck.judge.fragility import classify
 from crosscheck.model.records import CaseResult, Finding, finding_key
 from crosscheck.model.target import Target
 
@@ -126,6 +127,7 @@ def fuzz(target: Target, *, examples: int = 100, seed: int = 0, strategy=None, s
         from crosscheck.diagnosis import diagnose_finding
         for f in run.findings:
             f.diagnosis, f.message = diagnose_finding(target, f)
+        classify(target, run.findings)
     run.findings.sort(key=Finding.order)
     return run
 

@@ -25,7 +25,7 @@ def fuzz_run_from_stream(contents):
             if not r.agree:
                 key = failure_key(target, r)
                 if key not in first:
-                    first[key] = Finding(r.kind, r.finding_tensors(), r, position)
+                    first[key] = Finding(r.kind, r.finding_tensors(), r, position, shrunk=False)
         from crosscheck.diagnosis import diagnose_finding
         for f in first.values():
             f.diagnosis, f.message = diagnose_finding(target, f)

@@ -112,3 +112,18 @@ def fragility(target, case) -> str | None:
         return None
     return ("fragile: the gradients agree wherever the code's values are finite, but it returns inf or NaN "
             "where torch is finite, at " + threshold(case.network, case.dtype, zeros, ones))
+
+
+def classify(target, findings) -> None:
+    """Set ``finding.fragile`` (the sentence of ``fragility``) on every nonfinite finding whose minimal example
+    is fragile: the one classification of ``crosscheck fuzz``, the pytest plugin and the audit."""
+    from crosscheck.model.cases import Case
+
+    for finding in findings:
+        if finding.kind == "nonfinite" and isinstance(finding.result.case, Case):
+            finding.fragile = fragility(target, finding.result.case)
+
+
+def allowed(findings, allow_fragile: bool) -> bool:
+    """Do these findings pass: none at all, or (with ``allow_fragile``) only fragile ones."""
+    return all(allow_fragile and getattr(f, "fragile", None) for f in findings)

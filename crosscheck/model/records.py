@@ -345,6 +345,15 @@ class Finding:
     #: "layer", "tensors", "statement", "source": {"file", "line", "code"} or None, "confirmed"}.
     bugs: list[dict] = field(default_factory=list)
     explained: bool = False  # do the bugs reproduce every gradient, here and on the verification cases?
+    #: A nonfinite finding that agrees wherever the code is finite, at edge data (``judge.fragility``):
+    #: the sentence saying when it happens; None for every other finding.
+    fragile: str | None = None
+    shrunk: bool = True  # False: the first example seen, reported as it was (Hypothesis did not shrink it)
+
+    @property
+    def verdict_kind(self) -> str:
+        """The kind ``verdict`` counts: ``fragile`` for a fragile finding, else its kind."""
+        return "fragile" if self.fragile else self.kind
 
     def order(self) -> tuple:
         """Findings sort most serious kind first (``KINDS``), then by tensors."""
@@ -358,27 +367,35 @@ class Finding:
     def id(self) -> str:
         return finding_id(self.result.target, self.kind, self.tensors, self.result.crash)
 
-    def to_dict(self) -> dict:
-        """The finding as every report writes it: id, kind, tensors, diagnosis, the minimal example, the
-        crash (with the line that raised it) or the failing tensors' comparisons, and the example's
-        whole result (what ``from_dict`` rebuilds it from)."""
+    def to_dict(self, *, result: bool = True) -> dict:
+        """The finding as every report writes it (the one finding serializer: summary.json, pytest.json,
+        audit.json): id, kind, tensors, diagnosis, whether it was shrunk, the minimal example, the crash
+        (with the line that raised it) or the failing tensors' comparisons, the known bugs, ``fragile`` when
+        it is, and the example's whole result (what ``from_dict`` rebuilds it from). ``result=False`` leaves
+        out the whole result and the crash's traceback (through crosscheck's own frames; ``location`` names
+        the user's line), for a report that keeps every checked case apart (the audit's)."""
         r = self.result
-        crash = None if r.crash is None else {**r.crash, "location": crash_location(r.crash.get("traceback") or "")}
-        d = {"id": self.id, "kind": self.kind, "tensors": list(self.tensors), "diagnosis": list(self.diagnosis),
-             "message": self.message, "first_seen": self.first_seen, "example": r.case.to_dict(), "crash": crash,
+        crash = None if r.crash is None else {**r.crash, "message": str(r.crash.get("message", "")).strip(),
+                                              "location": crash_location(r.crash.get("traceback") or "")}
+        if crash is not None and not result:
+            crash.pop("traceback", None)
+        d = {**({"fragile": self.fragile} if self.fragile else {}), "id": self.id, "kind": self.kind,
+             "tensors": list(self.tensors), "diagnosis": list(self.diagnosis), "message": self.message,
+             "first_seen": self.first_seen, "shrunk": bool(self.shrunk), "example": r.case.to_dict(), "crash": crash,
              "comparisons": [c.to_dict() for c in r.failing],
              "bugs": [dict(b) for b in self.bugs], "explained": bool(self.explained)}
         for extra in ("localization", "matches"):  # attached by crosscheck.diagnosis
             if getattr(self, extra, None) is not None:
                 d[extra] = getattr(self, extra)
-        d["result"] = r.to_dict()
+        if result:
+            d["result"] = r.to_dict()
         return d
 
     @classmethod
     def from_dict(cls, d: dict, row_fields: tuple[str, ...] | None = None) -> "Finding":
         f = cls(d["kind"], list(d["tensors"]), CaseResult.from_dict(d["result"], row_fields), int(d["first_seen"]),
                 list(d.get("diagnosis", [])), d.get("message", ""), list(d.get("bugs") or []),
-                bool(d.get("explained", False)))
+                bool(d.get("explained", False)), d.get("fragile") or None, bool(d.get("shrunk", True)))
         for extra in ("localization", "matches"):
             if d.get(extra) is not None:
                 setattr(f, extra, d[extra])

@@ -41,6 +41,7 @@ def disk_note(directory, examples: int, all_rows: bool) -> str:
 def summary(run: FuzzRun, tally: Tally) -> dict:
     return {"target": run.target, "seed": run.seed, "cases": tally.cases, "tensors_compared": tally.tensors,
             "disagreements": tally.disagreements, "findings": len(run.findings),
+            "fragile": sum(1 for f in run.findings if f.fragile),
             "max_ratio_by_dtype": dict(sorted(tally.max_ratio_by_dtype.items())),
             "max_rel_err": tally.max_rel if tally.max_rel is not None else 0.0,
             "max_rel_err_by_dtype": {dt: (float("nan") if v is None else v)
@@ -115,7 +116,8 @@ def _write_rest(run: FuzzRun, out: Path, paths: dict[str, Path], tally: Tally, t
     write_json(paths["json"], data)
     lines = [f"# crosscheck fuzz: {run.target}", "",
              f"{data['cases']} cases, {data['tensors_compared']} tensors compared, "
-             f"{data['disagreements']} disagreeing tensors, {len(run.findings)} distinct findings; "
+             f"{data['disagreements']} disagreeing tensors, {len(run.findings)} distinct findings"
+             + (f" ({data['fragile']} fragile)" if data["fragile"] else "") + "; "
              "worst error / allowed " + (", ".join(f"{v:.3g} in {dt}" for dt, v in data["max_ratio_by_dtype"].items())
                                          or "0") + " (under 1 passes); worst relative error "
              + (", ".join(f"{v:.3g} in {dt}" for dt, v in sorted(data["max_rel_err_by_dtype"].items()) if v is not None)
@@ -127,8 +129,8 @@ def _write_rest(run: FuzzRun, out: Path, paths: dict[str, Path], tally: Tally, t
     if not run.findings:
         lines.append("Every gradient agrees with torch.\n")
     for i, f in enumerate(run.findings, 1):
-        lines += [f"### {i}. {f.kind}: {', '.join(f.tensors) or f.result.crash['type']}", "",
-                  f"- diagnosis: {', '.join(f.diagnosis) or '-'}", f"- {f.message}",
+        lines += [f"### {i}. {f.verdict_kind}: {', '.join(f.tensors) or f.result.crash['type']}", "",
+                  *([f"- {f.fragile}"] if f.fragile else []), f"- diagnosis: {', '.join(f.diagnosis) or '-'}", f"- {f.message}",
                   f"- minimal example: `{f.case.describe()}` (first seen at case {f.first_seen})",
                   f"- replay: `{replay_command(paths['json'], i)}` (case `{f.case.to_dict()}`)", ""]
         if f.result.failing:

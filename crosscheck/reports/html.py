@@ -117,6 +117,7 @@ class FindingView:
     messages: str = ""
     heatmap: Figure | None = None
     kind: str = "finding"
+    css: str = "finding"  # "finding fragile" for a fragile finding (``judge.fragility``)
 
 
 @dataclass
@@ -178,8 +179,8 @@ def table(frame: pd.DataFrame, caption: str, *, text_columns=(), wide_columns=()
 
     Numbers are right-aligned and never wrap; ``text_columns`` are left-aligned and wrap
     (``wide_columns`` among them get room for a sentence); positive numbers in ``bad_columns``
-    and ratios of 1 or more in ``ratio_columns`` are red; the ``verdict_column`` is green where it says
-    "agree" and red elsewhere.
+    and ratios of 1 or more in ``ratio_columns`` are red; the ``verdict_column`` is coloured by
+    ``verdict_css``: green where it says "agree", amber for "fragile", red elsewhere.
     """
     columns = list(frame.columns)
     roles = []
@@ -196,10 +197,16 @@ def table(frame: pd.DataFrame, caption: str, *, text_columns=(), wide_columns=()
             if (bad and as_float(v) > 0) or (ratio and as_float(v) >= 1):
                 css += " bad"
             if verdict:
-                css += " ok" if v in ("agree", "yes") else " bad"
+                css += " " + verdict_css(v)
             row.append(Cell(_fmt(v), css))
         rows.append(row)
     return Table(caption, columns, rows)
+
+
+def verdict_css(verdict) -> str:
+    """The colour of a verdict, one rule for every page: ``ok`` (green) for agree, ``warn`` (amber) for
+    fragile, ``bad`` (red) for every other verdict."""
+    return "ok" if verdict in ("agree", "yes") else "warn" if verdict == "fragile" else "bad"
 
 
 def _fmt(v) -> str:
@@ -307,7 +314,7 @@ def finding_view(number: int, finding: dict, *, report=None, heading_level: int 
         table(pd.DataFrame(rows), "Failing tensors", text_columns=("tensor", "status", "at"),
               ratio_columns=(RATIO_LABEL,)) if rows else None,
         "\n".join(str(c.get("message", "")) for c in comparisons),
-        heatmap)
+        heatmap, css="finding fragile" if finding.get("fragile") else "finding")
 
 
 def case_of(example, target):
@@ -389,8 +396,10 @@ def fuzz_page(run, target=None, *, report: str | Path | None = None, title: str 
     frame = comparisons_frame(run.results) if frame is None else frame
     title = title or f"crosscheck fuzz: {run.target}"
     n = len(run.findings)
+    fragile = sum(1 for f in run.findings if f.fragile)
     lead = ([Span("Every gradient agrees with torch", "ok"), Span(f" on {len(run.results)} cases.")] if not n else
-            [Span(f"{n} distinct finding{'s' if n != 1 else ''}", "bad"), Span(f" in {len(run.results)} cases.")])
+            [Span(f"{n} distinct finding{'s' if n != 1 else ''}", verdict_css(_verdict(run))),
+             Span(f" in {len(run.results)} cases" + (f" ({fragile} fragile)." if fragile else "."))])
     overview = [table(_overview(run, frame, totals), "The run", text_columns=("", "value"))]
     if sample:
         overview.append(Text(sample, "note"))
@@ -464,15 +473,23 @@ class TargetEntry:
 def _verdict(run) -> str:
     from crosscheck.model.records import verdict
 
-    return verdict(f.kind for f in run.findings)
+    return verdict(f.verdict_kind for f in run.findings)
 
 
 def targets_lead(verdicts: list[str]) -> list[Span]:
-    n_bad = sum(1 for v in verdicts if v != "agree")
-    if not n_bad:
+    n_bad = sum(1 for v in verdicts if v not in ("agree", "fragile"))
+    n_fragile = sum(1 for v in verdicts if v == "fragile")
+    if not n_bad and not n_fragile:
         return [Span("Every target agrees with torch.", "ok")]
-    return [Span(f"{n_bad} of {len(verdicts)} target{'s' if len(verdicts) != 1 else ''} "
-                 f"disagree{'s' if n_bad == 1 else ''} with torch.", "bad")]
+    targets = f"of {len(verdicts)} target{'s' if len(verdicts) != 1 else ''}"
+    out = []
+    if n_bad:
+        out.append(Span(f"{n_bad} {targets} disagree{'s' if n_bad == 1 else ''} with torch.", "bad"))
+    if n_fragile:
+        out += [Span(" ")] if out else []
+        out.append(Span(f"{n_fragile} {targets} {'is' if n_fragile == 1 else 'are'} fragile: "
+                        "right wherever finite, inf or NaN only at edge data.", "warn"))
+    return out
 
 
 def targets_page(title: str, entries: list[TargetEntry], *, report: str | Path | None = None,
@@ -494,7 +511,7 @@ def targets_page(title: str, entries: list[TargetEntry], *, report: str | Path |
     number = 1
     for i, e in enumerate(entries, 1):
         blocks = [Text(f"{e.verdict}; {e.cases} cases; file {_short_path(e.file) or '-'}"
-                       + (f"; {e.note}" if e.note else ""), "ok" if e.verdict == "agree" else "bad"),
+                       + (f"; {e.note}" if e.note else ""), verdict_css(e.verdict)),
                   *_run_sections(e.frame, e.name)]
         blocks += _findings([(e.target, f) for f in e.findings], report, start=number, level=3)
         number += len(e.findings)

@@ -45,7 +45,7 @@ def tensor_rows(frame: pd.DataFrame) -> list[dict]:
 def target_record(check, frame: pd.DataFrame) -> dict:
     t, run = check.target, check.run
     return {"name": t.name, "file": t.file, "function": getattr(t.fn, "__name__", None), "test": check.nodeid,
-            "declaration": declaration(t), "verdict": verdict(f.kind for f in run.findings), "examples": len(run.results),
+            "declaration": declaration(t), "verdict": verdict(f.verdict_kind for f in run.findings), "examples": len(run.results),
             "seconds": round(run.seconds, 3), "replayed": run.replayed, "stopped": run.stopped,
             "tensors": tensor_rows(frame), "findings": [f.to_dict() for f in run.findings]}
 
@@ -66,7 +66,9 @@ def write(checks: list, directory: str | Path, *, examples: int, seed: int, prof
     frame.to_csv(paths["csv"], index=False)
     data = {"session": {"examples": examples, "seed": seed, "profile": profile, "checks": len(checks),
                         "cases": sum(r["examples"] for r in records), "tensors_compared": int(len(frame)),
-                        "findings": sum(len(r["findings"]) for r in records)},
+                        "findings": sum(len(r["findings"]) for r in records),
+                        "fragile": sum(1 for r in records for f in r["findings"] if f.get("fragile")),
+                        "fragile_targets": sum(1 for r in records if r["verdict"] == "fragile")},
             "targets": records}
     write_json(paths["json"], data)
     paths["md"].write_text(_markdown(records, data["session"], paths["json"]))
@@ -86,15 +88,16 @@ def _markdown(records: list[dict], session: dict, report: Path) -> str:
                          for r in records])
     lines = ["# crosscheck: pytest session", "",
              f"{session['checks']} checks, {session['cases']} cases, {session['tensors_compared']} tensors compared, "
-             f"{session['findings']} findings (seed {session['seed']}, profile {session['profile']}).", "",
+             f"{session['findings']} findings"
+             + (f" ({session['fragile']} fragile)" if session["fragile"] else "") + f" (seed {session['seed']}, profile {session['profile']}).", "",
              "## Targets", "", markdown(rows), "## Findings", ""]
     number = 0
     for r in records:
         for f in r["findings"]:
             number += 1
             what = ", ".join(f["tensors"]) or (f.get("crash") or {}).get("type", "")
-            lines += [f"### {number}. {r['name']}: {f['kind']} in {what}", "",
-                      f"- test: `{r['test']}`", f"- diagnosis: {', '.join(f['diagnosis']) or '-'}",
+            lines += [f"### {number}. {r['name']}: {'fragile' if f.get('fragile') else f['kind']} in {what}", "",
+                      *([f"- {f['fragile']}"] if f.get("fragile") else []), f"- test: `{r['test']}`", f"- diagnosis: {', '.join(f['diagnosis']) or '-'}",
                       f"- {f['message']}", f"- minimal example: `{f['example']}`",
                       f"- replay: `{replay_command(report, number)}`", ""]
             if f["comparisons"]:
