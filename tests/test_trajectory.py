@@ -200,6 +200,28 @@ def test_float32_overflow_of_torch_itself_is_not_a_finding():
     assert all(c.status == "undefined" for c in res.per_step[int(step.group(1))])
 
 
+def test_a_saturated_softmax_loss_is_judged_within_the_rounding_of_its_log():
+    # found by `crosscheck train`: the loss is about 7e-7, and the reference's log of a rounded softmax
+    # probability loses eps in absolute terms (torch's log_softmax does not); that is rounding, not a bug
+    tc = TrainingCase.from_dict({"sizes": [1, 2], "activations": ["softmax"], "loss": "cross_entropy",
+                                 "reduction": "mean", "batch": 1, "dtype": "float64", "regime": "saturated",
+                                 "seed": 0, "optimizer": "momentum", "lr": 0.1, "momentum": 0.9, "steps": 1})
+    res = check_reference(tc)
+    assert res.agree, res.message()
+    assert 0 < res.torch_losses[0] < 1e-5  # the saturated case it was found on
+
+
+def test_an_underflowed_softmax_probability_does_not_make_the_loss_infinite():
+    # found by `crosscheck train`: with large data a softmax probability underflows to 0 and its log is -inf,
+    # where torch's log-softmax of the logits is finite; the loss is taken from the logits
+    tc = TrainingCase.from_dict({"sizes": [1, 2], "activations": ["softmax"], "loss": "cross_entropy",
+                                 "reduction": "mean", "batch": 1, "dtype": "float64", "regime": "large",
+                                 "seed": 1, "optimizer": "adam", "lr": 0.1, "steps": 1})
+    res = check_reference(tc)
+    assert res.agree, res.message()
+    assert all(np.isfinite(x) for x in res.losses)
+
+
 def test_training_cases_replay_from_their_dict():
     tc = TrainingCase(case("float32"), SPECS["adamw"], 7)
     assert TrainingCase.from_dict(tc.to_dict()) == tc

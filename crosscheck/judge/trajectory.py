@@ -339,16 +339,27 @@ def _loss_at(network, X, Y, got: dict, dtype: str) -> float | None:
             return None
         params.append((W.reshape(n_out, n_in).astype(dtype), b.reshape(n_out).astype(dtype)))
     with np.errstate(all="ignore"):
+        if network.loss == "cross_entropy":
+            # NOTE: log of an underflowed softmax probability is -inf where torch's log-softmax of the
+            # logits is finite: the loss is taken as torch takes it, from the logits (numerics.forward64)
+            from crosscheck.numerics import forward64
+
+            Z, A = forward64.forward(network, X, params)
+            return forward64.loss(network, A[-1], Y, logits=Z[-1])
         return float(loss(network.loss, network.reduction).forward(MLP(network.sizes, network.activations,
                                                                        params).forward(X), Y))
 
 
 def _loss_scale(network, X, truth_params: dict, truth_loss: float) -> float:
-    """S for the loss comparison: |L|, except for bce_with_logits, where torch 2.13 computes
+    """S for the loss comparison: |L|, except for cross_entropy (see below) and bce_with_logits, where torch 2.13 computes
     each term as (1 - y) z + m + log(e^(-m) + e^(-z-m)), m = max(-z, 0), which loses
     eps · (1 + |z|) per element (the reference's log1p does not); S = reduce(1 + |z|)."""
     if not np.isfinite(truth_loss):
         return 0.0
+    if network.loss == "cross_entropy":
+        # NOTE: the reference takes log of a rounded softmax probability, which loses eps in absolute
+        # terms per example however small the loss (torch's log_softmax does not): S = reduce(1).
+        return max(abs(truth_loss), float(len(X)) if network.reduction == "sum" else 1.0)
     if network.loss != "bce_with_logits":
         return abs(truth_loss)
     from crosscheck.reference import MLP
