@@ -147,6 +147,7 @@ def _from_dict(out: dict, depth: int, intermediates: bool) -> tuple[dict, list[s
     return values, ignored
 
 
+@functools.lru_cache(maxsize=1024)  # a campaign asks about the same few dozen keys for every case
 def _canonical(key, depth: int) -> str | None:
     """``W1`` for "W1", "dW1" (and "W", "dW" of a single layer); intermediates as they are."""
     if not isinstance(key, str):
@@ -185,11 +186,13 @@ def gradient(value, dtype: str | None = None):
     Accepted: float16/32/64 arrays (narrower than ``dtype`` only with a sentence: rejected),
     torch tensors of those dtypes, and lists or scalars of Python floats (exact in float64).
     """
-    if value is None:
+    if type(value) is np.ndarray:  # the usual answer, first: a case checks a dozen of these
+        arr = value
+    elif value is None:
         return Rejected("None", missing=True)
-    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor, in process
-        value = value.detach().cpu().numpy()
-    if isinstance(value, np.ndarray) or isinstance(value, np.generic):
+    elif hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor, in process
+        arr = np.asarray(value.detach().cpu().numpy())
+    elif isinstance(value, (np.ndarray, np.generic)):
         arr = np.asarray(value)
     elif isinstance(value, float) or (isinstance(value, (list, tuple)) and _all_floats(value)):
         arr = np.asarray(value, dtype=np.float64)
@@ -199,10 +202,14 @@ def gradient(value, dtype: str | None = None):
         what = {"c": "complex", "i": "integer", "u": "unsigned integer", "b": "bool"}.get(arr.dtype.kind, "")
         return Rejected(f"{_article(str(arr.dtype))} {arr.dtype} array ({what or 'not a real floating'} values, "
                         f"not real floating-point gradients)")
-    if dtype in FLOATS and arr.dtype.name in FLOATS and FLOATS.index(arr.dtype.name) < FLOATS.index(dtype):
+    if dtype in _WIDTH and arr.dtype.itemsize < _WIDTH[dtype]:  # float16/32 where float32/64 was declared
         return Rejected(f"{_article(str(arr.dtype))} {arr.dtype} array from a target declared dtype={dtype!r} "
                         f"(compute in {dtype}, or declare dtype={arr.dtype.name!r})")
     return arr
+
+
+#: Bytes of each declared dtype: a real floating array narrower than the declared one is rejected.
+_WIDTH = {name: np.dtype(name).itemsize for name in FLOATS}
 
 
 def _all_floats(seq, depth: int = 0) -> bool:
