@@ -244,29 +244,18 @@ def pytest_run(tmp_path_factory):
     return Run(tmp / "out", _paths(tmp))
 
 
-@pytest.mark.parametrize("name", ["results.jsonl", "fuzz.csv", "fuzz.md", "summary.json", "fuzz.html"])
-def test_fuzz(fuzz_run, name):
-    check_golden(fuzz_run.folder / name, GOLDEN / "fuzz" / name, fuzz_run.paths)
+REPORTS = {"fuzz": ["results.jsonl", "fuzz.csv", "fuzz.md", "summary.json", "fuzz.html"],
+           "audit": ["audit.json", "audit.csv", "audit.md"],
+           "train": ["train.csv", "train.md", "train.json"],
+           "mutants": ["mutants.csv", "mutants.md", "mutants.json"],
+           "pytest": ["pytest.json", "pytest.csv", "pytest.md"]}
 
 
-@pytest.mark.parametrize("name", ["audit.json", "audit.csv", "audit.md"])
-def test_audit(audit_run, name):
-    check_golden(audit_run.folder / name, GOLDEN / "audit" / name, audit_run.paths)
-
-
-@pytest.mark.parametrize("name", ["train.csv", "train.md", "train.json"])
-def test_train(train_run, name):
-    check_golden(train_run.folder / name, GOLDEN / "train" / name, train_run.paths)
-
-
-@pytest.mark.parametrize("name", ["mutants.csv", "mutants.md", "mutants.json"])
-def test_mutants(mutants_run, name):
-    check_golden(mutants_run.folder / name, GOLDEN / "mutants" / name, mutants_run.paths)
-
-
-@pytest.mark.parametrize("name", ["pytest.json", "pytest.csv", "pytest.md"])
-def test_pytest_plugin(pytest_run, name):
-    check_golden(pytest_run.folder / name, GOLDEN / "pytest" / name, pytest_run.paths)
+@pytest.mark.parametrize("command, name", [(c, n) for c, names in REPORTS.items() for n in names])
+def test_report(request, command, name):
+    """Each report file of each command, byte for byte (masked) against its golden copy."""
+    run = request.getfixturevalue(f"{command}_run")
+    check_golden(run.folder / name, GOLDEN / command / name, run.paths)
 
 
 def test_replay_of_an_audit_finding(audit_run, tmp_path):

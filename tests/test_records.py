@@ -86,3 +86,11 @@ def test_one_verdict_for_every_report():
     assert verdict(["shape", "timeout"]) == "disagree"
     assert math.isinf(TensorComparison("W1", (1,), (2,), "float64", 2, 2, 1.0, math.inf, math.inf, None, 0.0,
                                        np.nan, "shape", ratio=math.inf).ratio)
+
+
+def test_two_crashes_of_one_type_on_other_lines_have_their_own_ids():
+    from crosscheck.model.records import finding_id
+
+    at = lambda line: {"type": "ValueError", "location": f"t.py:{line} in f"}
+    first, second = finding_id("t.f", "crash", [], at(52)), finding_id("t.f", "crash", [], at(54))
+    assert first == "t.f:crash:ValueError@t.py:52" and first != second

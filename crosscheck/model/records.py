@@ -324,10 +324,12 @@ def verdict(kinds) -> str:
 
 
 def finding_id(target: str, kind: str, tensors, crash: dict | None = None) -> str:
-    """``TARGET:KIND:TENSORS``, e.g. ``reference:mismatch:W1+b1`` or ``t.f:crash:ValueError``."""
+    """``TARGET:KIND:TENSORS``, e.g. ``reference:mismatch:W1+b1``; a crash is named by its type and, like
+    ``finding_key``, the line that raised it: ``t.f:crash:ValueError@t.py:52``."""
     what = "+".join(tensors or [])
     if not what and crash:
-        what = crash.get("type", "")
+        where = crash.get("location") or crash_location(crash.get("traceback") or "")
+        what = crash.get("type", "") + (f"@{where.split(' in ')[0]}" if where else "")  # no space: an id is pasted
     return f"{target}:{kind or '?'}:{what}"
 
 
