@@ -139,6 +139,22 @@ def test_the_tutorials_through_the_installed_command(tmp_path):
     assert "relu_rows_audit.relu_two_layer" in proc.stdout and proc.stderr == ""
 
 
+def test_each_crash_shrinks_to_the_smallest_network_raising_it_on_its_line(tmp_path):
+    """relu_rows' ReLU mask from X (line 52) raises when in != hidden and in > 1: 2-3-1 at batch 1 is the
+    smallest such network; its dW2 from X (line 54) raises when the hidden width is 1: 2-1-1."""
+    proc = subprocess.run([sys.executable, "-m", "crosscheck", "audit", str(TUTORIALS / "relu_rows_audit.py"),
+                           "--seed", "3", "--database", "none", "--report", str(tmp_path)],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          cwd=tmp_path, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    [target] = json.loads((tmp_path / "audit.json").read_text())["targets"]
+    crashes = [f for f in target["findings"] if f["kind"] == "crash"]
+    assert all(f["shrunk"] for f in crashes)
+    smallest = {f["crash"]["location"]: (f["example"]["sizes"], f["example"]["batch"]) for f in crashes}
+    assert smallest == {"relu_rows.py:52 in train_step": ([2, 3, 1], 1),
+                        "relu_rows.py:54 in train_step": ([2, 1, 1], 1)}
+
+
 def test_failures_are_kept_in_the_example_database_and_replayed_first(tmp_path, capsys):
     path = write(tmp_path, "crashy.py", """
         from crosscheck import audit_target

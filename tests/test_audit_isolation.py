@@ -103,7 +103,10 @@ def test_a_hang_is_a_timeout_the_results_so_far_are_kept_and_the_audit_goes_on(t
     assert late["verdict"] == "timeout"
     assert late["examples"] == 5 and all(t["agree"] is True and t["cases"] == 5 for t in late["tensors"])
     assert only_finding(late)["example"] is not None  # the sixth case, the one that hung
-    assert by_name["linear"]["verdict"] == "agree" and by_name["linear"]["examples"] == 20
+    # audited in full after them: 20 cases drawn (two of them may be one case, as a width 1 drawn and a
+    # width 1 repeated are), none cut short
+    linear = by_name["linear"]
+    assert linear["verdict"] == "agree" and linear["stopped"] is None and 18 <= linear["examples"] <= 20
 
 
 def test_a_target_that_tampers_with_its_own_process_still_disagrees():

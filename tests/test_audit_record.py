@@ -104,8 +104,24 @@ def test_assemble_builds_the_documented_record():
     assert finding["kind"] == "mismatch" and finding["tensors"] == ["W1", "b1"]
     assert finding["diagnosis"] == ["other"]  # read off streamed cases: the diagnosis never saw it
     assert "W1 and b1 disagree with torch only when in_features == hidden" in finding["message"]
-    assert "worst difference 0.5" in finding["message"]
+    assert "there the worst difference is 0.5 in W1 (allowed 1e-12, error/allowed 5e+11)" in finding["message"]
     assert finding["example"]["sizes"] == [3, 3, 1]  # the smallest failing case
+
+
+def test_a_findings_one_worst_is_its_minimal_examples():
+    """The headline quotes the figures the minimal example's comparisons show, not a bigger
+    error of another case (one "worst" per tensor throughout a finding)."""
+    results = mask_bug_results()
+    results[2]["comparisons"][0].update(max_abs_err=40.0, max_rel_err=40.0)  # 4-4-3: larger, not minimal
+    example = case((3, 3, 1), 4)
+    finding = {"kind": "mismatch", "tensors": ["W1", "b1"], "example": example, "shrunk": True,
+               "comparisons": [dict(cmp("W1", "mismatch", 0.25), ratio=2.5e11),
+                               dict(cmp("b1", "mismatch", 0.5), ratio=5e11)]}
+    rec = record.assemble(SPEC, results, [finding], examples_requested=14, seconds=1.0)
+    message = rec["findings"][0]["message"]
+    assert "there the worst difference is 0.5 in b1 (allowed 1e-12, error/allowed 5e+11)." in message
+    assert "40" not in message
+    assert rec["tensors"][0]["max_abs_err"] == 40.0  # the table is over every case, and says so
 
 
 def test_findings_in_fewer_tensors_fold_into_the_wider_one():

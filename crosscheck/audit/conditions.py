@@ -87,7 +87,11 @@ def shows(finding: dict, result: dict) -> bool | None:
     if finding["kind"] == "crash":
         if crash is None:
             return False
-        return True if crash["type"] == (finding.get("crash") or {}).get("type") else None
+        mine = finding.get("crash") or {}
+        # the finding's own error: its type, raised on its line (a crash of another line is another finding)
+        same = crash["type"] == mine.get("type") and (not mine.get("location")
+                                                       or crash.get("location") == mine["location"])
+        return True if same else None
     if crash is not None:
         return None
     statuses = {"shape": ("shape", "missing"), "nonfinite": ("nonfinite",), "mismatch": ("mismatch",)}

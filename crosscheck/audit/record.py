@@ -301,11 +301,12 @@ def describe(f: dict, results: list[dict], cond: dict) -> str:
             head = (f"{_names(tensors)} {'contain' if plural else 'contains'} NaN or inf where torch is finite"
                     f"{when}{count}" + (f": {worst['message']}" if worst else "") + ".")
         else:
-            head = f"{_names(tensors)} {'disagree' if plural else 'disagrees'} with torch{when}{count}"
-            if worst:
-                head += (f"; worst difference {worst['max_abs_err']:.3g} in {worst['tensor']} (relative "
-                         f"{_fmt(worst['max_rel_err'])}, allowed {worst['allowed_abs_err']:.3g})")
-            head += "."
+            head = f"{_names(tensors)} {'disagree' if plural else 'disagrees'} with torch{when}{count}."
+            if worst and example:
+                # the minimal example's own figures: the ones its comparisons below show
+                example = example[:-1] + (f"; there the worst difference is {worst['max_abs_err']:.3g} in "
+                                          f"{worst['tensor']} (allowed {worst['allowed_abs_err']:.3g}, "
+                                          f"error/allowed {_fmt(_ratio(worst))}).")
     head += _others_too(f)
     for also in f.get("also", [])[:2]:
         example += (f" Some cases show it in {_names(sorted(also['tensors'], key=lambda t: (tensor_layer(t), t)))}"
@@ -373,10 +374,23 @@ def _fmt(x) -> str:
 
 
 def _worst(f: dict, results: list[dict]) -> dict | None:
-    """The worst comparison of the finding's tensors among the cases that show it."""
-    cmps = [c for r in results if conditions.shows(f, r)
-            for c in r.get("comparisons", []) if c["tensor"] in f["tensors"] and not c["agree"]]
-    cmps += [c for c in f.get("comparisons", []) if c["tensor"] in f["tensors"]]
+    """The worst comparison of the finding's tensors at its minimal example (by error / allowed): the one
+    "worst" of a finding, which its example's comparisons show too. A finding that carries no comparisons
+    of its example falls back to the worst among the cases that show it."""
+    cmps = [c for c in f.get("comparisons") or [] if c["tensor"] in f["tensors"] and not c.get("agree", False)]
+    if not cmps:
+        cmps = [c for r in results if conditions.shows(f, r)
+                for c in r.get("comparisons", []) if c["tensor"] in f["tensors"] and not c["agree"]]
     if not cmps:
         return None
-    return max(cmps, key=lambda c: (_num(c["max_rel_err"]), _num(c["max_abs_err"])))
+    return max(cmps, key=lambda c: (_num(_ratio(c)), _num(c["max_abs_err"])))
+
+
+def _ratio(c: dict) -> float:
+    """A comparison's error / allowed (``model.records.error_ratio`` for a record written without it)."""
+    from crosscheck.model.records import error_ratio
+
+    r = c.get("ratio")
+    if isinstance(r, (int, float)) and r == r:
+        return r
+    return error_ratio(_num(c["max_abs_err"]), _num(c["allowed_abs_err"]))

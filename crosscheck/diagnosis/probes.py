@@ -64,7 +64,8 @@ class Probes:
         Case i (0-based) grows every width by i + 1 (so widths that are equal here stay
         equal: the condition the failure showed under is kept) and draws batch + 2 + i
         samples, on plain data with a fresh seed; widths or a batch the target's family
-        fixes are kept. Where growing is not admitted, only the batch changes.
+        fixes are kept. Where growing is not admitted (a fixed width, a softmax
+        past its 10 classes), only the batch changes.
         """
         net, fixed = self.case.network, self.target.family.sizes
         out = []
@@ -73,8 +74,11 @@ class Probes:
                           for j, n in enumerate(net.sizes))
             batch = self.target.family.batch or self.case.batch + 2 + i
             for shape in (sizes, net.sizes):
-                case = replace(self.case, network=replace(net, sizes=shape), batch=batch, regime="normal",
-                               seed=self.case.seed + 101 + i)
+                try:
+                    grown = replace(net, sizes=shape)
+                except ValueError:  # not a network (a softmax grown past its 10 classes): keep the sizes
+                    continue
+                case = replace(self.case, network=grown, batch=batch, regime="normal", seed=self.case.seed + 101 + i)
                 ev = self.at(case)
                 if ev is not None:
                     out.append(ev)

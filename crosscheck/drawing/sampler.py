@@ -24,9 +24,11 @@ Where the picks come from is the only difference between the routes:
   ``replayed_case`` turns back into the case.
 
 Widths repeat the one before half the time (equal in/hidden widths let
-shape-compatible wrong-tensor bugs run at all). The seeded picks hit the ends of
-their range more often than a uniform draw would (width 1, batch 1, the
-simplest regime), as Hypothesis's own do.
+shape-compatible wrong-tensor bugs run at all); each width's own number is a
+decision even when repeated (one option then), so a shrunk repeat gives way to
+the smallest width (a crash when in != hidden shrinks to 2-3-1, not 2-3-3).
+The seeded picks hit the ends of their range more often than a uniform draw
+would (width 1, batch 1, the simplest regime), as Hypothesis's own do.
 """
 from __future__ import annotations
 
@@ -133,7 +135,13 @@ def draw_network(pick: Pick, space: Space = Space()) -> Network:
             lo, hi = CLASSES[0], max(CLASSES[0], min(CLASSES[1], hi))
         if space.sizes is not None and space.sizes[i] is not None:
             widths.append(int(space.sizes[i]))
-        elif widths and _choose(pick, (False, True)):
+            continue
+        if widths and _choose(pick, (False, True)):
+            # a repeat still takes the width's place in the decisions, with its one option (0), so
+            # that shrinking the repeat away reads 0 there: the smallest width, where a width drawn
+            # only after "no repeat" would take the next decision's pick and a width drawn anyway
+            # would make one case out of many decisions
+            pick(1)
             widths.append(min(max(widths[-1], lo), hi))
         else:
             widths.append(_integer(pick, lo, hi))
@@ -180,6 +188,18 @@ def seeded_choices(seed: int, index: int, family=None, bounds: Bounds = Bounds()
     return case, picks.choices
 
 
+#: Where Hypothesis draws the picks: ``[PICK_OFFSET, PICK_OFFSET + n)``, shrunk towards its start as
+#: ``[0, n)`` is. Hypothesis draws 1 in 20 integers from the integer constants of the "local"
+#: modules loaded in the process (any module outside site-packages and the standard library: the
+#: user's code, and crosscheck's own in an editable install); which modules those are differs
+#: between the audit's process and its workers, a pytest session and the command line, and as
+#: modules load during a run, so picks in ``[0, n)`` made the same seed draw other cases there
+#: (a seed of 1024 where another process drew 1000). No constant lies in this range (Hypothesis's
+#: own all lie near powers of 2 and 10, factorials and primorials; ``tests/test_strategies_
+#: distribution.py`` checks it), so every process draws the same cases for the same seed.
+PICK_OFFSET = 3 * 10**13 + 1
+
+
 def hypothesis_picks(draw_with: Callable[[Pick], object], keep_picks: bool = True):
     """The Hypothesis strategy of ``draw_with(pick)``, each pick an ``st.integers(0, n - 1)``.
 
@@ -193,7 +213,7 @@ def hypothesis_picks(draw_with: Callable[[Pick], object], keep_picks: bool = Tru
         picks: list[int] = []
 
         def pick(n: int) -> int:
-            picks.append(draw(st.integers(0, n - 1)))
+            picks.append(draw(st.integers(PICK_OFFSET, PICK_OFFSET + n - 1)) - PICK_OFFSET)
             return picks[-1]
 
         value = draw_with(pick)

@@ -137,7 +137,9 @@ def markdown_report(data: dict) -> str:
             continue
         lines += [f"- declared: {md(declaration_text(t))}",
                   f"- {t['examples']} cases checked in {t.get('seconds', 0):.1f} s"
-                  + (f"; {md(t['stopped'])}" if t.get("stopped") else ""), "", markdown(target_tensor_frame(t))]
+                  + (f"; {md(t['stopped'])}" if t.get("stopped") else ""), "",
+                  "Per tensor, the worst over every case checked (each finding below quotes its minimal "
+                  "example's own figures):", "", markdown(target_tensor_frame(t))]
         if not t["findings"]:
             lines += ["Every gradient agrees with torch.", ""]
         for i, f in enumerate(t["findings"], 1):
@@ -185,7 +187,7 @@ def html_page(data: dict, *, report: str | Path | None = None, heatmaps: dict | 
                                 + (f"; {t['stopped']}" if t.get("stopped") else "")))
         tensors = target_tensor_frame(t)
         ratios = [figures.record_ratio(x) for x in t["tensors"]]
-        blocks.append(html.table(tensors, f"{t['name']}: per tensor", text_columns=("tensor", "agree", "conventions"),
+        blocks.append(html.table(tensors, f"{t['name']}: per tensor, the worst over every case checked", text_columns=("tensor", "agree", "conventions"),
                                  wide_columns=("conventions",), ratio_columns=(ratio,)))
         if t["tensors"]:
             blocks.append(html.figure(figures.tensor_ratios, f"worst {ratio} per tensor of {t['name']}",
