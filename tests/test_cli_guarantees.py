@@ -229,3 +229,17 @@ def test_no_hypothesis_folder_is_made_beside_crosscheck_examples(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [".crosscheck", "r"]
     assert (tmp_path / ".crosscheck" / "examples").is_dir()
     assert sorted(p.name for p in (tmp_path / ".crosscheck").iterdir()) in (["examples"], ["examples", "hypothesis"])
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    """``crosscheck ... | head``: the pipe's reader is gone before the output is written; no traceback,
+    the status of a process stopped by SIGPIPE."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "crosscheck", "replay", str(ROOT / "tests/golden/audit/audit.json")],
+                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=120, cwd=ROOT)
+    finally:
+        os.close(write)
+    assert proc.returncode == cli.EXIT_BROKEN_PIPE == 141
+    assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr

@@ -19,8 +19,10 @@ EXAMPLES = ROOT / "examples" / "declare"
 
 def test_every_declare_example_gets_its_verdict_through_the_command(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # a fixed seed: 30 cases find the fragile target's saturated outputs under most seeds, not all
+    # (seed 218997974 draws none), and this test is about the verdicts, not the search
     cmd = [sys.executable, "-m", "crosscheck", "audit", str(EXAMPLES), "--examples", "30", "--timeout", "60",
-           "--database", "none", "--report", str(tmp_path)]
+           "--seed", "0", "--database", "none", "--report", str(tmp_path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert proc.returncode == 1, proc.stdout + proc.stderr  # the fragile one fails the run by default
     verdicts = {t["name"]: t["verdict"] for t in json.loads((tmp_path / "audit.json").read_text())["targets"]}

@@ -242,3 +242,72 @@ def test_a_crash_matches_a_known_bug_only_when_it_is_the_same_kind_of_crash():
     assert "activation-mask" not in update.labels
     mask = diagnose(target, case((2, 3, 3), ("relu", "sigmoid"), batch=1, seed=0))
     assert mask.labels == ["activation-mask"]
+
+
+# -- a crash raised by a bug another finding names -------------------------------------------------
+
+def _finding(target, c):
+    from crosscheck.diagnosis import diagnose_finding
+    from crosscheck.judge.check import check_case
+    from crosscheck.model.records import Finding
+
+    r = check_case(target, c)
+    f = Finding(r.kind, r.finding_tensors(), r, 1)
+    f.diagnosis, f.message = diagnose_finding(target, f)
+    return f
+
+
+def _relu_rows_findings():
+    from crosscheck.judge.check import check_case
+
+    target = _tutorial_target("relu_rows_audit.py")
+    acts = ("relu", "sigmoid")
+    wrong = _finding(target, case((1, 1, 1), acts, batch=1, seed=0))
+    mask = _finding(target, case((2, 3, 1), acts, batch=1, seed=0))  # raises on line 52
+    update = _finding(target, case((2, 1, 1), acts, batch=1, seed=0))  # raises on line 54
+    more = [check_case(target, case(s, acts, batch=b, seed=k))
+            for k, (s, b) in enumerate([((4, 6, 2), 3), ((3, 5, 1), 2), ((3, 1, 2), 2), ((5, 1, 1), 4)])]
+    return target, wrong, mask, update, more
+
+
+def test_a_crash_on_the_line_of_a_bug_another_finding_names_is_that_bug():
+    """relu_rows raises on line 52 (the ReLU mask from X) when in != hidden, and on line 54 (dW2 from X)
+    when hidden is 1: each crash is the bug of the mismatch finding on that line, checked by putting
+    that finding's bugs into the reference at the crash's example and two more cases that raised it."""
+    from crosscheck.diagnosis import explain_crashes
+
+    _, wrong, mask, update, more = _relu_rows_findings()
+    assert wrong.explained and not mask.bugs and not update.bugs
+    explain_crashes([mask, update, wrong], more)
+    source = (TUTORIALS / "relu_rows.py").read_text().splitlines()
+    assert mask.explained and [b["variant"] for b in mask.bugs] == ["relu-mask-from-input"]
+    assert update.explained and [b["variant"] for b in update.bugs] == ["weight-grad-wrong-input"]
+    for f, line in ((mask, 52), (update, 54)):
+        [bug] = f.bugs
+        assert bug["source"]["line"] == line and bug["source"]["code"] == source[line - 1].strip()
+        assert bug["confirmed"] == 3 and bug["label"] == f.diagnosis[0]
+        assert "here, and on 2 more cases that raised it" in f.message
+    assert "reference raises ValueError too" in mask.message
+    assert "reference gives dW2 of shape (1, 2) where W2 is (1, 1)" in update.message
+    # the statement is the crash's own: no condition counted at the mismatch's example
+    assert "entries here" not in mask.message
+
+
+def test_a_crash_is_not_given_a_bug_its_line_does_not_hold_or_the_bugs_do_not_reproduce():
+    from crosscheck.diagnosis import explain_crashes
+
+    _, wrong, mask, update, more = _relu_rows_findings()
+    # no bug of the mismatch on line 52: the mask's crash keeps its own diagnosis
+    keep = [i for i, b in enumerate(wrong.bugs) if b["source"]["line"] != 52]
+    wrong.bugs, wrong.bug_set = [wrong.bugs[i] for i in keep], [wrong.bug_set[i] for i in keep]
+    before = (list(mask.diagnosis), mask.message)
+    explain_crashes([mask, wrong], more)
+    assert not mask.bugs and not mask.explained and (list(mask.diagnosis), mask.message) == before
+
+    # line 54's crash said to come from line 52: the bugs from layer 1 up give another error at 2-1-1
+    # (the mask's product broadcasts there, and a matrix product below fails), so it is not that bug
+    _, wrong, mask, update, more = _relu_rows_findings()
+    update.result.crash["location"] = "relu_rows.py:52 in train_step"
+    before = (list(update.diagnosis), update.message)
+    explain_crashes([update, wrong], more)
+    assert not update.bugs and not update.explained and (list(update.diagnosis), update.message) == before

@@ -31,7 +31,8 @@ def add_arguments(p) -> None:
     add_report_option(p.add_argument)
     add_fragile_option(p.add_argument)
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                   help="wall-clock limit per target, in its own process (default 10 + examples/4 seconds)")
+                   help="time limit per target: seconds its own process spends importing the file and in calls "
+                        "(default 10 + examples/4); past it the process is killed and the cases checked are kept")
     p.add_argument("--memory", type=int, default=2048, metavar="MB",
                    help="address space each target's process may take beyond its start (default 2048 MB)")
     add_workers_option(p.add_argument, what="targets")

@@ -19,6 +19,7 @@ from crosscheck.app.options import (add_fragile_option, add_output_options, add_
 from crosscheck.engine.replay import replay_command
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a process the signal stopped
 #: Commands that write a report folder, and the argument naming it: each run takes the folder's lock first.
 REPORT_WRITERS = {"fuzz": "report", "train": "report", "mutants": "report", "audit": "report", "report": "directory"}
 #: ``--workers`` beyond this many per core only queue behind each other (each worker is one process).
@@ -413,6 +414,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("crosscheck: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader of stdout is gone (``crosscheck replay reports | head``): no traceback, and no second
+        # error when Python flushes stdout at exit; the status a process stopped by SIGPIPE has
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

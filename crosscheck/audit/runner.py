@@ -19,7 +19,7 @@ sample, and a failure the first pass never drew still becomes a finding (with th
 case that showed it). Then the confirming case (the first finding's minimal example, or the
 first case checked) is run twice more: different answers are a ``nondeterministic`` finding.
 Every budget is a count of cases and calls: shrinking gets ``shrink_calls(examples)`` checks
-(``_CallBudget``), the sweep ``examples`` cases; so the same seed gives the same record under any
+per distinct failure found (``_CallBudget``), the sweep ``examples`` cases; so the same seed gives the same record under any
 load, and wall-clock time is only the kill limit.
 """
 from __future__ import annotations
@@ -36,7 +36,8 @@ from crosscheck.audit import record
 from crosscheck.audit.sandbox import LoadFailed, Limits, Sandbox, TargetAbandoned, TargetDied, proxy
 
 def shrink_calls(examples: int) -> int:
-    """Checks of the audited code allowed for shrinking, beyond the ``examples`` drawn.
+    """Checks of the audited code allowed for shrinking each distinct failure, beyond the
+    ``examples`` drawn (``_CallBudget``).
 
     A count, not seconds, so that the shrunk examples (and the whole report)
     do not depend on the machine's load: 200 checks at 20 examples, 600 at the default 100.
@@ -269,6 +270,7 @@ def audit_one(target, spec: dict, options: AuditOptions, on_event: Callable[[dic
     emit = on_event or (lambda event: None)
     examples, seed = int(options.examples), int(options.seed)
     results: list[dict] = []
+    crashed: list = []  # the CaseResults that raised, for linking a crash to a bug another finding names
     current: list[dict | None] = [None]
 
     def announce(case):  # the case running when the kill limit passes is the timeout's example
@@ -278,6 +280,8 @@ def audit_one(target, spec: dict, options: AuditOptions, on_event: Callable[[dic
     def on_result(result, phase="fuzz"):
         d = record.result_dict(result, phase)
         results.append(d)
+        if getattr(result, "crash", None) is not None:
+            crashed.append(result)
         current[0] = None
         emit({"event": "result", "result": d})
 
@@ -285,17 +289,19 @@ def audit_one(target, spec: dict, options: AuditOptions, on_event: Callable[[dic
     findings: list[dict] | None = []
     stopped, fatal, replayed, notes = None, None, 0, []
     try:
-        calls = _CallBudget(check_target_case, examples + shrink_calls(examples))
+        calls = _CallBudget(check_target_case, examples, shrink_calls(examples))
         run = fuzz(target, examples=examples, seed=seed, strategy=strategy, on_result=on_result,
                    check=calls, diagnose=False, profile=options.profile,
                    database=_database(spec, options))
         replayed, stopped = getattr(run, "replayed", 0), run.stopped
-        for f in run.findings:
+        diagnosed = list(run.findings)
+        for f in diagnosed:
             _diagnose(target, f)
-            findings.append(_as_record(f))
         if run.findings:
-            findings += _sweep(target, strategy, examples, seed + 1, on_result, known=run.findings,
-                               first_index=len(results))
+            diagnosed += _sweep(target, strategy, examples, seed + 1, on_result, known=run.findings,
+                                first_index=len(results))
+        _explain_crashes(diagnosed, crashed)
+        findings += [_as_record(f) for f in diagnosed]
         confirming = findings[0]["example"] if findings else (results[0]["case"] if results else None)
         if confirming is not None:
             twice, notes = _confirm(target, confirming)
@@ -317,20 +323,30 @@ def audit_one(target, spec: dict, options: AuditOptions, on_event: Callable[[dic
 
 
 class _CallBudget:
-    """``check`` for at most ``limit`` new cases; past that, new cases are rejected without a check.
+    """``check`` for at most ``examples`` new cases plus ``per_failure`` for each distinct failure
+    found (``fuzz.failure_key``); past that, new cases are rejected without a check.
 
-    Hypothesis treats a rejected case as neither passing nor failing, so
-    shrinking, which keeps only smaller failures, stalls and ends after a few
-    hundred cheap rejections, keeping the smallest failure found within the
-    count. Cases checked before are still checked, so Hypothesis's final
-    replay of each minimal example is the real check.
+    Hypothesis shrinks one distinct failure after another, so a budget shared by all of them
+    let the first ones use it up and left the last unshrunk; each failure found adds its own
+    share. Hypothesis treats a rejected case as neither passing nor failing, so shrinking,
+    which keeps only smaller failures, stalls and ends after a few hundred cheap rejections,
+    keeping the smallest failure found within the count. Cases checked before are still
+    checked, so Hypothesis's final replay of each minimal example is the real check. Every
+    count depends only on the cases, so the same seed gives the same audit under any load.
     """
 
-    def __init__(self, check, limit: int):
-        self.check, self.limit, self.calls, self.seen = check, int(limit), 0, set()
+    def __init__(self, check, examples: int, per_failure: int):
+        self.check, self.examples, self.per_failure = check, int(examples), int(per_failure)
+        self.calls, self.seen, self.failures = 0, set(), set()
+
+    @property
+    def limit(self) -> int:
+        return self.examples + self.per_failure * max(1, len(self.failures))
 
     def __call__(self, target, case):
         import json
+
+        from crosscheck.engine.fuzz import failure_key
 
         key = json.dumps(case.to_dict(), sort_keys=True, default=repr)
         if key not in self.seen:
@@ -339,7 +355,10 @@ class _CallBudget:
                 reject()
             self.calls += 1
             self.seen.add(key)
-        return self.check(target, case)
+        result = self.check(target, case)
+        if not result.agree:
+            self.failures.add(failure_key(target, result))  # the key fuzz tells failures apart by
+        return result
 
 
 def _database(spec: dict, options: AuditOptions):
@@ -424,6 +443,18 @@ def _diagnose(target, finding) -> None:
         finding.message = f"(no diagnosis: it failed with {type(e).__name__}: {str(e)[:200]})"
 
 
+def _explain_crashes(findings, crashed) -> None:
+    """A crash raised on the line of a bug another finding names, which that finding's bugs reproduce
+    (``diagnosis.explain_crashes``); like the diagnosis, it may rerun nothing of the target, and a
+    failure of its own costs the link, never a finding."""
+    from crosscheck.diagnosis import explain_crashes
+
+    try:
+        explain_crashes(findings, crashed)
+    except Exception:
+        return
+
+
 def _as_record(finding) -> dict:
     """A finding as an entry of audit.json's ``findings``: the one finding serializer (``Finding.to_dict``),
     without the example's whole result (the record keeps every checked case apart); the diagnosis' sentence
@@ -433,8 +464,9 @@ def _as_record(finding) -> dict:
     return d
 
 
-def _sweep(target, strategy, examples: int, seed: int, on_result, *, known, first_index: int) -> list[dict]:
-    """Check ``examples`` more cases without shrinking; failures of a new kind become findings."""
+def _sweep(target, strategy, examples: int, seed: int, on_result, *, known, first_index: int) -> list:
+    """Check ``examples`` more cases without shrinking; failures of a new kind become findings
+    (diagnosed ``Finding``s)."""
     from hypothesis import HealthCheck, Phase, given
     from hypothesis import seed as hseed
     from hypothesis import settings as hsettings
@@ -465,5 +497,5 @@ def _sweep(target, strategy, examples: int, seed: int, on_result, *, known, firs
         finding = Finding(smallest.kind, smallest.finding_tensors(), smallest, min(i for i, _ in group))
         _diagnose(target, finding)
         finding.shrunk = False
-        out.append(_as_record(finding))
+        out.append(finding)
     return out

@@ -19,6 +19,10 @@ minimal example and
    audited code that computes it (``lines``, from a trace of a confirming case);
 6. checks every factor claim on those cases before printing it (``verify``).
 
+Across findings, ``explain_crashes`` (``crashes``) gives a crash the bug another
+finding names on the line that raised it, when that finding's bugs reproduce the
+crash in the reference.
+
 Labels come from ``vocabulary.DIAGNOSES``; the message is one paragraph naming
 the layer, the tensors, the condition and the factor, and every bug of the set
 as a numbered list with its line. The finding also gets ``localization``,
@@ -31,6 +35,7 @@ import os
 from dataclasses import dataclass, field
 
 from crosscheck.model.vocabulary import DIAGNOSES, backward_order, tensor_layer
+from crosscheck.diagnosis.crashes import explain_crashes
 from crosscheck.diagnosis.evidence import Evidence, gather
 from crosscheck.diagnosis.explain import Explanation, explain, residual, tensors_of
 from crosscheck.diagnosis.lines import locate, trace
@@ -41,7 +46,7 @@ from crosscheck.diagnosis.relations import shape_relations
 from crosscheck.diagnosis.signature import Signature, _condition, analyze
 from crosscheck.diagnosis.verify import MIN_CASES, checked
 
-__all__ = ["Diagnosis", "diagnose", "diagnose_finding", "format_bugs"]
+__all__ = ["Diagnosis", "diagnose", "diagnose_finding", "explain_crashes", "format_bugs"]
 
 
 @dataclass
@@ -54,6 +59,9 @@ class Diagnosis:
     relations: list[str] = field(default_factory=list)
     bugs: list[dict] = field(default_factory=list)
     explained: bool = False
+    #: the explanation's bugs as placed in the reference (``explain.Bug``), beside ``bugs``, their report
+    #: entries (``crashes.explain_crashes`` puts them in again)
+    bug_set: list = field(default_factory=list)
 
 
 def _unique(labels) -> list[str]:
@@ -214,7 +222,8 @@ def diagnose(target, case, *, library: bool = True) -> Diagnosis:
     labels = _unique(labels) or ([] if ev.crash is not None or not ev.failing else ["other"])
     message = "; ".join(p.rstrip(". ") for p in parts if p) + "."
     return Diagnosis(labels, message, loc, [m.to_dict(ev.network) for m in matches],
-                     [s.to_dict() for s in sigs], relations, bugs, bool(expl is not None and expl.explained))
+                     [s.to_dict() for s in sigs], relations, bugs, bool(expl is not None and expl.explained),
+                     list(expl.bugs) if expl is not None else [])
 
 
 def diagnose_finding(target, finding) -> tuple[list[str], str]:
@@ -223,7 +232,7 @@ def diagnose_finding(target, finding) -> tuple[list[str], str]:
 
     if isinstance(finding.result, TrajectoryResult):  # training code: parameters after k steps, not gradients
         finding.localization, finding.matches, finding.signatures, finding.relations = None, [], [], []
-        finding.bugs, finding.explained = [], False
+        finding.bugs, finding.explained, finding.bug_set = [], False, []
         return ["other"], finding.result.message().splitlines()[0]
     try:
         d = diagnose(target, finding.result.case)
@@ -231,9 +240,9 @@ def diagnose_finding(target, finding) -> tuple[list[str], str]:
         result = finding.result
         fallback = result.message() if hasattr(result, "message") else ""
         finding.localization, finding.matches, finding.signatures, finding.relations = None, [], [], []
-        finding.bugs, finding.explained = [], False
+        finding.bugs, finding.explained, finding.bug_set = [], False, []
         return (["other"], f"diagnosis failed ({type(e).__name__}: {e}); the comparison says: {fallback}")
     finding.localization, finding.matches = d.localization, d.matches
     finding.signatures, finding.relations = d.signatures, d.relations
-    finding.bugs, finding.explained = d.bugs, d.explained
+    finding.bugs, finding.explained, finding.bug_set = d.bugs, d.explained, d.bug_set
     return d.labels, d.message

@@ -124,9 +124,10 @@ def fuzz(target: Target, *, examples: int = 100, seed: int = 0, strategy=None, s
         tensors = e.result.finding_tensors()
         run.findings.append(Finding(e.result.kind, tensors, e.result, first_seen.get(key, len(run.results))))
     if diagnose:
-        from crosscheck.diagnosis import diagnose_finding
+        from crosscheck.diagnosis import diagnose_finding, explain_crashes
         for f in run.findings:
             f.diagnosis, f.message = diagnose_finding(target, f)
+        explain_crashes(run.findings, run.results)  # a crash raised by a bug another finding names
         classify(target, run.findings)
     run.findings.sort(key=Finding.order)
     return run
