@@ -12,8 +12,12 @@ class Dense:
               db = Σ_batch dZ     (out,)
               dX = dZ W           (batch, in)
 
-    ``b = None`` is a layer without bias: Z = X Wᵀ, and db is None.
+    ``b = None`` is a layer without bias: Z = X Wᵀ, and db is None. With ``input_gradient``
+    False, dX is not computed (None), as torch leaves it for an input that does not require
+    gradients: the first layer's dX is no parameter's gradient and training never uses it.
     """
+
+    input_gradient: bool = True
 
     def __init__(self, W: np.ndarray, b: np.ndarray | None):
         if W.ndim != 2 or (b is not None and b.shape != (W.shape[0],)):
@@ -48,7 +52,7 @@ class Dense:
         else:
             dW = dZ.T @ self.X
         db = dZ.sum(axis=0) if self.b is not None else None
-        dX = dZ @ self.W
+        dX = dZ @ self.W if self.input_gradient else None
         return dW, db, dX
 
     def __repr__(self) -> str:

@@ -311,3 +311,46 @@ def test_a_crash_is_not_given_a_bug_its_line_does_not_hold_or_the_bugs_do_not_re
     before = (list(update.diagnosis), update.message)
     explain_crashes([update, wrong], more)
     assert not update.bugs and not update.explained and (list(update.diagnosis), update.message) == before
+
+
+MASK_FROM_X = """
+import numpy as np
+from crosscheck import audit_target
+
+
+@audit_target(activations=["relu", "sigmoid"], loss="mse")
+def two_layer(X, Y, params):
+    (W1, b1), (W2, b2) = params
+    z1 = X @ W1.T + b1
+    a1 = np.maximum(z1, 0)
+    a2 = 1 / (1 + np.exp(-(a1 @ W2.T + b2)))
+    dZ2 = 2 * (a2 - Y) / Y.size * a2 * (1 - a2)
+    dZ1 = (dZ2 @ W2) * (X > 0)
+    return [(dZ1.T @ X, dZ1.sum(0)), (dZ2.T @ a1, dZ2.sum(0))]
+"""
+
+
+def test_gradients_of_the_wrong_shape_are_the_bug_of_their_layer_that_another_finding_names(tmp_path):
+    """The ReLU mask from X, where the hidden width is 1: (batch, 1) * (batch, in) broadcasts, and
+    dW1, db1 come back (in, in) and (in,). The mismatch finding names the mask; the set from layer 1
+    up in the reference returns those very shapes, at this example and at two more."""
+    from crosscheck.diagnosis import explain_crashes
+    from crosscheck.engine.loader import discover_file, load_target
+    from crosscheck.judge.check import check_case
+
+    (tmp_path / "mask_from_x.py").write_text(MASK_FROM_X)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        target = load_target(discover_file(tmp_path / "mask_from_x.py")["targets"][0])
+        acts = ("relu", "sigmoid")
+        wrong = _finding(target, case((1, 1, 1), acts, batch=1, seed=0))
+        shape = _finding(target, case((2, 1, 1), acts, batch=1, seed=0))
+        more = [check_case(target, case(s, acts, batch=2, seed=3)) for s in ((3, 1, 2), (4, 1, 1), (2, 5, 1))]
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert shape.kind == "shape" and not shape.bugs
+    explain_crashes([shape, wrong], more)
+    assert shape.explained and [b["variant"] for b in shape.bugs] == ["relu-mask-from-input"]
+    assert shape.bugs[0]["source"]["code"] == "dZ1 = (dZ2 @ W2) * (X > 0)" and shape.bugs[0]["confirmed"] == 3
+    assert shape.diagnosis[0] == "activation-mask"
+    assert "reference returns dW1 of shape (2, 2) and db1 of shape (2,) too here, and on 2 more cases" in shape.message

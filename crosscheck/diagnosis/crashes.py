@@ -1,19 +1,22 @@
-"""A crash explained by a known bug that another finding of the same target names.
+"""A crash, or gradients of the wrong shape, explained by a known bug another finding names.
 
 A bug that needs two sizes to agree (the ReLU mask built from X, dW2 built from X) makes a
-target wrong where they agree and raise where they do not: two findings, one bug. The
-mismatch is explained by a set of known bugs, each with the line it was found on
-(``explain``, ``lines``); ``explain_crashes`` gives a crash finding the bug of that set whose
-line raised it, when that set of bugs, put into crosscheck's own reference, fails the same
-way at the crash's minimal example and at up to ``MORE_CASES`` more cases that raised it:
+target wrong where they agree, and raise or return gradients of the wrong shape where they do
+not: two or three findings, one bug. The mismatch is explained by a set of known bugs, each
+with the line it was found on (``explain``, ``lines``); ``explain_crashes`` gives
 
-- it raises an error of the same kind (``evidence.crash_kind``: the exception's type and
-  message without numbers and shapes), or
-- it makes one of that bug's tensors a shape its parameter cannot take, which code that
-  updates the parameter in place, or adds the gradient to it, then raises on.
+- a crash finding the bug of that set whose line raised it, when the set (from that bug's
+  layer up) put into crosscheck's own reference, at the crash's minimal example and at up to
+  ``MORE_CASES`` more cases that raised it, raises an error of the same kind
+  (``evidence.crash_kind``: the exception's type and message without numbers and shapes) or
+  makes one of that bug's tensors a shape its parameter cannot take, which code that updates
+  the parameter in place, or adds the gradient to it, then raises on;
+- a finding of gradients of the wrong shape the bugs of the layer of those gradients, when the
+  set from that layer up returns exactly the shapes the target returned, at its example and at
+  up to ``MORE_CASES`` more cases that returned them.
 
-Nothing is claimed from the line alone: a crash on a line that holds a bug but that the bugs
-do not reproduce keeps its own diagnosis.
+Nothing is claimed from a line or a layer alone: a finding the bugs do not reproduce keeps its
+own diagnosis.
 """
 from __future__ import annotations
 
@@ -57,7 +60,7 @@ def reproduces(bug_set, tensors: list[str], case, crash: dict) -> str | None:
     it does not."""
     X, Y, params = case.arrays()
     try:
-        grads = combined_gradients([b.triple for b in bug_set], case.network, X, Y, params)
+        grads = combined_gradients([b.triple for b in bug_set], case.network, X, Y, params, input_gradient=False)
     except Exception as e:
         same = _kind(type(e).__name__, str(e)) == _kind(crash.get("type", ""), crash.get("message", ""))
         return f"raises {type(e).__name__} too" if same else None
@@ -71,56 +74,106 @@ def reproduces(bug_set, tensors: list[str], case, crash: dict) -> str | None:
     return None
 
 
+def same_shapes(bug_set, shapes: dict[str, tuple], case) -> str | None:
+    """Does ``bug_set`` in the reference return the wrong ``shapes`` ({tensor: shape}) the target
+    returned at ``case``? "returns dW1 of shape (2, 2) and db1 of shape (2,) too", or None."""
+    X, Y, params = case.arrays()
+    try:
+        grads = combined_gradients([b.triple for b in bug_set], case.network, X, Y, params,
+                                   input_gradient="dX" in shapes)
+    except Exception:
+        return None
+    if any(name not in grads or tuple(np.shape(grads[name])) != tuple(shape) for name, shape in shapes.items()):
+        return None
+    return "returns " + " and ".join(f"d{n} of shape {tuple(s)}" for n, s in shapes.items()) + " too"
+
+
+def _shapes(result) -> dict[str, tuple] | None:
+    """{tensor: shape returned} of a result whose every failure is a gradient of the wrong shape."""
+    failing = result.failing if result.crash is None else []
+    if not failing or any(c.status != "shape" or not c.shape for c in failing):
+        return None
+    return {c.tensor: tuple(c.shape) for c in failing}
+
+
 def explain_crashes(findings: list, results: list) -> None:
-    """Give each crash finding the known bug that raised it, from another finding's set (see above).
+    """Give each crash, and each finding of gradients of the wrong shape, the known bug of another
+    finding that explains it (see above).
 
     ``findings`` are diagnosed ``Finding``s (a mismatch explained by a set of bugs carries it as
     ``bug_set`` beside its ``bugs``); ``results`` the ``CaseResult``s checked, where further cases
-    that raised the same error on the same line are found. A crash finding explained this way
-    gets ``bugs`` (that bug, ``confirmed`` = the cases checked), ``explained`` and the bug's label,
-    and its message says so.
+    that failed the same way are found (the same error on the same line; the same tensors of the
+    same wrong shapes). A wrong shape is not raised on a line: it gets the bugs of the layer of its
+    tensors, when the set from that layer up returns exactly the shapes the target returned. A
+    finding explained this way gets ``bugs`` (``confirmed`` = the cases checked), ``explained`` and
+    the bugs' labels, and its message says so.
     """
-    explained = [f for f in findings if f.kind != "crash" and getattr(f, "bug_set", None) and f.bugs]
+    explained = [f for f in findings if f.kind not in ("crash", "shape") and getattr(f, "bug_set", None)
+                 and f.bugs]
     for f in findings:
-        if f.kind != "crash" or f.bugs or not explained:
+        if f.kind not in ("crash", "shape") or f.bugs or not explained:
             continue
-        where = location(f.result)
-        raised = _file_line(where)
-        if raised is None:
-            continue
-        cases, seen = [f.case], {_key(f.case)}
+        if f.kind == "crash":
+            where = location(f.result)
+            raised = _file_line(where)
+            if raised is None:
+                continue
+            same = lambda r: (r.crash is not None and r.crash.get("type") == f.result.crash.get("type")
+                              and location(r) == where)
+        else:
+            shapes = _shapes(f.result)
+            if shapes is None:
+                continue
+            same = lambda r: set(_shapes(r) or ()) == set(shapes)  # the same tensors, each of its wrong shape
+        cases, seen = [f.result], {_key(f.case)}
         for r in results:
             if len(cases) > MORE_CASES:
                 break
-            if r.crash is not None and r.crash.get("type") == f.result.crash.get("type") and location(r) == where \
-                    and _key(r.case) not in seen:
-                cases.append(r.case)
+            if _key(r.case) not in seen and same(r):
+                cases.append(r)
                 seen.add(_key(r.case))
+        depth = f.case.network.depth
         for other in explained:
-            linked = [(bug, b) for bug, b in zip(other.bug_set, other.bugs)
-                      if b.get("source") and (Path(b["source"]["file"]).name, b["source"]["line"]) == raised]
+            pairs = list(zip(other.bug_set, other.bugs))
+            if f.kind == "crash":
+                linked = [(bug, b) for bug, b in pairs
+                          if b.get("source") and (Path(b["source"]["file"]).name, b["source"]["line"]) == raised]
+                linked = linked[:1]
+            else:  # the bugs of the lowest layer whose gradients come back in the wrong shape
+                layer = min(tensor_layer(t) for t in shapes)
+                linked = [(bug, b) for bug, b in pairs if bug.report_layer(depth) == layer]
             if not linked:
                 continue
-            bug, entry = linked[0]
-            # its tensors depend on the bugs of its layer and above only (the loss counted last): the
-            # bugs below are left out, whose pieces may fail later in the reference's own backward
-            depth = f.case.network.depth
-            upstream = [b for b in other.bug_set if b.report_layer(depth) >= bug.report_layer(depth)]
-            how = [reproduces(upstream, entry["tensors"], c, f.result.crash) for c in cases]
+            # the gradients at a layer depend on the bugs of that layer and above only (the loss counted
+            # last): the bugs below are left out, whose pieces may fail later in the reference's backward
+            lowest = min(bug.report_layer(depth) for bug, _ in linked)
+            upstream = [b for b in other.bug_set if b.report_layer(depth) >= lowest]
+            if f.kind == "crash":
+                how = [reproduces(upstream, linked[0][1]["tensors"], r.case, f.result.crash) for r in cases]
+            else:
+                how = [same_shapes(upstream, _shapes(r), r.case) for r in cases]
             if not all(how):
                 continue
-            n = len(cases)
-            # stated at the crash's own sizes (the entry's condition, counted at the other example, is not)
-            statement = bug.variant.describe(f.case.network, bug.layer, bug.value)
-            f.bugs = [{**entry, "statement": statement, "confirmed": n}]
-            f.explained = True
-            if entry["label"] not in f.diagnosis:
-                f.diagnosis = [entry["label"], *[x for x in f.diagnosis if x != "shape"]]
-            src = entry["source"]
-            tail = (f" here, and on {n - 1} more case{'s' if n != 2 else ''} that raised it" if n > 1
-                    else " here (no other case raised it)")
-            f.message = (f"it is a known bug the {other.kind} finding names too, at sizes it cannot run at: "
-                         f"1. {statement} [{src['file']}:{src['line']}: {src['code']}]; with that "
-                         f"finding's bugs in place (from layer {bug.report_layer(depth)} up), crosscheck's "
-                         f"reference {how[0]}{tail}.")
+            _explained_by(f, other, linked, how[0], len(cases), lowest)
             break
+
+
+def _explained_by(f, other, linked, how: str, n: int, lowest: int) -> None:
+    entries = []
+    for bug, entry in linked:
+        # stated at the finding's own sizes (the entry's condition, counted at the other example, is not)
+        entries.append({**entry, "statement": bug.variant.describe(f.case.network, bug.layer, bug.value),
+                        "confirmed": n})
+    f.bugs, f.explained = entries, True
+    labels = [e["label"] for e in entries]
+    f.diagnosis = list(dict.fromkeys([*labels, *[x for x in f.diagnosis if x != "shape"]]))
+    listed = " ".join(f"{i}. {e['statement']} [{e['source']['file']}:{e['source']['line']}: {e['source']['code']}]"
+                      if e.get("source") else f"{i}. {e['statement']} [line not found]"
+                      for i, e in enumerate(entries, start=1))
+    what = "a known bug" if len(entries) == 1 else "known bugs"
+    sizes = "at sizes it cannot run at" if f.kind == "crash" else "at sizes where its gradients take other shapes"
+    other_cases = "that raised it" if f.kind == "crash" else "that returned those tensors in shapes of their own"
+    tail = (f" here, and on {n - 1} more case{'s' if n != 2 else ''} {other_cases}" if n > 1
+            else f" here (no other case {'raised it' if f.kind == 'crash' else 'returned them so'})")
+    f.message = (f"it is {what} the {other.kind} finding names too, {sizes}: {listed}; with that finding's bugs "
+                 f"in place (from layer {lowest} up), crosscheck's reference {how}{tail}.")

@@ -74,8 +74,9 @@ class Variant:
         return f"pattern {self.pattern} ({self.key}) at {where}"
 
 
-def combined_gradients(bugs, network, X, Y, params) -> dict[str, np.ndarray]:
-    """Every gradient of the reference with several bugs in place at once.
+def combined_gradients(bugs, network, X, Y, params, *, input_gradient: bool = True) -> dict[str, np.ndarray]:
+    """Every gradient of the reference with several bugs in place at once (without dX when
+    ``input_gradient`` is False: code that never computes it cannot fail on it).
 
     ``bugs`` is a sequence of ``(variant, layer, value)`` with pairwise different
     slots (``Variant.slot``). Dense pieces go in first, from layer 1 up, so an
@@ -102,9 +103,11 @@ def combined_gradients(bugs, network, X, Y, params) -> dict[str, np.ndarray]:
             penalty = v.penalty
     if penalty is not None:
         penalty = penalty(options.get("l2", 0.0), options.get("l2_bias", 0.0), options.get("l2_by_batch", False))
+    if not input_gradient:
+        net.layers[0].input_gradient = False
     with np.errstate(all="ignore"):
         _, grads = net.gradients(np.array(X, copy=True), np.array(Y, copy=True), loss_fn, penalty=penalty)
-    return grads
+    return grads if input_gradient else {k: v for k, v in grads.items() if k != "dX"}
 
 
 # -- patches: put one buggy piece into a reference network -------------------------------
