@@ -354,3 +354,85 @@ def test_gradients_of_the_wrong_shape_are_the_bug_of_their_layer_that_another_fi
     assert shape.bugs[0]["source"]["code"] == "dZ1 = (dZ2 @ W2) * (X > 0)" and shape.bugs[0]["confirmed"] == 3
     assert shape.diagnosis[0] == "activation-mask"
     assert "reference returns dW1 of shape (2, 2) and db1 of shape (2,) too here, and on 2 more cases" in shape.message
+
+
+def _file_target(tmp_path, name: str, text: str):
+    from crosscheck.engine.loader import discover_file, load_target
+
+    (tmp_path / f"{name}.py").write_text(text)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        return load_target(discover_file(tmp_path / f"{name}.py")["targets"][0])
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+L2_EVERY_PARAMETER = """
+import numpy as np
+from crosscheck import audit_target
+
+LAM = 0.05
+
+
+@audit_target(activations=["sigmoid", "identity"], loss="mse", reduction="batch_mean", l2=2 * LAM)
+def l2_everywhere(X, Y, params):
+    (W1, b1), (W2, b2) = params
+    p = {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
+    a1 = 1 / (1 + np.exp(-(X @ W1.T + b1)))
+    dZ2 = 2 * (a1 @ W2.T + b2 - Y) / len(X)
+    dZ1 = (dZ2 @ W2) * a1 * (1 - a1)
+    grads = {"W1": dZ1.T @ X, "b1": dZ1.sum(0), "W2": dZ2.T @ a1, "b2": dZ2.sum(0)}
+    for name in grads:
+        grads[name] += LAM * p[name]
+    return [(grads["W1"], grads["b1"]), (grads["W2"], grads["b2"])]
+"""
+
+
+def test_two_bugs_of_the_l2_term_combine_and_an_entry_updated_in_place_is_their_line(tmp_path):
+    """A loss with lam ||W||² (declared l2 = 2 lam) whose code adds lam * p to every gradient: half the
+    weights' term, and a term on the biases; both on the line that updates the dict's entries."""
+    target = _file_target(tmp_path, "l2_everywhere", L2_EVERY_PARAMETER)
+    c = Case(Network((2, 3, 2), ("sigmoid", "identity"), "mse", "batch_mean", l2=0.1), 2, "float64", "normal", 1)
+    d = diagnose(target, c)
+    assert d.explained and [b["variant"] for b in d.bugs] == ["l2-halved", "l2-on-bias"]
+    assert all(b["source"]["code"] == "grads[name] += LAM * p[name]" for b in d.bugs)
+
+
+PER_EXAMPLE = """
+import numpy as np
+from crosscheck import audit_target
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def backprop(x, y, W1, b1, W2, b2):
+    a1 = sigmoid(W1 @ x + b1)
+    a2 = sigmoid(W2 @ a1 + b2)
+    delta = a2 - y
+    gW2, gb2 = delta @ a1.T, delta
+    delta = (W2.T @ delta) * a1 * (1 - a1)
+    return delta @ x.T, delta, gW2, gb2
+
+
+@audit_target(activations=["sigmoid", "sigmoid"], loss="mse", reduction="batch_mean", scale=0.5)
+def one_example_at_a_time(X, Y, params):
+    (W1, b1), (W2, b2) = params
+    sums = [np.zeros_like(W1), np.zeros((len(b1), 1)), np.zeros_like(W2), np.zeros((len(b2), 1))]
+    for x, y in zip(X, Y):
+        parts = backprop(x[:, None], y[:, None], W1, b1[:, None], W2, b2[:, None])
+        sums = [s + p for s, p in zip(sums, parts)]
+    gW1, gb1, gW2, gb2 = (s / len(X) for s in sums)
+    return [(gW1, gb1.ravel()), (gW2, gb2.ravel())]
+"""
+
+
+def test_code_that_runs_one_example_at_a_time_gets_the_line_of_its_bug(tmp_path):
+    """Column vectors, a loop over the batch, the sums divided at the end: the output delta without
+    the sigmoid's derivative is found on one example's row of dZ2, not on the line that sums."""
+    target = _file_target(tmp_path, "per_example", PER_EXAMPLE)
+    c = Case(Network((2, 3, 2), ("sigmoid", "sigmoid"), "mse", "batch_mean", scale=0.5), 3, "float64", "normal", 1)
+    d = diagnose(target, c)
+    [bug] = d.bugs
+    assert bug["variant"] == "output-derivative-missing" and bug["source"]["code"] == "delta = a2 - y"

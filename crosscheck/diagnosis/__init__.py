@@ -43,7 +43,7 @@ from crosscheck.diagnosis.localize import localize
 from crosscheck.diagnosis.matching import Match, match
 from crosscheck.diagnosis.probes import Probes
 from crosscheck.diagnosis.relations import shape_relations
-from crosscheck.diagnosis.signature import Signature, _condition, analyze
+from crosscheck.diagnosis.signature import Signature, Verified, _condition, analyze
 from crosscheck.diagnosis.verify import MIN_CASES, checked
 
 __all__ = ["Diagnosis", "diagnose", "diagnose_finding", "explain_crashes", "format_bugs"]
@@ -114,6 +114,9 @@ def bug_dicts(ev: Evidence, expl: Explanation, target, verification: list[Eviden
     for i, bug in enumerate(expl.bugs):
         src = sources.get(i)
         statement = bug.variant.describe(ev.network, bug.layer, bug.value)
+        same = _indistinguishable(expl, i, ev.network)
+        if same:  # another known bug gives the very same gradients (for ReLU, a skipped derivative and a >= 0)
+            statement += f" (or, with the very same gradients here and on every case checked: {'; '.join(same)})"
         cond = _condition(ev, bug.layer, bug.variant.pattern) if bug.variant.scope == "activation" else ""
         out.append({"label": bug.variant.label, "pattern": bug.variant.pattern, "variant": bug.variant.key,
                     "layer": bug.report_layer(ev.depth),
@@ -121,6 +124,21 @@ def bug_dicts(ev: Evidence, expl: Explanation, target, verification: list[Eviden
                     "statement": statement + (f" ({cond})" if cond else ""),
                     "source": {**src, "file": _shown_path(src["file"])} if src else None,
                     "confirmed": len([v for v in verification if v.crash is None])})
+    return out
+
+
+def _indistinguishable(expl: Explanation, i: int, network) -> list[str]:
+    """What the alternatives of ``expl`` (sets as small, equally consistent) put in place of its bug ``i``
+    when they differ from it in that bug alone."""
+    bugs, out = expl.bugs, []
+    for alt in expl.alternatives:
+        if len(alt) != len(bugs):
+            continue
+        differ = [j for j, (a, b) in enumerate(zip(alt, bugs)) if a.triple != b.triple]
+        if differ == [i]:
+            text = alt[i].variant.describe(network, alt[i].layer, alt[i].value)
+            if text not in out:
+                out.append(text)
     return out
 
 
@@ -156,7 +174,7 @@ def _beyond(ev: Evidence, expl: Explanation, verification: list[Evidence]) -> li
     if left is None or not left.failing:
         return []
     shifted = [r for r in (residual(v, expl.bugs) for v in verification if v.crash is None) if r is not None]
-    return checked(analyze(left), left, shifted)
+    return checked(analyze(left, Verified(left, shifted)), left, shifted)
 
 
 def diagnose(target, case, *, library: bool = True) -> Diagnosis:
@@ -198,7 +216,7 @@ def diagnose(target, case, *, library: bool = True) -> Diagnosis:
             parts.append(_explanation_sentence(expl, bugs, verification))
             if not expl.explained:
                 rest = _beyond(ev, expl, verification)
-                labels += [s.label for s in rest] or ["other"]
+                labels += [x for s in rest for x in (s.label, *s.extra_labels)] or ["other"]
                 if rest:
                     parts.append("beyond them, by signature: " + "; ".join(s.sentence for s in rest))
         elif matches:
@@ -207,7 +225,14 @@ def diagnose(target, case, *, library: bool = True) -> Diagnosis:
         elif sigs:
             for s in sigs:
                 labels += [s.label, *s.extra_labels]
-            parts.append("; ".join(s.sentence for s in sigs))
+            head = ""
+            if expl is not None and not expl.explained and expl.unexplained_layer is not None:
+                l = expl.unexplained_layer
+                tensors = ", ".join(expl.unexplained_tensors) or f"W{l}, b{l}"
+                n = len([v for v in verification if v.crash is None])
+                head = (f"no known bug, alone or combined, reproduces it: here and on {n} random cases of other "
+                        f"shapes the difference begins at layer {l} ({tensors}); by signature, ")
+            parts.append(head + "; ".join(s.sentence for s in sigs))
             known = [s.pattern for s in sigs if s.pattern]
             if known:
                 parts[-1] += f" (looks like taxonomy pattern {known[0]})"

@@ -103,7 +103,9 @@ def _options(network, state: tuple, l: int) -> list[list[Bug]]:
     groups = []
     if l == depth:  # what acts on every layer (the loss gradient, a penalty's gradient) is chosen at the top
         groups.append([Bug(v, 0) for v in LIBRARY if v.scope == "loss" and v.layers(network)])
-        groups.append([Bug(v, 0) for v in LIBRARY if v.scope == "penalty" and v.layers(network)])
+        for part in ("W", "b"):  # a bug of the weights' L2 term and one of the biases' combine
+            groups.append([Bug(v, 0) for v in LIBRARY if v.scope == "penalty" and v.layers(network)
+                           and v.slot(0) == ("penalty", part)])
     groups.append([Bug(v, l) for v in LIBRARY if v.scope == "activation" and l in v.layers(network)])
     own = [Bug(v, l) for v in LIBRARY if v.scope == "dense" and v.key not in DOWNWARD
            and v.key != "cache-overwritten" and l in v.layers(network)]

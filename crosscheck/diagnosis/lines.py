@@ -14,7 +14,9 @@ changes are the ones that tell. The line of b is the first record that
   derivative: the record may carry a factor such as the learning rate of an
   in-place update, ``W -= lr * dW``),
 
-in any layout: as computed, transposed (column layout), or flattened ((n, 1) bias).
+in any layout: as computed, transposed (column layout), or flattened ((n, 1) bias);
+for dZ_l and dA_l also one example's row, as code that loops over the batch one
+column vector at a time computes them.
 A quantity of one element, or a constant one, is never matched up to a scale:
 any two such arrays are proportional.
 """
@@ -76,6 +78,21 @@ def _tells(record: np.ndarray, with_q: np.ndarray, without_q: np.ndarray | None,
     return _informative(with_q) and s_without is None
 
 
+def _tells_a_row(record: np.ndarray, name: str, with_q: np.ndarray, without_q: np.ndarray | None,
+                 rtol: float) -> bool:
+    """Code that runs one example at a time (a loop over the batch, column vectors) computes dZ_l and
+    dA_l row by row: does ``record`` tell one example's row of the batch quantity ``name``?"""
+    if not name.startswith(("dZ", "dA")) or with_q.ndim != 2 or with_q.shape[0] < 2:
+        return False
+    if record.size != with_q.shape[1]:
+        return False
+    ok = without_q is not None and without_q.shape == with_q.shape
+    # one example's gradient of a loss averaged over the batch is batch times its row (the code
+    # divides by the batch later, in its update): both scales are that example's own
+    return any(_tells(record, k * with_q[i], k * without_q[i] if ok else None, rtol)
+               for k in (1.0, float(with_q.shape[0])) for i in range(with_q.shape[0]))
+
+
 def _differs(a: np.ndarray, b: np.ndarray | None) -> bool:
     return b is None or a.shape != b.shape or not np.allclose(a, b, rtol=1e-9, atol=0)
 
@@ -116,7 +133,9 @@ def locate(bugs: list[Bug], ev: Evidence, records: list[dict]) -> dict[int, dict
         first = [(n, q) for n, q in changed if n in primary(bug, ev.depth)]
 
         def telling(quantities):
-            return [r for r in records if any(_tells(r["array"], q, without.get(n), rtol) for n, q in quantities)]
+            return [r for r in records if any(_tells(r["array"], q, without.get(n), rtol)
+                                              or _tells_a_row(r["array"], n, q, without.get(n), rtol)
+                                              for n, q in quantities)]
 
         kept = [q for n, q in with_all.items() if not _differs(q, without.get(n))]
         hits = telling(first) or telling(changed)

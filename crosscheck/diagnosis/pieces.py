@@ -281,37 +281,74 @@ class SoftmaxWrongAxis(Softmax):
 # -- L2 regularization --------------------------------------------------------------------
 
 class L2Missing(L2):
-    """Pattern 32: the L2 term is in the loss but not in dW (nor db)."""
+    """Pattern 32: the L2 term is in the loss but not in dW (nor db).
 
-    def backward(self, grads):
-        return dict(grads)
+    Each L2 bug changes what the reference's ``backward`` adds and calls it first, so that a bug
+    of the weights' term (``PART`` "W") and one of the biases' ("b") combine by inheriting from
+    both (``variants.combined_gradients``)."""
 
-
-class L2OnBias(L2):
-    """Pattern 32: the weights' L2 term applied to the biases too: db += k b."""
+    PART = "W"
 
     def backward(self, grads):
         out = super().backward(grads)
+        for l, ((W, b), (kw, kb)) in enumerate(zip(self.params, self.k), start=1):
+            if kw:
+                out[f"W{l}"] = out[f"W{l}"] - kw * W
+            if b is not None and kb:
+                out[f"b{l}"] = out[f"b{l}"] - kb * b
+        return out
+
+
+class L2OnBias(L2):
+    """Pattern 32: the weights' L2 term applied to the biases too: db += k b, with the k the code
+    gives the weights (the declared one, or what a bug of the weights' term makes of it: code
+    that adds one ``lam * param`` to every gradient)."""
+
+    PART = "b"
+
+    def backward(self, grads):
+        out = super().backward(grads)  # every other L2 bug first (the L2Bugs class lists this one first)
         for l, ((W, b), (kw, _)) in enumerate(zip(self.params, self.k), start=1):
-            if b is not None and kw:
-                out[f"b{l}"] = out[f"b{l}"] + kw * b
+            if b is None or not kw:
+                continue
+            ww = float(np.sum(W * W))
+            k = float(np.sum((out[f"W{l}"] - grads[f"W{l}"]) * W)) / ww if ww > 0 else kw
+            out[f"b{l}"] = out[f"b{l}"] + k * b
         return out
 
 
 class L2WithoutHalf(L2):
     """Pattern 32: the gradient of (l2 / 2) ||W||² taken as 2 l2 W (the derivative of l2 ||W||²)."""
 
+    PART = "W"
+
     def backward(self, grads):
-        out = dict(grads)
+        out = super().backward(grads)
         for l, ((W, _), (kw, _)) in enumerate(zip(self.params, self.k), start=1):
             if kw:
-                out[f"W{l}"] = grads[f"W{l}"] + 2 * kw * W
+                out[f"W{l}"] = out[f"W{l}"] + kw * W
+        return out
+
+
+class L2Halved(L2):
+    """Pattern 17: the L2 gradient is (l2 / 2) W instead of l2 W (code whose loss has l2' ||W||²
+    takes its gradient as l2' W, where it is 2 l2' W)."""
+
+    PART = "W"
+
+    def backward(self, grads):
+        out = super().backward(grads)
+        for l, ((W, _), (kw, _)) in enumerate(zip(self.params, self.k), start=1):
+            if kw:
+                out[f"W{l}"] = out[f"W{l}"] - kw / 2 * W
         return out
 
 
 class L2WrongCount(L2):
     """Pattern 33: the L2 gradient averaged by the wrong count: divided by the batch where the
     loss is not (l2/m W), or not divided where it is (l2 W for the course's l2/(2m))."""
+
+    PART = "W"
 
     def forward(self, params, batch):
         value = super().forward(params, batch)

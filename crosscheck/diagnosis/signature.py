@@ -231,6 +231,24 @@ def recovered_dZ(ev: Evidence, l: int) -> np.ndarray | None:
     return dZt.T
 
 
+def _no_dZ_gives(ev: Evidence, l: int) -> bool:
+    """True when the target's dW_l, db_l are finite and of their shapes, [A_{l-1} 1] has the rank to
+    determine dZ_l, and still no dZ_l gives [dW_l db_l] = dZ_lᵀ [A_{l-1} 1] (``recovered_dZ`` fails for
+    that reason, not for want of rank)."""
+    if f"b{l}" not in ev.truth:
+        return False
+    GW, Gb = ev.candidate.get(f"W{l}"), ev.candidate.get(f"b{l}")
+    if GW is None or Gb is None or GW.shape != ev.truth[f"W{l}"].shape or Gb.shape != ev.truth[f"b{l}"].shape:
+        return False
+    if not (np.all(np.isfinite(GW)) and np.all(np.isfinite(Gb))):
+        return False
+    M = np.hstack([ev.A[l - 1], np.ones((ev.batch, 1))])
+    if np.linalg.matrix_rank(M) < ev.batch:
+        return False
+    R = np.hstack([GW, Gb[:, None]])
+    return not _near(ev, (R @ np.linalg.pinv(M)) @ M, R)
+
+
 def _hypotheses(ev: Evidence, l: int):
     """(name, dZ under that bug, pattern, label) for layer l's activation backward."""
     from crosscheck.diagnosis.pieces import derivative
@@ -280,6 +298,73 @@ def _fitting(ev: Evidence, l: int, dZc: np.ndarray) -> list[tuple]:
     return exact + scaled
 
 
+class Verified:
+    """A stand-in for ``Probes`` where only the verification cases are at hand (what a set of known
+    bugs leaves unexplained, on the example and on those cases): no other probe is made."""
+
+    def __init__(self, ev: Evidence, verification: list[Evidence]):
+        self.case, self._verification = ev, list(verification)
+
+    def verification(self) -> list[Evidence]:
+        return self._verification
+
+    def others(self) -> list[Evidence]:
+        return []
+
+    def first_rows(self, k: int):
+        return None
+
+    def wider_batch(self):
+        return None
+
+    def wider_output(self):
+        return None
+
+
+def _holds_elsewhere(sig: Signature, l: int, probes) -> bool:
+    """Does the exact hypothesis ``sig`` (``dropped_column``) fit, the same, on ``verify.MIN_CASES``
+    cases of other shapes?"""
+    from crosscheck.diagnosis.verify import MIN_CASES
+
+    usable = [v for v in probes.verification() if v.crash is None] if probes is not None else []
+    if len(usable) < MIN_CASES:
+        return False
+    for v in usable:
+        again = dropped_column(v, l)
+        if again is None or again.sentence != sig.sentence:
+            return False
+    return True
+
+
+def _factor_fits_elsewhere(fit: tuple, l: int, probes) -> bool:
+    """Does the scaled hypothesis ``fit`` = (sentence, pattern, label, c) explain dZ_l with the factor c
+    (or with the same product of batch and out_features) on ``verify.MIN_CASES`` cases of other shapes?"""
+    from crosscheck.diagnosis import factors
+    from crosscheck.diagnosis.verify import MIN_CASES
+
+    if probes is None:
+        return False
+    what, _, label, c = fit
+    usable = [v for v in probes.verification() if v.crash is None]
+    if len(usable) < MIN_CASES:
+        return False
+    base = probes.case
+    named = factors.explain(c, base.batch, base.network.sizes[-1])
+    constant = True
+    for v in usable:
+        dZv = recovered_dZ(v, l)
+        if dZv is None:
+            return False
+        same = [f[3] for f in _fitting(v, l, dZv) if f[0] == what and f[2] == label and f[3] is not None]
+        if not same:
+            return False
+        cv = same[0]
+        if abs(cv - c) > 1e-6 * max(abs(c), 1e-300):
+            constant = False
+            named = factors.consistent(named, cv, v.batch, v.network.sizes[-1])
+    return constant or bool(named)
+
+
 def _mask_region(ev: Evidence, l: int, dZc: np.ndarray) -> str:
     """Where dZ differs, against the activation's mask: 'where z1 <= 0 (3 entries) ...'."""
     dZ, z, x = ev.truth[f"dZ{l}"], ev.Z[l], ev.A[l - 1]
@@ -308,6 +393,61 @@ def _condition(ev: Evidence, l: int, pattern: int | None) -> str:
         where = "|z| > 1" if pattern == 7 else "z is outside (0, 1)"
         return f"the sign of the derivative flips where {where} ({outside} of {z.size} entries here)"
     return ""
+
+
+def dropped_column(ev: Evidence, l: int) -> Signature | None:
+    """Pattern 35: the bias kept as a column of W_{l+1} ([W b] or [b W]), and the gradient passed down,
+    dZ_{l+1} [W b], cut to layer l's width by deleting another column than the bias's; and, beside it,
+    those weights updated with the candidate's own gradient before they pass it down (pattern 26,
+    its learning rate fitted). Each hypothesis predicts dW_l and db_l, compared with the target's
+    (no dZ_l need be recovered, which a batch larger than the layer's input does not allow)."""
+    from crosscheck.diagnosis.pieces import derivative
+
+    if l >= ev.depth:
+        return None
+    Wn, bn = ev.params[l]
+    GWl, Gbl = ev.candidate.get(f"W{l}"), ev.candidate.get(f"b{l}")
+    if bn is None or GWl is None or Gbl is None or GWl.shape != ev.truth[f"W{l}"].shape \
+            or Gbl.shape != ev.truth[f"b{l}"].shape:
+        return None
+    target = np.concatenate([GWl.ravel(), Gbl.ravel()])
+    if not np.all(np.isfinite(target)):
+        return None
+    d, A = derivative(ev.network.activations[l - 1], ev.Z[l]), ev.A[l - 1]
+
+    def grads(dA):
+        dZ = dA * d
+        return np.concatenate([(dZ.T @ A).ravel(), dZ.sum(axis=0).ravel()])
+
+    dZn = ev.truth[f"dZ{l + 1}"]
+    GW, Gb = ev.candidate.get(f"W{l + 1}"), ev.candidate.get(f"b{l + 1}")
+    stale = (GW is not None and Gb is not None and GW.shape == Wn.shape and Gb.shape == bn.shape
+             and np.all(np.isfinite(GW)) and np.all(np.isfinite(Gb)))
+    n = Wn.shape[1]
+    for first in (False, True):
+        def aug(W, b):
+            return np.hstack([b[:, None], W]) if first else np.hstack([W, b[:, None]])
+        bias_col = 0 if first else n
+        for k in range(n + 1):
+            if k == bias_col:
+                continue
+            P = grads(dZn @ np.delete(aug(Wn, bn), k, axis=1))
+            what = (f"dA{l} = dZ{l + 1} [W{l + 1} b{l + 1}] with column {k} deleted instead of the bias's, the "
+                    f"{'first' if first else 'last'} column (the bias kept as a column of the weights): the "
+                    f"gradient passed down to layer {l} has the bias's column in place of a weight's")
+            if _near(ev, P, target):
+                return Signature("wrong-input", [f"W{l}", f"b{l}"], what, 35)
+            if not stale:
+                continue
+            # and the weights updated before they pass the gradient down (pattern 26): [W b] - lr [dW db]
+            Q = grads(dZn @ np.delete(aug(GW, Gb), k, axis=1))
+            qq = float(Q @ Q)
+            lr = float(Q @ (P - target)) / qq if qq > 0 else 0.0
+            if lr > 1e-9 and _near(ev, P - lr * Q, target):
+                return Signature("wrong-input", [f"W{l}", f"b{l}"], (
+                    f"{what}; and W{l + 1} is updated with learning rate {_fmt(lr)} before it passes the gradient "
+                    f"down"), 35, extra_labels=["stale-weights"])
+    return None
 
 
 def upstream(ev: Evidence, l: int, dZc: np.ndarray) -> Signature | None:
@@ -356,12 +496,22 @@ def both(ev: Evidence, l: int, probes=None) -> Signature | None:
             return sig
     tensors = [f"W{l}", f"b{l}"]
     act = ev.network.activations[l - 1]
+    # exact hypotheses about the gradient passed down compare predicted dW, db: no dZ need be recovered
+    dropped = dropped_column(ev, l)
+    if dropped is not None and _holds_elsewhere(dropped, l, probes):
+        return dropped
     if dZc is None:
+        penalty = (f", or in the L2 penalty's gradient of layer {l}"
+                   if any(ev.network.l2) or any(ev.network.l2_bias) else "")
+        if _no_dZ_gives(ev, l):
+            return Signature("other", tensors, f"W{l} and b{l} are both wrong, and no dZ{l} gives them: "
+                             f"[dW{l} db{l}] is not dZ{l}ᵀ [A{l - 1} 1] for any dZ{l}, so the error is in layer {l}'s "
+                             f"own dense backward (what it multiplies or sums){penalty}, not only upstream of it")
         return Signature("other", tensors, f"W{l} and b{l} are both wrong while the layers above agree: the error "
                          f"enters at dZ{l} = dA{l} * f'(z{l}), in the {act} backward of layer {l} or in the gradient "
-                         f"dA{l} passed down from layer {l + 1}" if l < ev.depth else
+                         f"dA{l} passed down from layer {l + 1}{penalty}" if l < ev.depth else
                          f"W{l} and b{l} are both wrong: the error enters at dZ{l}, in the {act} backward of the "
-                         f"output layer or in the loss gradient")
+                         f"output layer or in the loss gradient{penalty}")
     fits = _fitting(ev, l, dZc)
     if len(fits) > 1 and probes is not None:
         # hypotheses that coincide here (a mask of X when X > 0 everywhere is no mask at all):
@@ -374,6 +524,10 @@ def both(ev: Evidence, l: int, probes=None) -> Signature | None:
                 continue
             still = {f[0] for f in _fitting(other, l, dZo)}
             fits = [f for f in fits if f[0] in still] or fits
+    # a hypothesis with a factor ("the derivative is missing, and dZ carries a factor c") is fitted to
+    # this example: kept only if the same hypothesis fits with the same factor, or the same product of
+    # the sizes, on the verification cases of other shapes
+    fits = [f for f in fits if f[3] is None or _factor_fits_elsewhere(f, l, probes)]
     if fits:
         what, pattern, label, c = fits[0]
         if c is None:

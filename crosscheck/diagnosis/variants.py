@@ -54,8 +54,10 @@ class Variant:
         Two bugs combine when their slots differ. The cache overwrite of layer l is
         read by layer l + 1's dense backward, so that is the piece it replaces.
         """
-        if self.scope in ("loss", "penalty"):
+        if self.scope == "loss":
             return (self.scope,)
+        if self.scope == "penalty":  # the weights' term and the biases' are two pieces
+            return (self.scope, getattr(self.penalty, "PART", "W"))
         if self.key == "cache-overwritten":
             return ("dense", layer + 1)
         return (self.scope, layer)
@@ -91,6 +93,7 @@ def combined_gradients(bugs, network, X, Y, params, *, input_gradient: bool = Tr
     penalty = L2 if options.get("l2") or options.get("l2_bias") else None  # a penalty bug replaces it
     order = {"dense": 0, "activation": 1, "loss": 2, "penalty": 3}
     seen = set()
+    bugs_of_penalty: list = []
     for v, layer, value in sorted(bugs, key=lambda b: (order[b[0].slot(b[1])[0]], b[1])):
         slot = v.slot(layer)
         if slot in seen:
@@ -100,7 +103,11 @@ def combined_gradients(bugs, network, X, Y, params, *, input_gradient: bool = Tr
             value = v.param[1]
         loss_fn = v.patch(net, loss_fn, network, layer, value)
         if v.penalty is not None:
-            penalty = v.penalty
+            bugs_of_penalty.append(v.penalty)
+    if bugs_of_penalty:  # each calls the next, the reference's L2 last: a bug of W's term and one of b's,
+        # the biases' first (it reads what the weights' term has become)
+        bugs_of_penalty.sort(key=lambda c: getattr(c, "PART", "W") != "b")
+        penalty = bugs_of_penalty[0] if len(bugs_of_penalty) == 1 else type("L2Bugs", tuple(bugs_of_penalty), {})
     if penalty is not None:
         penalty = penalty(options.get("l2", 0.0), options.get("l2_bias", 0.0), options.get("l2_by_batch", False))
     if not input_gradient:
@@ -204,7 +211,8 @@ LIBRARY: tuple[Variant, ...] = (
             "the tanh derivative of layer {l} is evaluated on the pre-activation: 1 - z{l}² instead of 1 - a{l}²",
             _act_is("tanh"), _activation(lambda name, net, l: pieces.TanhPrimeOfZ(name))),
     Variant("relu-mask-nonnegative", 8, "activation-mask", "activation",
-            "the ReLU mask of layer {l} is a{l} >= 0, which is always true: dA{l} passes unchanged where z{l} <= 0",
+            "the ReLU derivative of layer {l} is skipped, or its mask is a{l} >= 0, which is always true (the "
+            "two give the same gradients): dZ{l} = dA{l}, so dA{l} passes unchanged where z{l} <= 0",
             _act_is("relu"), _activation(lambda name, net, l: pieces.ReLUMaskNonNegative(name))),
     Variant("local-replaces-upstream", 9, "activation-derivative", "activation",
             "layer {l} replaces the upstream gradient by its local derivative: dZ{l} = f'(z{l}) "
@@ -287,11 +295,16 @@ LIBRARY: tuple[Variant, ...] = (
             "the L2 term is in the loss but missing from dW: dW lacks l2 W",
             _has_l2, _keep, penalty=pieces.L2Missing),
     Variant("l2-on-bias", 32, "other", "penalty",
-            "the L2 term is applied to the biases too: db += l2 b, but only the weights are regularized",
+            "the L2 term is applied to the biases too: db += l2 b (with the weights' coefficient), but only the "
+            "weights are regularized",
             lambda nw, l: _has_l2(nw, l) and nw.bias and not nw.l2_bias, _keep, penalty=pieces.L2OnBias),
     Variant("l2-without-half", 32, "scale", "penalty",
             "the L2 gradient is 2 l2 W instead of l2 W: the derivative of l2 ||W||², not of (l2 / 2) ||W||²",
             _has_l2, _keep, penalty=pieces.L2WithoutHalf),
+    Variant("l2-halved", 17, "scale", "penalty",
+            "the L2 gradient is l2/2 W instead of l2 W: half of it, as when a loss term c ||W||² is "
+            "differentiated as c W instead of 2 c W",
+            _has_l2, _keep, penalty=pieces.L2Halved),
     Variant("l2-wrong-count", 33, "scale", "penalty",
             "the L2 gradient is averaged by the wrong count: l2/m W where the loss's L2 term is not divided "
             "by the batch, or l2 W where it is (l2 / (2m))",

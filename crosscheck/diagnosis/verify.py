@@ -6,7 +6,8 @@ the half-MSE and 1/batch at batch 2 alike. So a claim "these tensors are c times
 torch's" (a ``Signature`` with a ``factor``) is printed only when it holds on at
 least ``MIN_CASES`` verification cases of other shapes (``Probes.verification``):
 on each, the tensors are one constant c' times torch's, and c' is c, or every c'
-is the same named product of batch and out_features as c (``factors``).
+is the same named product of batch and out_features as c (``factors``), which the
+printed claim then names instead of the number ("dW2 is batch times torch's").
 """
 from __future__ import annotations
 
@@ -39,19 +40,33 @@ def ratio(ev: Evidence, names: list[str]) -> float | None:
 
 def factor_holds(factor: float, names: list[str], ev: Evidence, verification: list[Evidence]) -> bool:
     """Does "``names`` are ``factor`` times torch's" hold on at least ``MIN_CASES`` cases of other shapes?"""
+    return holds_as(factor, names, ev, verification) is not None
+
+
+def holds_as(factor: float, names: list[str], ev: Evidence, verification: list[Evidence]):
+    """How "``names`` are ``factor`` times torch's" holds on at least ``MIN_CASES`` cases of other
+    shapes: ``True`` as the one constant, a ``factors.Factor`` when the ratio changes with the
+    shape as that product of batch and out_features does (2 at batch 2 is "batch", 3 at batch 3),
+    None when it does not hold."""
     usable = [v for v in verification if v.crash is None and (v.network.sizes, v.batch) != (ev.network.sizes, ev.batch)]
     if len(usable) < MIN_CASES:
-        return False
+        return None
     named = factors.explain(factor, ev.batch, ev.network.sizes[-1])
     constant = True
     for v in usable:
         c = ratio(v, names)
         if c is None:
-            return False
+            return None
         if abs(c - factor) > 1e-6 * max(abs(factor), 1e-300):
             constant = False
             named = factors.consistent(named, c, v.batch, v.network.sizes[-1])
-    return constant or bool(named)
+    if constant:
+        return True
+    return named[0] if named else None
+
+
+#: the taxonomy's pattern for a factor that is a product of the sizes (``factors._SIZES`` names)
+_SIZE_PATTERNS = {"batch": 15, "1/batch": 15, "out_features": 14, "1/out_features": 14}
 
 
 def checked(sigs: list, ev: Evidence, verification: list[Evidence]) -> list:
@@ -65,10 +80,19 @@ def checked(sigs: list, ev: Evidence, verification: list[Evidence]) -> list:
         at_example = ratio(ev, s.tensors) if s.factor is not None else None
         is_ratio = at_example is not None and abs(at_example - s.factor) <= 1e-6 * max(abs(s.factor), 1e-300)
         # only a claim "these tensors are c times torch's" is a ratio; a fitted learning rate is not
-        if not is_ratio or factor_holds(s.factor, s.tensors, ev, verification):
-            out.append(s)
-            continue
+        how = holds_as(s.factor, s.tensors, ev, verification) if is_ratio else True
         names = ", ".join(s.tensors)
+        if how is True or (how is not None and s.label not in ("scale", "sign")):
+            out.append(s)  # one constant; or a claim that names its product itself ("1/batch times")
+            continue
+        if how is not None:  # not one constant: a product of the sizes, which the sentence must name
+            verb = "is" if len(s.tensors) == 1 else "are"
+            out.append(replace(s, label=how.label, pattern=_SIZE_PATTERNS.get(how.sizes_name),
+                               extra_labels=[], sentence=(
+                                   f"{names} {verb} {how.expression} times torch's (here {s.factor:.4g}): "
+                                   f"{how.convention}; the ratio follows {how.expression} on {MIN_CASES} "
+                                   f"random cases of other shapes")))
+            continue
         out.append(replace(s, label="other", pattern=None, factor=None, extra_labels=[],
                            sentence=f"{names} differ from torch, but by no one factor: the ratio "
                                     f"{s.factor:.4g} of the minimal example does not hold on "

@@ -5,8 +5,9 @@ every array the code of ``files`` produces:
 
 - a local variable that is bound to a new array, or whose array changed in place,
   after the line that did it (``x = ...``, ``x -= ...``);
-- an array attribute of a local object (``self.W2``) that changed, with its new
-  value and, for an in-place update, the change ``new - old`` as ``name (change)``:
+- an array attribute of a local object (``self.W2``), or an entry of a local dict or
+  list of arrays (``grads["W1"]``, ``nabla_b[0]``), that changed, with its new value
+  and, for an in-place update, the change ``new - old`` as ``name (change)``:
   ``self.W2 -= lr * (X.T @ delta)`` records ``-lr X.T @ delta``;
 - the arrays a function returns (alone, or in a tuple, list or dict), on the
   ``return`` line.
@@ -54,7 +55,8 @@ def _snapshot(frame) -> dict:
     """Every array a frame can see by a short name: its locals, and one level of attributes of them."""
     out = {}
     for name, value in list(frame.f_locals.items()):
-        if isinstance(value, (np.ndarray, float, np.floating)):
+        if isinstance(value, (np.ndarray, float, np.floating, dict, list)):
+            # a dict or list of arrays too (grads["W1"], nabla_b[0]): code that updates its entries in place
             for n, arr in _arrays(value, name):
                 out[n] = arr
         elif hasattr(value, "__dict__") and not isinstance(value, type):
@@ -99,7 +101,7 @@ def trace_call(fn, args, files) -> list[dict]:
             old = before.get(name)
             if _changed(old, arr):
                 record(frame.f_code.co_filename, line, name, arr)
-                if old is not None and old.shape == arr.shape and "." in name:
+                if old is not None and old.shape == arr.shape and ("." in name or "[" in name):
                     record(frame.f_code.co_filename, line, f"{name} (change)", arr - old)
         return now
 

@@ -63,7 +63,7 @@ class Verdict:
             return f"finite differences side with neither: {figures}"
         if self.flat:
             return ("finite differences cannot tell: the float64 loss does not change along the difference "
-                    f"(saturated outputs); torch predicts {self.torch_slope:.4g}, the candidate "
+                    f"(saturated outputs, or units dead along it); torch predicts {self.torch_slope:.4g}, the candidate "
                     f"{self.candidate_slope:.4g}")
         return f"finite differences cannot tell: {figures}"
 
