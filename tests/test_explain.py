@@ -436,3 +436,66 @@ def test_code_that_runs_one_example_at_a_time_gets_the_line_of_its_bug(tmp_path)
     d = diagnose(target, c)
     [bug] = d.bugs
     assert bug["variant"] == "output-derivative-missing" and bug["source"]["code"] == "delta = a2 - y"
+
+
+L2_PER_LAYER = """
+import numpy as np
+from crosscheck import audit_target
+
+LAMBD = 0.3
+
+
+@audit_target(activations=["relu", "identity"], loss="mse", reduction="batch_mean", l2=LAMBD, l2_by_batch=True)
+def course_l2(X, Y, params):
+    (W1, b1), (W2, b2) = params
+    m = len(X)
+    z1 = X @ W1.T + b1
+    a1 = np.maximum(z1, 0)
+    dZ2 = 2 * (a1 @ W2.T + b2 - Y) / m
+    dW2 = dZ2.T @ a1 + (LAMBD / m) * W2
+    db2 = dZ2.sum(0) + (LAMBD / m) * b2
+    dZ1 = (dZ2 @ W2) * (z1 > 0)
+    dW1 = dZ1.T @ X + (LAMBD / m) * W1
+    db1 = dZ1.sum(0) + (LAMBD / m) * b1
+    return [(dW1, db1), (dW2, db2)]
+"""
+
+
+def test_a_bug_of_every_layers_l2_term_gets_each_layers_line(tmp_path):
+    target = _file_target(tmp_path, "course_l2", L2_PER_LAYER)
+    c = Case(Network((2, 3, 2), ("relu", "identity"), "mse", "batch_mean", l2=0.3, l2_by_batch=True), 2,
+             "float64", "normal", 1)
+    d = diagnose(target, c)
+    [bug] = d.bugs
+    assert bug["variant"] == "l2-on-bias" and bug["source"]["code"] == "db2 = dZ2.sum(0) + (LAMBD / m) * b2"
+    assert [a["code"] for a in bug["source"]["also"]] == ["db1 = dZ1.sum(0) + (LAMBD / m) * b1"]
+    assert "; also " in d.message and "db1 = dZ1.sum(0)" in d.message
+
+
+BIAS_NOT_SUMMED = """
+import numpy as np
+from crosscheck import audit_target
+
+
+@audit_target(activations=["tanh", "sigmoid"], loss="bce", reduction="batch_mean")
+def bias_not_summed(X, Y, params):
+    (W1, b1), (W2, b2) = params
+    a1 = np.tanh(X @ W1.T + b1)
+    p = 1 / (1 + np.exp(-(a1 @ W2.T + b2)))
+    dz2 = (p - Y) / len(X)
+    dW2 = dz2.T @ a1
+    db2 = dz2
+    dz1 = (dz2 @ W2) * (1 - a1 * a1)
+    dW1 = dz1.T @ X
+    db1 = dz1
+    return [(dW1, db1), (dW2, db2)]
+"""
+
+
+def test_a_right_array_bound_where_another_was_due_is_that_line_not_the_return(tmp_path):
+    """db = dz (not summed over the batch): the array is dZ's, right for dZ; the bug's line is where it is
+    bound as db, not the lines that hand it on (the return)."""
+    target = _file_target(tmp_path, "bias_not_summed", BIAS_NOT_SUMMED)
+    d = diagnose(target, case((2, 3, 2), ("tanh", "sigmoid"), loss="bce", batch=3, reduction="batch_mean"))
+    codes = sorted(b["source"]["code"] for b in d.bugs if b["source"])
+    assert codes == ["db1 = dz1", "db2 = dz2"], d.message

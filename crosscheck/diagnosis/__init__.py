@@ -122,7 +122,7 @@ def bug_dicts(ev: Evidence, expl: Explanation, target, verification: list[Eviden
                     "layer": bug.report_layer(ev.depth),
                     "tensors": backward_order({n for c in cases for n in tensors_of(bug, expl.bugs, c)}),
                     "statement": statement + (f" ({cond})" if cond else ""),
-                    "source": {**src, "file": _shown_path(src["file"])} if src else None,
+                    "source": _source(src),
                     "confirmed": len([v for v in verification if v.crash is None])})
     return out
 
@@ -142,13 +142,27 @@ def _indistinguishable(expl: Explanation, i: int, network) -> list[str]:
     return out
 
 
+def _source(src: dict | None) -> dict | None:
+    """A located line as reports keep it: the file as reports show it, and the other layers' lines of
+    a bug of every layer (an L2 term) as ``also``."""
+    if not src:
+        return None
+    out = {**src, "file": _shown_path(src["file"])}
+    if src.get("also"):
+        out["also"] = [{**a, "file": _shown_path(a["file"])} for a in src["also"]]
+    return out
+
+
 def format_bugs(bugs: list[dict]) -> list[str]:
-    """The bugs as numbered lines: ``1. statement [file:line: code]`` (terminal, Markdown, pytest)."""
+    """The bugs as numbered lines: ``1. statement [file:line: code]`` (terminal, Markdown, pytest), with
+    ``; also file:line: code`` for each further line of a bug of every layer."""
     lines = []
     for i, b in enumerate(bugs, start=1):
         src = b.get("source")
-        where = f" [{src['file']}:{src['line']}: {src['code']}]" if src else " [line not found]"
-        lines.append(f"{i}. {b['statement']}{where}")
+        where = f" [{src['file']}:{src['line']}: {src['code']}" if src else " [line not found"
+        for a in (src or {}).get("also", []):
+            where += f"; also {a['file']}:{a['line']}: {a['code']}"
+        lines.append(f"{i}. {b['statement']}{where}]")
     return lines
 
 

@@ -142,6 +142,19 @@ def locate(bugs: list[Bug], ev: Evidence, records: list[dict]) -> dict[int, dict
         if hits:
             hit = _handed_on(hits, kept, rtol)
             out[i] = {"file": hit["file"], "line": hit["line"], "code": hit["code"]}
+            if bug.variant.scope == "penalty":  # one term of every layer's gradient: each layer's line
+                also = []
+                for n, q in changed:
+                    if n[0] not in "Wb":
+                        continue
+                    more = telling([(n, q)])
+                    if more:
+                        h = _handed_on(more, kept, rtol)
+                        where = {"file": h["file"], "line": h["line"], "code": h["code"]}
+                        if (h["file"], h["line"]) != (hit["file"], hit["line"]) and where not in also:
+                            also.append(where)
+                if also:
+                    out[i]["also"] = sorted(also, key=lambda w: (w["file"], w["line"]))
     return out
 
 
@@ -157,8 +170,14 @@ def _handed_on(hits: list[dict], kept: list[np.ndarray], rtol: float) -> dict:
         caller = hit.get("caller")
         returned_to = hit["name"].startswith("return") and caller is not None and (
             tuple(caller) == (later["file"], later["line"]))
-        if returned_to or any(_exact(scale_of(hit["array"], q, rtol), rtol) for q in kept):
+        if returned_to:
             hit = later
+        elif any(_exact(scale_of(hit["array"], q, rtol), rtol) for q in kept):
+            # a right value of another quantity (dZ2), then bound where this one was due (db2 = dz2): that
+            # line, and no further (every later line hands the same array on: a return, the caller's)
+            hit = later
+            if not later["name"].startswith("return"):
+                break
         else:
             break
     return hit

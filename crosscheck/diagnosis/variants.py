@@ -68,7 +68,9 @@ class Variant:
             value = self.param[1]
         act = network.activations[layer - 1] if layer else ""
         previous = "X" if layer <= 1 else f"a{layer - 1}"
-        return self.template.format(l=layer, p=layer - 1, n=layer + 1, input=previous, act=act,
+        # the loss's normalizer as the declaration has it: over every element, over the batch, or none
+        norm = {"mean": "/n", "batch_mean": "/m", "sum": ""}.get(getattr(network, "reduction", "mean"), "/n")
+        return self.template.format(l=layer, p=layer - 1, n=layer + 1, input=previous, act=act, norm=norm,
                                      value=f"{value:.3g}" if value is not None else "")
 
     def title(self, layer: int) -> str:
@@ -227,8 +229,9 @@ LIBRARY: tuple[Variant, ...] = (
             "(as in (a - y) a (1 - a) with BCE)",
             _output_act_is("sigmoid", "tanh"), _activation(lambda name, net, l: pieces.DerivativeTwice(name))),
     Variant("half-mse", 13, "scale", "loss",
-            "the MSE gradient lacks its factor 2: (a - y)/n instead of 2 (a - y)/n (the half-MSE convention), "
-            "so every gradient is 0.5 times torch's",
+            "the MSE gradient lacks its factor 2: (a - y){norm} instead of 2 (a - y){norm} (the half-MSE "
+            "convention), so every gradient is 0.5 times torch's; if half the squared error is the loss the code "
+            "means, declare scale=0.5",
             lambda nw, l: nw.loss == "mse", _loss(lambda batch, out: 0.5)),
     Variant("batch-normalizer", 14, "scale", "loss",
             "the mean loss gradient divides by the batch size instead of the number of elements "
