@@ -499,3 +499,41 @@ def test_a_right_array_bound_where_another_was_due_is_that_line_not_the_return(t
     d = diagnose(target, case((2, 3, 2), ("tanh", "sigmoid"), loss="bce", batch=3, reduction="batch_mean"))
     codes = sorted(b["source"]["code"] for b in d.bugs if b["source"])
     assert codes == ["db1 = dz1", "db2 = dz2"], d.message
+
+
+MASK_FROM_A1 = """
+import numpy as np
+from crosscheck import audit_target
+
+
+@audit_target(activations=["tanh", "relu", "sigmoid"], loss="bce", reduction="batch_mean")
+def three_layers(X, Y, params):
+    (W1, b1), (W2, b2), (W3, b3) = params
+    a1 = np.tanh(X @ W1.T + b1)
+    a2 = np.maximum(a1 @ W2.T + b2, 0)
+    p = 1 / (1 + np.exp(-(a2 @ W3.T + b3)))
+    d3 = (p - Y) / len(X)
+    d2 = (d3 @ W3) * (a1 > 0)
+    d1 = (d2 @ W2) * (1 - a1 ** 2)
+    return [(d1.T @ X, d1.sum(0)), (d2.T @ a1, d2.sum(0)), (d3.T @ a2, d3.sum(0))]
+"""
+
+
+def test_a_crash_on_a_later_line_is_the_bug_that_broadcast_silently_into_its_shapes(tmp_path):
+    """The ReLU mask of layer 2 built from a1: where hidden 2 is 1, (batch, 1) * (batch, h1) broadcasts and
+    the next line's matrix product fails. The crash's line holds no bug; the mask is the one bug of the
+    set without which the reference does not raise."""
+    from crosscheck.diagnosis import explain_crashes
+    from crosscheck.judge.check import check_case
+
+    target = _file_target(tmp_path, "mask_from_a1", MASK_FROM_A1)
+    acts = ("tanh", "relu", "sigmoid")
+    wrong = _finding(target, case((1, 1, 1, 1), acts, loss="bce", batch=1, seed=1, reduction="batch_mean"))
+    crash = _finding(target, case((2, 2, 1, 1), acts, loss="bce", batch=1, seed=0, reduction="batch_mean"))
+    more = [check_case(target, case(s, acts, loss="bce", batch=2, seed=5, reduction="batch_mean"))
+            for s in ((3, 4, 1, 2), (2, 3, 1, 1))]
+    assert wrong.explained and crash.kind == "crash" and "d1 = (d2 @ W2)" in crash.result.crash["traceback"]
+    explain_crashes([crash, wrong], more)
+    assert crash.explained and [b["variant"] for b in crash.bugs] == ["relu-mask-from-input"]
+    assert crash.bugs[0]["source"]["code"] == "d2 = (d3 @ W3) * (a1 > 0)" and crash.bugs[0]["confirmed"] == 3
+    assert "without it it does not" in crash.message

@@ -295,8 +295,14 @@ def describe(f: dict, results: list[dict], cond: dict) -> str:
         if returned:
             head = f"The target {returned}{when}{count}."
         elif f["kind"] == "shape":
-            head = (f"{_names(tensors)} {'have' if plural else 'has'} the wrong shape{when}{count}"
-                    + (f": {worst['message']}" if worst else "") + ".")
+            # the tensors of the wrong shape (or missing) by name; the others of the finding disagree in value
+            statuses = {c["tensor"]: c.get("status") for c in f.get("comparisons") or []}
+            bad = [t for t in tensors if statuses.get(t) in ("shape", "missing")] or tensors
+            rest = [t for t in tensors if t not in bad]
+            head = (f"{_names(bad)} {'have' if len(bad) != 1 else 'has'} the wrong shape{when}{count}"
+                    + (f": {worst['message']}" if worst and worst["tensor"] in bad else "")
+                    + (f"; {_names(rest)} {'disagree' if len(rest) != 1 else 'disagrees'} in value too"
+                       if rest else "") + ".")
         elif f["kind"] == "nonfinite":
             head = (f"{_names(tensors)} {'contain' if plural else 'contains'} NaN or inf where torch is finite"
                     f"{when}{count}" + (f": {worst['message']}" if worst else "") + ".")

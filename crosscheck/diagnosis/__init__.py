@@ -78,7 +78,7 @@ def _matched_sentence(ev: Evidence, matches: list[Match]) -> str:
     text += f", reproduced here and on {m.confirmed} further example{'s' if m.confirmed != 1 else ''})" \
         if m.confirmed else ", reproduced at this example)"
     if m.variant.scope == "activation":
-        cond = _condition(ev, m.layer, m.pattern)
+        cond = _condition(ev, m.layer, m.pattern, m.variant.key)
         if cond:
             text += f"; {cond}"
     if len(matches) > 1:
@@ -117,7 +117,8 @@ def bug_dicts(ev: Evidence, expl: Explanation, target, verification: list[Eviden
         same = _indistinguishable(expl, i, ev.network)
         if same:  # another known bug gives the very same gradients (for ReLU, a skipped derivative and a >= 0)
             statement += f" (or, with the very same gradients here and on every case checked: {'; '.join(same)})"
-        cond = _condition(ev, bug.layer, bug.variant.pattern) if bug.variant.scope == "activation" else ""
+        cond = (_condition(ev, bug.layer, bug.variant.pattern, bug.variant.key)
+                if bug.variant.scope == "activation" else "")
         out.append({"label": bug.variant.label, "pattern": bug.variant.pattern, "variant": bug.variant.key,
                     "layer": bug.report_layer(ev.depth),
                     "tensors": backward_order({n for c in cases for n in tensors_of(bug, expl.bugs, c)}),

@@ -156,9 +156,30 @@ def explain_crashes(findings: list, results: list) -> None:
                 continue
             _explained_by(f, other, linked, how[0], len(cases), lowest)
             break
+        else:
+            if f.kind == "crash":
+                _raised_elsewhere(f, explained, cases)
 
 
-def _explained_by(f, other, linked, how: str, n: int, lowest: int) -> None:
+def _raised_elsewhere(f, explained: list, cases: list) -> None:
+    """A crash on a line that holds none of the bugs: a bug upstream that broadcast silently into a
+    wrong shape, on which a later line fails. Given the bugs of another finding's set that it needs:
+    the set raises the same kind of error in the reference at every case, and without any one of
+    those bugs it does not."""
+    for other in explained:
+        full = [reproduces(other.bug_set, [], r.case, f.result.crash) for r in cases]
+        if not all(full) or not all(h.startswith("raises") for h in full):
+            continue
+        needed = [(bug, entry) for bug, entry in zip(other.bug_set, other.bugs)
+                  if not any(reproduces([b for b in other.bug_set if b is not bug], [], r.case, f.result.crash)
+                             for r in cases)]
+        if not needed:
+            continue
+        _explained_by(f, other, needed, full[0], len(cases), None)
+        return
+
+
+def _explained_by(f, other, linked, how: str, n: int, lowest: int | None) -> None:
     entries = []
     for bug, entry in linked:
         # stated at the finding's own sizes (the entry's condition, counted at the other example, is not)
@@ -175,5 +196,12 @@ def _explained_by(f, other, linked, how: str, n: int, lowest: int) -> None:
     other_cases = "that raised it" if f.kind == "crash" else "that returned those tensors in shapes of their own"
     tail = (f" here, and on {n - 1} more case{'s' if n != 2 else ''} {other_cases}" if n > 1
             else f" here (no other case {'raised it' if f.kind == 'crash' else 'returned them so'})")
+    if lowest is None:  # raised on another line than the bugs' own (``_raised_elsewhere``)
+        one = len(entries) == 1
+        f.message = (f"it comes from {what} the {other.kind} finding names too, on {'its' if one else 'their'} own "
+                     f"line{'' if one else 's'}: at these sizes {'it runs' if one else 'they run'} silently into "
+                     f"shapes a later line cannot take: {listed}; with that finding's bugs in place, crosscheck's "
+                     f"reference {how}{tail}, and without {'it' if one else 'any one of them'} it does not.")
+        return
     f.message = (f"it is {what} the {other.kind} finding names too, {sizes}: {listed}; with that finding's bugs "
                  f"in place (from layer {lowest} up), crosscheck's reference {how}{tail}.")

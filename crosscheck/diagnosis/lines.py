@@ -207,7 +207,8 @@ def trace(target, ev: Evidence) -> list[dict]:
     X, Y, params = ev.case.arrays()
     remote = getattr(target.fn, "crosscheck_trace", None)
     if remote is not None and not target.takes_network:
-        records = remote([X.copy(), Y.copy(), [(W.copy(), b.copy()) for W, b in params]], files)
+        records = remote([X.copy(), Y.copy(), [(W.copy(), None if b is None else b.copy()) for W, b in params]],
+                         files)
     else:
         records = trace_call(target.run, (ev.network, X, Y, params), files)
     return [{**r, "array": np.asarray(r["array"], np.float64)} for r in records

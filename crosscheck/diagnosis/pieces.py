@@ -159,6 +159,22 @@ class StrayFactor(Dense):
         return dW, db * self.factor, dX
 
 
+class NotAveraged(Dense):
+    """Pattern 15 on one tensor: ``dW`` (or ``db``) of a loss averaged over the batch left as the sum,
+    ``batch`` times torch's (the other gradients divided as they should be)."""
+
+    def __init__(self, W, b, tensor: str):
+        super().__init__(W, b)
+        self.tensor = tensor
+
+    def backward(self, dZ):
+        dW, db, dX = super().backward(dZ)
+        m = dZ.shape[0]
+        if self.tensor == "W":
+            return dW * m, db, dX
+        return dW, db * m, dX
+
+
 class BiasNotSummed(Dense):
     """Pattern 18: ``db = dZ`` of shape (batch, out); right only at batch 1."""
 

@@ -46,6 +46,8 @@ def _order(ev: Evidence, layer: int) -> list:
 def shape_relations(target, ev: Evidence, probes) -> list[str]:
     """Sentences such as 'it shows as wrong values only while hidden width 1 equals in_features (= 3): ...'."""
     failing = [n for n in ev.failing if n in ev.network.param_names()]
+    statuses = {ev.comparisons[n].status for n in ev.failing if n in ev.comparisons}
+    ev_kind = "shape" if statuses & {"shape", "missing"} else "mismatch"
     layer = min((int(n[1:]) for n in failing), default=0)
     q = _quantities(ev)
     tried, seen = 0, set()
@@ -70,6 +72,8 @@ def shape_relations(target, ev: Evidence, probes) -> list[str]:
             if not _agrees_only_when_larger(target, ev, case):
                 continue
             outcome = f"the gradients agree (and on {AGREE_CHECKS} more seeds, where these sizes still fail)"
+        elif result.kind == ev_kind:
+            continue  # the example fails that way already: the size changed nothing
         elif result.kind == "crash":
             outcome = f"the target raises {result.crash['type']}"
         elif result.kind == "shape":
@@ -78,9 +82,14 @@ def shape_relations(target, ev: Evidence, probes) -> list[str]:
                 for c in result.failing if c.status == "shape")
         else:
             continue
+        name = size_name(k, ev.depth)
+        if len(equal) == 1:  # one other size: the pair is the condition
+            return [f"it needs {name} = {size_name(equal[0], ev.depth)}: here both are {q[k]}, and with {name} "
+                    f"one larger (the others unchanged) {outcome}"]
         others = ", ".join(size_name(j, ev.depth) for j in equal)
-        return [f"it needs equal sizes: here {size_name(k, ev.depth)} = {q[k]}, as {others} {'is' if len(equal) == 1 else 'are'}, "
-                f"and with {size_name(k, ev.depth)} one larger (the others unchanged) {outcome}"]
+        return [f"it depends on {name}: here {name} = {q[k]}, as {others} are, "
+                f"and with {name} one larger (the others unchanged) {outcome}; which of those equalities it "
+                f"needs, this example cannot tell"]
     return []
 
 

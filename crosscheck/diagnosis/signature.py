@@ -379,8 +379,11 @@ def _mask_region(ev: Evidence, l: int, dZc: np.ndarray) -> str:
     return text
 
 
-def _condition(ev: Evidence, l: int, pattern: int | None) -> str:
-    """The data condition that exposes a matched activation bug, with counts at this example."""
+def _condition(ev: Evidence, l: int, pattern: int | None, key: str = "") -> str:
+    """The data condition that exposes a matched activation bug (its pattern, and its variant's ``key``
+    where a pattern has two), with counts at this example."""
+    if key == "sigmoid-applied-twice":
+        return ""  # σ(a)(1 - σ(a)) is positive like the right derivative: no sign flips, it is wrong everywhere
     z, x = ev.Z[l], ev.A[l - 1]
     if pattern == 1 and x.shape == z.shape:
         k1, k2 = int(((x > 0) & (z <= 0)).sum()), int(((x <= 0) & (z > 0)).sum())
@@ -531,7 +534,7 @@ def both(ev: Evidence, l: int, probes=None) -> Signature | None:
     if fits:
         what, pattern, label, c = fits[0]
         if c is None:
-            cond = _condition(ev, l, pattern)
+            cond = _condition(ev, l, pattern, "sigmoid-applied-twice" if what.startswith("σ is applied twice") else "")
             return Signature(label, tensors, what + (f"; {cond}" if cond else ""), pattern)
         return Signature(label, tensors, f"{what}, and dZ{l} carries a factor {_fmt(c)}", pattern, factor=c)
     c = _ratio([dZc], [ev.truth[f"dZ{l}"]])

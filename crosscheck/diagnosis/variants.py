@@ -250,6 +250,15 @@ LIBRARY: tuple[Variant, ...] = (
     Variant("stray-factor-b", 16, "scale", "dense",
             "db{l} alone carries a stray factor {value}",
             _always, _dense(lambda W, b, net, nw, l, v: pieces.StrayFactor(W, b, "b", v)), ("factor", 2.0)),
+    Variant("weight-grad-not-averaged", 15, "scale", "dense",
+            "dW{l} alone is not divided by the batch (the loss is averaged, this gradient is summed), so it is "
+            "batch times torch's",
+            lambda nw, l: nw.reduction != "sum", _dense(lambda W, b, net, nw, l, v: pieces.NotAveraged(W, b, "W"))),
+    Variant("bias-grad-not-averaged", 15, "scale", "dense",
+            "db{l} alone is not divided by the batch (the loss is averaged, this gradient is summed), so it is "
+            "batch times torch's",
+            lambda nw, l: nw.reduction != "sum" and nw.bias,
+            _dense(lambda W, b, net, nw, l, v: pieces.NotAveraged(W, b, "b"))),
     Variant("bias-not-summed", 18, "bias-reduction", "dense",
             "db{l} is not summed over the batch: db{l} = dZ{l} of shape (batch, out) instead of dZ{l}.sum(axis=0)",
             _always, _dense(lambda W, b, net, nw, l, v: pieces.BiasNotSummed(W, b))),
