@@ -339,30 +339,19 @@ def _holds_elsewhere(sig: Signature, l: int, probes) -> bool:
 def _factor_fits_elsewhere(fit: tuple, l: int, probes) -> bool:
     """Does the scaled hypothesis ``fit`` = (sentence, pattern, label, c) explain dZ_l with the factor c
     (or with the same product of batch and out_features) on ``verify.MIN_CASES`` cases of other shapes?"""
-    from crosscheck.diagnosis import factors
-    from crosscheck.diagnosis.verify import MIN_CASES
+    from crosscheck.diagnosis.verify import follows
 
     if probes is None:
         return False
     what, _, label, c = fit
-    usable = [v for v in probes.verification() if v.crash is None]
-    if len(usable) < MIN_CASES:
-        return False
-    base = probes.case
-    named = factors.explain(c, base.batch, base.network.sizes[-1])
-    constant = True
-    for v in usable:
+
+    def measure(v):
         dZv = recovered_dZ(v, l)
-        if dZv is None:
-            return False
-        same = [f[3] for f in _fitting(v, l, dZv) if f[0] == what and f[2] == label and f[3] is not None]
-        if not same:
-            return False
-        cv = same[0]
-        if abs(cv - c) > 1e-6 * max(abs(c), 1e-300):
-            constant = False
-            named = factors.consistent(named, cv, v.batch, v.network.sizes[-1])
-    return constant or bool(named)
+        same = [f[3] for f in _fitting(v, l, dZv) if f[0] == what and f[2] == label and f[3] is not None] \
+            if dZv is not None else []
+        return same[0] if same else None
+
+    return follows(c, probes.case, probes.verification(), measure) is not None
 
 
 def _mask_region(ev: Evidence, l: int, dZc: np.ndarray) -> str:

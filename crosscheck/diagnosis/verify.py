@@ -45,16 +45,22 @@ def factor_holds(factor: float, names: list[str], ev: Evidence, verification: li
 
 def holds_as(factor: float, names: list[str], ev: Evidence, verification: list[Evidence]):
     """How "``names`` are ``factor`` times torch's" holds on at least ``MIN_CASES`` cases of other
-    shapes: ``True`` as the one constant, a ``factors.Factor`` when the ratio changes with the
-    shape as that product of batch and out_features does (2 at batch 2 is "batch", 3 at batch 3),
-    None when it does not hold."""
+    shapes (``follows``, the ratio measured by ``ratio``)."""
+    return follows(factor, ev, verification, lambda v: ratio(v, names))
+
+
+def follows(factor: float, ev, verification: list[Evidence], measure):
+    """How a factor read off the example ``ev`` (an ``Evidence`` or a ``Case``) holds on at least
+    ``MIN_CASES`` cases of other shapes, ``measure(case) -> factor there or None``: ``True`` as the one
+    constant, a ``factors.Factor`` when it changes with the shape as that product of batch and
+    out_features does (2 at batch 2 is "batch", 3 at batch 3), None when it does not hold."""
     usable = [v for v in verification if v.crash is None and (v.network.sizes, v.batch) != (ev.network.sizes, ev.batch)]
     if len(usable) < MIN_CASES:
         return None
     named = factors.explain(factor, ev.batch, ev.network.sizes[-1])
     constant = True
     for v in usable:
-        c = ratio(v, names)
+        c = measure(v)
         if c is None:
             return None
         if abs(c - factor) > 1e-6 * max(abs(factor), 1e-300):
