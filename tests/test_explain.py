@@ -537,3 +537,37 @@ def test_a_crash_on_a_later_line_is_the_bug_that_broadcast_silently_into_its_sha
     assert crash.explained and [b["variant"] for b in crash.bugs] == ["relu-mask-from-input"]
     assert crash.bugs[0]["source"]["code"] == "d2 = (d3 @ W3) * (a1 > 0)" and crash.bugs[0]["confirmed"] == 3
     assert "without it it does not" in crash.message
+
+
+TWO_BUGS_PER_LAYER = """
+import numpy as np
+from crosscheck import audit_target
+
+
+@audit_target(activations=["tanh", "sigmoid"], loss="bce", reduction="batch_mean")
+def two_per_layer(X, Y, params):
+    (W1, b1), (W2, b2) = params
+    m = len(X)
+    a1 = np.tanh(X @ W1.T + b1)
+    p = 1 / (1 + np.exp(-(a1 @ W2.T + b2)))
+    dZ2 = p - Y
+    dW2 = dZ2.T @ a1
+    db2 = np.sum(dZ2) / m
+    dZ1 = (dZ2 @ W2) * (1 - a1 ** 2)
+    dW1 = dZ1.T @ X
+    db1 = np.sum(dZ1) / m
+    return [(dW1, db1 * np.ones_like(b1)), (dW2, db2 * np.ones_like(b2))]
+"""
+
+
+def test_a_bug_of_dw_and_one_of_db_in_the_same_layer_are_two_bugs_each_on_its_line(tmp_path):
+    """dW not divided by the batch and db summed over every axis (a scalar, broadcast by the adapter), in
+    both layers: four bugs, each found on its own line, the scalar's included."""
+    target = _file_target(tmp_path, "two_per_layer", TWO_BUGS_PER_LAYER)
+    d = diagnose(target, case((2, 3, 2), ("tanh", "sigmoid"), loss="bce", batch=3, reduction="batch_mean"))
+    assert d.explained
+    found = {(b["variant"], b["layer"]): b["source"]["code"] for b in d.bugs}
+    assert found == {("weight-grad-not-averaged", 2): "dW2 = dZ2.T @ a1",
+                     ("bias-summed-all-axes", 2): "db2 = np.sum(dZ2) / m",
+                     ("weight-grad-not-averaged", 1): "dW1 = dZ1.T @ X",
+                     ("bias-summed-all-axes", 1): "db1 = np.sum(dZ1) / m"}

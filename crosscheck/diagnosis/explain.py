@@ -110,7 +110,8 @@ def _options(network, state: tuple, l: int) -> list[list[Bug]]:
     own = [Bug(v, l) for v in LIBRARY if v.scope == "dense" and v.key not in DOWNWARD
            and v.key != "cache-overwritten" and l in v.layers(network)]
     own += [Bug(v, l - 1) for v in LIBRARY if v.key == "cache-overwritten" and l - 1 in v.layers(network)]
-    groups.append(own)
+    for part in ("W", "b"):  # a bug of dW and one of db of the same layer combine
+        groups.append([b for b in own if b.slot[2] == part])
     if l < depth:
         groups.append([Bug(v, l + 1) for v in LIBRARY if v.key in DOWNWARD and l + 1 in v.layers(network)])
     return [[b for b in g if b.slot not in taken] for g in groups]

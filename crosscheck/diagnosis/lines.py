@@ -64,6 +64,11 @@ def _exact(s: float | None, rtol: float) -> bool:
 
 
 def _tells(record: np.ndarray, with_q: np.ndarray, without_q: np.ndarray | None, rtol: float) -> bool:
+    if record.size == 1 and with_q.size > 1:
+        # one scalar where every entry of the quantity is that scalar (db = np.sum(dZ), broadcast later)
+        v, first = float(record.ravel()[0]), float(with_q.ravel()[0])
+        same = np.allclose(with_q, first, rtol=rtol, atol=0) and np.isclose(v, first, rtol=rtol, atol=0)
+        return bool(same and (without_q is None or not np.allclose(without_q, v, rtol=rtol, atol=0)))
     if without_q is not None and with_q.ndim == 2 and with_q.shape == without_q.T.shape and (
             with_q.shape != without_q.shape or np.allclose(with_q, without_q.T, rtol=rtol, atol=0)):
         # a layout bug (a transposed dW, square or not): only the layout tells, so the record must have it

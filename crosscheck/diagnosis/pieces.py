@@ -125,6 +125,34 @@ class DerivativeTwice(_Wrapped):
 
 # -- dense layers -----------------------------------------------------------------------
 
+class Parts(Dense):
+    """Buggy pieces of one dense layer, each owning part of its backward: dW ("W"), db ("b") or the
+    gradient passed down ("X"); a part no piece owns is the reference's. Each piece computes its
+    part from the same dZ as the reference would, so two bugs of one layer combine."""
+
+    def __init__(self, W, b, parts: dict):
+        super().__init__(W, b)
+        self.pieces = dict(parts)
+
+    def forward(self, X):
+        for piece in self.pieces.values():  # each keeps the input it reads (its own cache)
+            piece.forward(X)
+        return super().forward(X)
+
+    def backward(self, dZ):
+        dW, db, dX = super().backward(dZ)
+        for part, piece in self.pieces.items():
+            piece.input_gradient = self.input_gradient
+            got = piece.backward(dZ)
+            if part == "W":
+                dW = got[0]
+            elif part == "b":
+                db = got[1]
+            else:
+                dX = got[2]
+        return dW, db, dX
+
+
 class WrongLayerInput(Dense):
     """Pattern 2: ``dW = dZᵀ X0`` with the network input instead of this layer's input A_{l-1}."""
 

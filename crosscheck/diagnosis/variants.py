@@ -49,7 +49,8 @@ class Variant:
         return combined_gradients([(self, layer, value)], network, X, Y, params)
 
     def slot(self, layer: int) -> tuple:
-        """The piece this variant replaces: ("loss",), ("activation", l) or ("dense", l).
+        """The piece this variant replaces: ("loss",), ("penalty", part), ("activation", l) or
+        ("dense", l, part), part "W", "b" or "X" (dW, db, the gradient passed down).
 
         Two bugs combine when their slots differ. The cache overwrite of layer l is
         read by layer l + 1's dense backward, so that is the piece it replaces.
@@ -59,7 +60,9 @@ class Variant:
         if self.scope == "penalty":  # the weights' term and the biases' are two pieces
             return (self.scope, getattr(self.penalty, "PART", "W"))
         if self.key == "cache-overwritten":
-            return ("dense", layer + 1)
+            return ("dense", layer + 1, "W")
+        if self.scope == "dense":  # dW, db and the gradient passed down are three pieces of a layer
+            return ("dense", layer, getattr(self.patch, "part", ""))
         return (self.scope, layer)
 
     def describe(self, network, layer: int, value: float | None = None) -> str:
@@ -128,12 +131,28 @@ def _activation(make):
     return patch
 
 
-def _dense(make):
+def _dense(make, part: str):
+    """Put a buggy dense piece at layer l, owning ``part`` of its backward: dW ("W"), db ("b") or the
+    gradient passed down ("X"). A second bug of the same layer (another part) joins the first in one
+    ``pieces.Parts``."""
     def patch(net, loss_fn, network, l, value):
         old = net.layers[l - 1]
-        net.layers[l - 1] = make(old.W, old.b, net, network, l, value)
+        _place(net, l - 1, make(old.W, old.b, net, network, l, value), part)
         return loss_fn
+    patch.part = part
     return patch
+
+
+def _place(net, index: int, piece, part: str) -> None:
+    """``piece`` into ``net.layers[index]``, alone or beside the pieces of other parts already there."""
+    old = net.layers[index]
+    piece.part = part
+    if isinstance(old, pieces.Parts):
+        old.pieces[part] = piece
+    elif getattr(old, "part", None) is not None:  # a piece already: the two share the layer
+        net.layers[index] = pieces.Parts(old.W, old.b, {old.part: old, part: piece})
+    else:
+        net.layers[index] = piece
 
 
 def _loss(factor):
@@ -188,7 +207,7 @@ LIBRARY: tuple[Variant, ...] = (
     Variant("weight-grad-wrong-input", 2, "wrong-input", "dense",
             "the weight gradient of layer {l} uses the network input X instead of the layer's input {input}: "
             "dW{l} = dZ{l}ᵀ X instead of dZ{l}ᵀ {input}",
-            _not_first, _dense(lambda W, b, net, nw, l, v: pieces.WrongLayerInput(W, b, net.layers[0]))),
+            _not_first, _dense(lambda W, b, net, nw, l, v: pieces.WrongLayerInput(W, b, net.layers[0]), "W")),
     Variant("hidden-derivative-skipped", 3, "activation-derivative", "activation",
             "the {act} derivative of hidden layer {l} is skipped: dZ{l} = dA{l} instead of dA{l} * f'(z{l})",
             _hidden_act_is("sigmoid", "tanh", "leaky_relu"),
@@ -196,7 +215,7 @@ LIBRARY: tuple[Variant, ...] = (
     Variant("upstream-typo", 4, "wrong-input", "dense",
             "layer {l} passes dZ{l} dW{l} down instead of dZ{l} W{l} (a typo), so dA{p} and every gradient "
             "below layer {l} are wrong",
-            _not_first, _dense(lambda W, b, net, nw, l, v: pieces.UpstreamTypo(W, b))),
+            _not_first, _dense(lambda W, b, net, nw, l, v: pieces.UpstreamTypo(W, b), "X")),
     Variant("derivative-of-upstream", 5, "activation-derivative", "activation",
             "the {act} derivative of layer {l} is evaluated on the upstream gradient: "
             "dZ{l} = dA{l} * f'(dA{l}) instead of dA{l} * f'(z{l})",
@@ -246,41 +265,41 @@ LIBRARY: tuple[Variant, ...] = (
             _always, _loss(lambda batch, out: 1.0 / batch)),
     Variant("stray-factor-W", 16, "scale", "dense",
             "dW{l} alone carries a stray factor {value}",
-            _always, _dense(lambda W, b, net, nw, l, v: pieces.StrayFactor(W, b, "W", v)), ("factor", 2.0)),
+            _always, _dense(lambda W, b, net, nw, l, v: pieces.StrayFactor(W, b, "W", v), "W"), ("factor", 2.0)),
     Variant("stray-factor-b", 16, "scale", "dense",
             "db{l} alone carries a stray factor {value}",
-            _always, _dense(lambda W, b, net, nw, l, v: pieces.StrayFactor(W, b, "b", v)), ("factor", 2.0)),
+            _always, _dense(lambda W, b, net, nw, l, v: pieces.StrayFactor(W, b, "b", v), "b"), ("factor", 2.0)),
     Variant("weight-grad-not-averaged", 15, "scale", "dense",
             "dW{l} alone is not divided by the batch (the loss is averaged, this gradient is summed), so it is "
             "batch times torch's",
-            lambda nw, l: nw.reduction != "sum", _dense(lambda W, b, net, nw, l, v: pieces.NotAveraged(W, b, "W"))),
+            lambda nw, l: nw.reduction != "sum", _dense(lambda W, b, net, nw, l, v: pieces.NotAveraged(W, b, "W"), "W")),
     Variant("bias-grad-not-averaged", 15, "scale", "dense",
             "db{l} alone is not divided by the batch (the loss is averaged, this gradient is summed), so it is "
             "batch times torch's",
             lambda nw, l: nw.reduction != "sum" and nw.bias,
-            _dense(lambda W, b, net, nw, l, v: pieces.NotAveraged(W, b, "b"))),
+            _dense(lambda W, b, net, nw, l, v: pieces.NotAveraged(W, b, "b"), "b")),
     Variant("bias-not-summed", 18, "bias-reduction", "dense",
             "db{l} is not summed over the batch: db{l} = dZ{l} of shape (batch, out) instead of dZ{l}.sum(axis=0)",
-            _always, _dense(lambda W, b, net, nw, l, v: pieces.BiasNotSummed(W, b))),
+            _always, _dense(lambda W, b, net, nw, l, v: pieces.BiasNotSummed(W, b), "b")),
     Variant("bias-summed-all-axes", 19, "bias-reduction", "dense",
             "db{l} is summed over all axes: every entry is the one scalar sum(dZ{l}) "
             "instead of dZ{l}.sum(axis=0)",
-            _always, _dense(lambda W, b, net, nw, l, v: pieces.BiasSummedAllAxes(W, b))),
+            _always, _dense(lambda W, b, net, nw, l, v: pieces.BiasSummedAllAxes(W, b), "b")),
     Variant("bias-mean", 20, "bias-reduction", "dense",
             "db{l} averages over the batch instead of summing: dZ{l}.mean(axis=0) is 1/batch times "
             "dZ{l}.sum(axis=0)",
-            _always, _dense(lambda W, b, net, nw, l, v: pieces.BiasMean(W, b))),
+            _always, _dense(lambda W, b, net, nw, l, v: pieces.BiasMean(W, b), "b")),
     Variant("bias-axis-swapped", 20, "bias-reduction", "dense",
             "db{l} is summed over the wrong axis: dZ{l}.sum(axis=1) of shape (batch,) "
             "instead of dZ{l}.sum(axis=0) of shape (out,)",
-            _always, _dense(lambda W, b, net, nw, l, v: pieces.BiasAxisSwapped(W, b))),
+            _always, _dense(lambda W, b, net, nw, l, v: pieces.BiasAxisSwapped(W, b), "b")),
     Variant("weights-transposed", 24, "transpose", "dense",
             "dW{l} is transposed: {input}ᵀ dZ{l} of shape (in, out) instead of dZ{l}ᵀ {input} of shape (out, in)",
-            _always, _dense(lambda W, b, net, nw, l, v: pieces.TransposedWeights(W, b))),
+            _always, _dense(lambda W, b, net, nw, l, v: pieces.TransposedWeights(W, b), "W")),
     Variant("stale-weights", 26, "stale-weights", "dense",
             "W{l} is updated (learning rate {value}) before dA{p} = dZ{l} W{l} is computed, so layer {p} "
             "and below use the new weights",
-            _not_first, _dense(lambda W, b, net, nw, l, v: pieces.StaleWeights(W, b, v)), ("lr", 0.1)),
+            _not_first, _dense(lambda W, b, net, nw, l, v: pieces.StaleWeights(W, b, v), "X"), ("lr", 0.1)),
     Variant("cache-overwritten", 27, "wrong-input", "dense",
             "the {act} derivative of layer {l} is computed in place on its cached output a{l}, so "
             "dW{n} = dZ{n}ᵀ f'(z{l}) uses the derivative instead of a{l}",
@@ -326,7 +345,7 @@ LIBRARY: tuple[Variant, ...] = (
 
 def _overwrite_cache(net, network, l):
     nxt = net.layers[l]
-    net.layers[l] = pieces.CacheOverwritten(nxt.W, nxt.b, network.activations[l - 1])
+    _place(net, l, pieces.CacheOverwritten(nxt.W, nxt.b, network.activations[l - 1]), "W")
 
 
 BY_KEY: dict[str, Variant] = {v.key: v for v in LIBRARY}
