@@ -571,3 +571,46 @@ def test_a_bug_of_dw_and_one_of_db_in_the_same_layer_are_two_bugs_each_on_its_li
                      ("bias-summed-all-axes", 2): "db2 = np.sum(dZ2) / m",
                      ("weight-grad-not-averaged", 1): "dW1 = dZ1.T @ X",
                      ("bias-summed-all-axes", 1): "db1 = np.sum(dZ1) / m"}
+
+
+COLUMN_BIAS_NOT_SUMMED = """
+import numpy as np
+from crosscheck import audit_target
+
+
+@audit_target(activations=["relu", "sigmoid"], loss="bce", reduction="batch_mean")
+def columns(X, Y, params):
+    (W1, b1), (W2, b2) = params
+    A0, T = X.T, Y.T                      # column layout: (features, m)
+    Z1 = W1 @ A0 + b1[:, None]
+    A1 = np.maximum(Z1, 0)
+    P = 1 / (1 + np.exp(-(W2 @ A1 + b2[:, None])))
+    dZ2 = (P - T) / A0.shape[1]
+    db2 = dZ2                             # not summed: (out, m)
+    dZ1 = (W2.T @ dZ2) * (Z1 > 0)
+    d_hidden = dZ1.copy()
+    d_hidden *= (A1 >= 0)                 # always true: changes nothing, right here
+    return [(d_hidden @ A0.T, d_hidden.sum(axis=1)), (dZ2 @ A1.T, db2)]
+"""
+
+
+def test_a_column_layout_db_not_summed_is_the_known_bug_in_its_own_orientation(tmp_path):
+    """db2 = dZ2 in column layout comes back (out, batch); the reference with the bug gives (batch, out).
+    A tensor of a shape of its own is compared in either orientation, so the bug is named, on its line."""
+    target = _file_target(tmp_path, "columns", COLUMN_BIAS_NOT_SUMMED)
+    d = diagnose(target, case((2, 3, 2), ("relu", "sigmoid"), loss="bce", batch=3, reduction="batch_mean"))
+    assert d.explained and [(b["variant"], b["source"]["code"]) for b in d.bugs] == [
+        ("bias-not-summed", "db2 = dZ2                             # not summed: (out, m)")]
+
+
+def test_an_in_place_update_that_changes_nothing_is_still_the_line_that_computed_it():
+    from crosscheck.judge.tracing import trace_call
+
+    def fn(a):
+        d = a * 2.0
+        d *= (a >= -10)  # always true
+        return d
+
+    records = trace_call(fn, (np.array([1.0, -2.0]),), [__file__])
+    lines = [r["code"] for r in records if r["name"] == "d"]
+    assert lines == ["d = a * 2.0", "d *= (a >= -10)  # always true"]

@@ -90,10 +90,23 @@ def layer_names(ev: Evidence, l: int) -> list[str]:
 
 
 def reproduces_layer(ev: Evidence, got, names: list[str]) -> bool:
-    """Does the gradient set ``got`` (or an exception name) reproduce the target's ``names`` here?"""
+    """Does the gradient set ``got`` (or an exception name) reproduce the target's ``names`` here?
+
+    A tensor the target returned in a shape of its own (not the parameter's) is compared in either
+    orientation: column-layout code whose db is not summed returns dZ as (out, batch), where the
+    reference with that bug gives (batch, out)."""
     if ev.crash is not None or isinstance(got, str):
         return ev.crash is not None and got == crash_kind(ev.crash, ev.crash_message)
-    return all(n in got and agrees(ev, n, ev.candidate[n], got[n]) for n in names if ev.candidate[n] is not None)
+    return all(n in got and _agrees_any_orientation(ev, n, ev.candidate[n], got[n])
+               for n in names if ev.candidate[n] is not None)
+
+
+def _agrees_any_orientation(ev: Evidence, name: str, candidate, reference) -> bool:
+    if agrees(ev, name, candidate, reference):
+        return True
+    c, r = np.asarray(candidate), np.asarray(reference)
+    wrong_shape = name in ev.truth and c.shape != ev.truth[name].shape
+    return wrong_shape and c.ndim == 2 and c.shape == r.T.shape and agrees(ev, name, c.T, r)
 
 
 def _options(network, state: tuple, l: int) -> list[list[Bug]]:

@@ -279,7 +279,8 @@ LIBRARY: tuple[Variant, ...] = (
             lambda nw, l: nw.reduction != "sum" and nw.bias,
             _dense(lambda W, b, net, nw, l, v: pieces.NotAveraged(W, b, "b"), "b")),
     Variant("bias-not-summed", 18, "bias-reduction", "dense",
-            "db{l} is not summed over the batch: db{l} = dZ{l} of shape (batch, out) instead of dZ{l}.sum(axis=0)",
+            "db{l} is not summed over the batch: db{l} = dZ{l} of shape (batch, out) ((out, batch) in column "
+            "layout) instead of dZ{l}.sum(axis=0)",
             _always, _dense(lambda W, b, net, nw, l, v: pieces.BiasNotSummed(W, b), "b")),
     Variant("bias-summed-all-axes", 19, "bias-reduction", "dense",
             "db{l} is summed over all axes: every entry is the one scalar sum(dZ{l}) "

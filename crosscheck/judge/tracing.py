@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import linecache
 import os
+import re
 import sys
 
 import numpy as np
@@ -70,6 +71,15 @@ def _snapshot(frame) -> dict:
     return out
 
 
+_IN_PLACE = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)\s*(?:\*\*|//|[-+*/@%])=")
+
+
+def _updated_in_place(code: str) -> str | None:
+    """The name (``d`` or ``self.d``) an augmented assignment on this line updates, if it is one."""
+    m = _IN_PLACE.match(code)
+    return m.group(1) if m else None
+
+
 def _changed(old: np.ndarray | None, new: np.ndarray) -> bool:
     if old is None or old.shape != new.shape:
         return True
@@ -97,12 +107,18 @@ def trace_call(fn, args, files) -> list[dict]:
     def diff(frame, line):
         last, before = state[frame]
         now = _snapshot(frame)
+        filename = frame.f_code.co_filename
         for name, arr in now.items():
             old = before.get(name)
             if _changed(old, arr):
-                record(frame.f_code.co_filename, line, name, arr)
+                record(filename, line, name, arr)
                 if old is not None and old.shape == arr.shape and ("." in name or "[" in name):
-                    record(frame.f_code.co_filename, line, f"{name} (change)", arr - old)
+                    record(filename, line, f"{name} (change)", arr - old)
+        # an in-place update that left the values as they were (``d *= (a >= 0)`` with a mask always
+        # true) is still the line that computed them
+        target = _updated_in_place(code_line(filename, line))
+        if target is not None and target in now and not _changed(before.get(target), now[target]):
+            record(filename, line, target, now[target])
         return now
 
     def local(frame, event, arg):
