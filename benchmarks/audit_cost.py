@@ -36,51 +36,40 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
 
+#: the failing check's test file: a two-layer ReLU/sigmoid network, MSE, with the lines of dZ2 and dZ1
+TEST_FILE = """
+import numpy as np
+from crosscheck import audit_target
+
+
+@audit_target(activations=["relu", "sigmoid"], loss="mse")
+def two_layer(X, Y, params):
+    (W1, b1), (W2, b2) = params
+    z1 = X @ W1.T + b1
+    a1 = np.maximum(z1, 0)
+    a2 = 1 / (1 + np.exp(-(a1 @ W2.T + b2)))
+    {dZ2}
+    {dZ1}
+    return [(dZ1.T @ X, dZ1.sum(0)), (dZ2.T @ a1, dZ2.sum(0))]
+
+
+def test_two_layer(crosscheck):
+    crosscheck.assert_matches_torch(two_layer)
+"""
+
+#: each check's two backward lines, one of them wrong
 CHECKS = {
-    "output-derivative-missing": """
-        import numpy as np
-        from crosscheck import audit_target
-
-
-        @audit_target(activations=["relu", "sigmoid"], loss="mse")
-        def two_layer(X, Y, params):
-            (W1, b1), (W2, b2) = params
-            z1 = X @ W1.T + b1
-            a1 = np.maximum(z1, 0)
-            a2 = 1 / (1 + np.exp(-(a1 @ W2.T + b2)))
-            dZ2 = 2 * (a2 - Y) / Y.size          # the bug: no a2 * (1 - a2)
-            dZ1 = (dZ2 @ W2) * (z1 > 0)
-            return [(dZ1.T @ X, dZ1.sum(0)), (dZ2.T @ a1, dZ2.sum(0))]
-
-
-        def test_two_layer(crosscheck):
-            crosscheck.assert_matches_torch(two_layer)
-    """,
-    "relu-mask-from-input": """
-        import numpy as np
-        from crosscheck import audit_target
-
-
-        @audit_target(activations=["relu", "sigmoid"], loss="mse")
-        def two_layer(X, Y, params):
-            (W1, b1), (W2, b2) = params
-            z1 = X @ W1.T + b1
-            a1 = np.maximum(z1, 0)
-            a2 = 1 / (1 + np.exp(-(a1 @ W2.T + b2)))
-            dZ2 = 2 * (a2 - Y) / Y.size * a2 * (1 - a2)
-            dZ1 = (dZ2 @ W2) * (X > 0)            # the bug: the mask of the input, not of z1
-            return [(dZ1.T @ X, dZ1.sum(0)), (dZ2.T @ a1, dZ2.sum(0))]
-
-
-        def test_two_layer(crosscheck):
-            crosscheck.assert_matches_torch(two_layer)
-    """,
+    "output-derivative-missing": TEST_FILE.format(
+        dZ2="dZ2 = 2 * (a2 - Y) / Y.size          # the bug: no a2 * (1 - a2)",
+        dZ1="dZ1 = (dZ2 @ W2) * (z1 > 0)"),
+    "relu-mask-from-input": TEST_FILE.format(
+        dZ2="dZ2 = 2 * (a2 - Y) / Y.size * a2 * (1 - a2)",
+        dZ1="dZ1 = (dZ2 @ W2) * (X > 0)            # the bug: the mask of the input, not of z1"),
 }
 
 
@@ -121,7 +110,7 @@ def _plugin_module(checkout: Path) -> str:
 def check_once(checkout: Path, name: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         test = Path(tmp) / f"test_{name.replace('-', '_')}.py"
-        test.write_text(textwrap.dedent(CHECKS[name]).lstrip())
+        test.write_text(CHECKS[name].lstrip())
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", _plugin_module(checkout), "-p", "no:cacheprovider",
                "--durations=0", "--durations-min=0", str(test)]
         proc, wall, cpu = _run(cmd, checkout, Path(tmp))

@@ -614,3 +614,15 @@ def test_an_in_place_update_that_changes_nothing_is_still_the_line_that_computed
     records = trace_call(fn, (np.array([1.0, -2.0]),), [__file__])
     lines = [r["code"] for r in records if r["name"] == "d"]
     assert lines == ["d = a * 2.0", "d *= (a >= -10)  # always true"]
+
+
+def test_linking_a_crash_that_fails_costs_the_link_never_the_run():
+    """explain_crashes runs in fuzz (the pytest plugin) and in the audit alike: an error of its own
+    leaves the findings as they were."""
+    from crosscheck.diagnosis import explain_crashes
+
+    _, wrong, mask, update, more = _relu_rows_findings()
+    wrong.bug_set = [object() for _ in wrong.bug_set]  # nothing the reference can put in place
+    before = (list(mask.diagnosis), mask.message)
+    explain_crashes([mask, wrong], more)
+    assert not mask.bugs and (list(mask.diagnosis), mask.message) == before

@@ -300,7 +300,8 @@ def audit_one(target, spec: dict, options: AuditOptions, on_event: Callable[[dic
         if run.findings:
             diagnosed += _sweep(target, strategy, examples, seed + 1, on_result, known=run.findings,
                                 first_index=len(results))
-        _explain_crashes(diagnosed, crashed)
+        from crosscheck.diagnosis import explain_crashes
+        explain_crashes(diagnosed, crashed)  # a crash raised by a bug another finding names
         findings += [_as_record(f) for f in diagnosed]
         confirming = findings[0]["example"] if findings else (results[0]["case"] if results else None)
         if confirming is not None:
@@ -441,18 +442,6 @@ def _diagnose(target, finding) -> None:
             raise
         finding.diagnosis = list(record.KIND_LABELS.get(finding.kind, []))
         finding.message = f"(no diagnosis: it failed with {type(e).__name__}: {str(e)[:200]})"
-
-
-def _explain_crashes(findings, crashed) -> None:
-    """A crash raised on the line of a bug another finding names, which that finding's bugs reproduce
-    (``diagnosis.explain_crashes``); like the diagnosis, it may rerun nothing of the target, and a
-    failure of its own costs the link, never a finding."""
-    from crosscheck.diagnosis import explain_crashes
-
-    try:
-        explain_crashes(findings, crashed)
-    except Exception:
-        return
 
 
 def _as_record(finding) -> dict:

@@ -54,16 +54,25 @@ def _kind(type_name: str, message: str) -> str:
     return crash_kind(type_name, str(message).splitlines()[0] if str(message) else "")
 
 
+def _run(bug_set, case, *, input_gradient: bool):
+    """The reference's gradients with ``bug_set`` in place at ``case`` (or the exception it raised),
+    and the case's parameters."""
+    X, Y, params = case.arrays()
+    try:
+        return combined_gradients([b.triple for b in bug_set], case.network, X, Y, params,
+                                  input_gradient=input_gradient), params
+    except Exception as e:
+        return e, params
+
+
 def reproduces(bug_set, tensors: list[str], case, crash: dict) -> str | None:
     """How ``bug_set`` (``explain.Bug``s) in the reference fails at ``case`` as the target did with
     ``crash``: "raises ValueError too", "gives dW2 of shape (1, 2) where W2 is (1, 1)"; None when
     it does not."""
-    X, Y, params = case.arrays()
-    try:
-        grads = combined_gradients([b.triple for b in bug_set], case.network, X, Y, params, input_gradient=False)
-    except Exception as e:
-        same = _kind(type(e).__name__, str(e)) == _kind(crash.get("type", ""), crash.get("message", ""))
-        return f"raises {type(e).__name__} too" if same else None
+    grads, params = _run(bug_set, case, input_gradient=False)
+    if isinstance(grads, Exception):
+        same = _kind(type(grads).__name__, str(grads)) == _kind(crash.get("type", ""), crash.get("message", ""))
+        return f"raises {type(grads).__name__} too" if same else None
     for name in tensors:
         if name[0] not in "Wb" or name not in grads:
             continue
@@ -77,11 +86,8 @@ def reproduces(bug_set, tensors: list[str], case, crash: dict) -> str | None:
 def same_shapes(bug_set, shapes: dict[str, tuple], case) -> str | None:
     """Does ``bug_set`` in the reference return the wrong ``shapes`` ({tensor: shape}) the target
     returned at ``case``? "returns dW1 of shape (2, 2) and db1 of shape (2,) too", or None."""
-    X, Y, params = case.arrays()
-    try:
-        grads = combined_gradients([b.triple for b in bug_set], case.network, X, Y, params,
-                                   input_gradient="dX" in shapes)
-    except Exception:
+    grads, _ = _run(bug_set, case, input_gradient="dX" in shapes)
+    if isinstance(grads, Exception):
         return None
     if any(name not in grads or tuple(np.shape(grads[name])) != tuple(shape) for name, shape in shapes.items()):
         return None
@@ -113,52 +119,60 @@ def explain_crashes(findings: list, results: list) -> None:
     for f in findings:
         if f.kind not in ("crash", "shape") or f.bugs or not explained:
             continue
-        if f.kind == "crash":
-            where = location(f.result)
-            raised = _file_line(where)
-            if raised is None:
-                continue
-            same = lambda r: (r.crash is not None and r.crash.get("type") == f.result.crash.get("type")
-                              and location(r) == where)
-        else:
-            shapes = _shapes(f.result)
-            if shapes is None:
-                continue
-            same = lambda r: set(_shapes(r) or ()) == set(shapes)  # the same tensors, each of its wrong shape
-        cases, seen = [f.result], {_key(f.case)}
-        for r in results:
-            if len(cases) > MORE_CASES:
-                break
-            if _key(r.case) not in seen and same(r):
-                cases.append(r)
-                seen.add(_key(r.case))
-        depth = f.case.network.depth
-        for other in explained:
-            pairs = list(zip(other.bug_set, other.bugs))
-            if f.kind == "crash":
-                linked = [(bug, b) for bug, b in pairs
-                          if b.get("source") and (Path(b["source"]["file"]).name, b["source"]["line"]) == raised]
-                linked = linked[:1]
-            else:  # the bugs of the lowest layer whose gradients come back in the wrong shape
-                layer = min(tensor_layer(t) for t in shapes)
-                linked = [(bug, b) for bug, b in pairs if bug.report_layer(depth) == layer]
-            if not linked:
-                continue
-            # the gradients at a layer depend on the bugs of that layer and above only (the loss counted
-            # last): the bugs below are left out, whose pieces may fail later in the reference's backward
-            lowest = min(bug.report_layer(depth) for bug, _ in linked)
-            upstream = [b for b in other.bug_set if b.report_layer(depth) >= lowest]
-            if f.kind == "crash":
-                how = [reproduces(upstream, linked[0][1]["tensors"], r.case, f.result.crash) for r in cases]
-            else:
-                how = [same_shapes(upstream, _shapes(r), r.case) for r in cases]
-            if not all(how):
-                continue
-            _explained_by(f, other, linked, how[0], len(cases), lowest)
+        try:
+            _explain_one(f, explained, results)
+        except Exception:  # like the diagnosis, it may cost the link, never a finding or the run
+            continue
+
+
+def _explain_one(f, explained: list, results: list) -> None:
+    """``explain_crashes`` for one crash or shape finding ``f``."""
+    if f.kind == "crash":
+        where = location(f.result)
+        raised = _file_line(where)
+        if raised is None:
+            return
+        same = lambda r: (r.crash is not None and r.crash.get("type") == f.result.crash.get("type")
+                          and location(r) == where)
+    else:
+        shapes = _shapes(f.result)
+        if shapes is None:
+            return
+        same = lambda r: set(_shapes(r) or ()) == set(shapes)  # the same tensors, each of its wrong shape
+    cases, seen = [f.result], {_key(f.case)}
+    for r in results:
+        if len(cases) > MORE_CASES:
             break
+        if _key(r.case) not in seen and same(r):
+            cases.append(r)
+            seen.add(_key(r.case))
+    depth = f.case.network.depth
+    for other in explained:
+        pairs = list(zip(other.bug_set, other.bugs))
+        if f.kind == "crash":
+            linked = [(bug, b) for bug, b in pairs
+                      if b.get("source") and (Path(b["source"]["file"]).name, b["source"]["line"]) == raised]
+            linked = linked[:1]
+        else:  # the bugs of the lowest layer whose gradients come back in the wrong shape
+            layer = min(tensor_layer(t) for t in shapes)
+            linked = [(bug, b) for bug, b in pairs if bug.report_layer(depth) == layer]
+        if not linked:
+            continue
+        # the gradients at a layer depend on the bugs of that layer and above only (the loss counted
+        # last): the bugs below are left out, whose pieces may fail later in the reference's backward
+        lowest = min(bug.report_layer(depth) for bug, _ in linked)
+        upstream = [b for b in other.bug_set if b.report_layer(depth) >= lowest]
+        if f.kind == "crash":
+            how = [reproduces(upstream, linked[0][1]["tensors"], r.case, f.result.crash) for r in cases]
         else:
-            if f.kind == "crash":
-                _raised_elsewhere(f, explained, cases)
+            how = [same_shapes(upstream, _shapes(r), r.case) for r in cases]
+        if not all(how):
+            continue
+        _explained_by(f, other, linked, how[0], len(cases), lowest)
+        break
+    else:
+        if f.kind == "crash":
+            _raised_elsewhere(f, explained, cases)
 
 
 def _raised_elsewhere(f, explained: list, cases: list) -> None:

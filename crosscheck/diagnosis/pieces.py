@@ -324,23 +324,44 @@ class SoftmaxWrongAxis(Softmax):
 
 # -- L2 regularization --------------------------------------------------------------------
 
-class L2Missing(L2):
-    """Pattern 32: the L2 term is in the loss but not in dW (nor db).
+class L2WeightTerm(L2):
+    """An L2 bug of the weights' term: the code adds ``(1 + ERROR) k W`` to dW where ``k W`` is due
+    (and, for ``ERROR = -1``, leaves the biases' term out too).
 
     Each L2 bug changes what the reference's ``backward`` adds and calls it first, so that a bug
     of the weights' term (``PART`` "W") and one of the biases' ("b") combine by inheriting from
     both (``variants.combined_gradients``)."""
 
     PART = "W"
+    ERROR = 0.0
 
     def backward(self, grads):
         out = super().backward(grads)
         for l, ((W, b), (kw, kb)) in enumerate(zip(self.params, self.k), start=1):
             if kw:
-                out[f"W{l}"] = out[f"W{l}"] - kw * W
-            if b is not None and kb:
+                out[f"W{l}"] = out[f"W{l}"] + self.ERROR * kw * W
+            if self.ERROR == -1.0 and b is not None and kb:
                 out[f"b{l}"] = out[f"b{l}"] - kb * b
         return out
+
+
+class L2Missing(L2WeightTerm):
+    """Pattern 32: the L2 term is in the loss but not in dW (nor db)."""
+
+    ERROR = -1.0
+
+
+class L2WithoutHalf(L2WeightTerm):
+    """Pattern 32: the gradient of (l2 / 2) ||W||² taken as 2 l2 W (the derivative of l2 ||W||²)."""
+
+    ERROR = 1.0
+
+
+class L2Halved(L2WeightTerm):
+    """Pattern 17: the L2 gradient is (l2 / 2) W instead of l2 W (code whose loss has l2' ||W||²
+    takes its gradient as l2' W, where it is 2 l2' W)."""
+
+    ERROR = -0.5
 
 
 class L2OnBias(L2):
@@ -358,33 +379,6 @@ class L2OnBias(L2):
             ww = float(np.sum(W * W))
             k = float(np.sum((out[f"W{l}"] - grads[f"W{l}"]) * W)) / ww if ww > 0 else kw
             out[f"b{l}"] = out[f"b{l}"] + k * b
-        return out
-
-
-class L2WithoutHalf(L2):
-    """Pattern 32: the gradient of (l2 / 2) ||W||² taken as 2 l2 W (the derivative of l2 ||W||²)."""
-
-    PART = "W"
-
-    def backward(self, grads):
-        out = super().backward(grads)
-        for l, ((W, _), (kw, _)) in enumerate(zip(self.params, self.k), start=1):
-            if kw:
-                out[f"W{l}"] = out[f"W{l}"] + kw * W
-        return out
-
-
-class L2Halved(L2):
-    """Pattern 17: the L2 gradient is (l2 / 2) W instead of l2 W (code whose loss has l2' ||W||²
-    takes its gradient as l2' W, where it is 2 l2' W)."""
-
-    PART = "W"
-
-    def backward(self, grads):
-        out = super().backward(grads)
-        for l, ((W, _), (kw, _)) in enumerate(zip(self.params, self.k), start=1):
-            if kw:
-                out[f"W{l}"] = out[f"W{l}"] - kw / 2 * W
         return out
 
 

@@ -209,15 +209,14 @@ def bias_only(ev: Evidence, l: int) -> Signature | None:
                      f"dZ{l}.sum(axis=0)")
 
 
-def recovered_dZ(ev: Evidence, l: int) -> np.ndarray | None:
-    """The target's dZ_l: returned, or solved from [dW_l db_l] = dZ_lᵀ [A_{l-1} 1] when that is exact."""
-    if ev.candidate.get(f"dZ{l}") is not None and ev.candidate[f"dZ{l}"].shape == ev.truth[f"dZ{l}"].shape:
-        return ev.candidate[f"dZ{l}"]
-    if f"b{l}" not in ev.truth:  # a layer without bias: dW alone does not determine dZ
+def _solved_dZ(ev: Evidence, l: int) -> tuple[np.ndarray, bool] | None:
+    """The least-squares dZ_l of [dW_l db_l] = dZ_lᵀ [A_{l-1} 1] and whether it is exact; None when the
+    target's dW_l, db_l are missing, misshapen or not finite, or [A_{l-1} 1] lacks the rank to
+    determine dZ_l (a batch larger than the layer's input, or a layer without bias)."""
+    if f"b{l}" not in ev.truth:
         return None
     GW, Gb = ev.candidate.get(f"W{l}"), ev.candidate.get(f"b{l}")
-    TW, Tb = ev.truth[f"W{l}"], ev.truth[f"b{l}"]
-    if GW is None or Gb is None or GW.shape != TW.shape or Gb.shape != Tb.shape:
+    if GW is None or Gb is None or GW.shape != ev.truth[f"W{l}"].shape or Gb.shape != ev.truth[f"b{l}"].shape:
         return None
     if not (np.all(np.isfinite(GW)) and np.all(np.isfinite(Gb))):
         return None
@@ -226,27 +225,21 @@ def recovered_dZ(ev: Evidence, l: int) -> np.ndarray | None:
         return None
     R = np.hstack([GW, Gb[:, None]])
     dZt = R @ np.linalg.pinv(M)
-    if not _near(ev, dZt @ M, R):
-        return None  # the dense backward itself is not dZᵀ [A 1]
-    return dZt.T
+    return dZt.T, _near(ev, dZt @ M, R)
+
+
+def recovered_dZ(ev: Evidence, l: int) -> np.ndarray | None:
+    """The target's dZ_l: returned, or solved from [dW_l db_l] = dZ_lᵀ [A_{l-1} 1] when that is exact."""
+    if ev.candidate.get(f"dZ{l}") is not None and ev.candidate[f"dZ{l}"].shape == ev.truth[f"dZ{l}"].shape:
+        return ev.candidate[f"dZ{l}"]
+    solved = _solved_dZ(ev, l)
+    return solved[0] if solved is not None and solved[1] else None  # else the dense backward is not dZᵀ [A 1]
 
 
 def _no_dZ_gives(ev: Evidence, l: int) -> bool:
-    """True when the target's dW_l, db_l are finite and of their shapes, [A_{l-1} 1] has the rank to
-    determine dZ_l, and still no dZ_l gives [dW_l db_l] = dZ_lᵀ [A_{l-1} 1] (``recovered_dZ`` fails for
-    that reason, not for want of rank)."""
-    if f"b{l}" not in ev.truth:
-        return False
-    GW, Gb = ev.candidate.get(f"W{l}"), ev.candidate.get(f"b{l}")
-    if GW is None or Gb is None or GW.shape != ev.truth[f"W{l}"].shape or Gb.shape != ev.truth[f"b{l}"].shape:
-        return False
-    if not (np.all(np.isfinite(GW)) and np.all(np.isfinite(Gb))):
-        return False
-    M = np.hstack([ev.A[l - 1], np.ones((ev.batch, 1))])
-    if np.linalg.matrix_rank(M) < ev.batch:
-        return False
-    R = np.hstack([GW, Gb[:, None]])
-    return not _near(ev, (R @ np.linalg.pinv(M)) @ M, R)
+    """True when dZ_l could be determined from dW_l, db_l and still no dZ_l gives them."""
+    solved = _solved_dZ(ev, l)
+    return solved is not None and not solved[1]
 
 
 def _hypotheses(ev: Evidence, l: int):
